@@ -7,7 +7,8 @@ import { Type, type Static } from 'typebox'
 const closed = { additionalProperties: false } as const
 
 const Port = Type.Integer({ minimum: 1, maximum: 65535 })
-const Listen = Type.Object({ ip: Type.String({ minLength: 1, default: '0.0.0.0' }), port: Port }, closed)
+// no default inside a union branch (Ajv ignores it): httpListeners() fills ip 0.0.0.0
+const Listen = Type.Object({ ip: Type.Optional(Type.String({ minLength: 1 })), port: Port }, closed)
 
 export const SslListen = Type.Object(
   {

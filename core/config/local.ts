@@ -73,7 +73,7 @@ function checkSemantics(c: LocalConfig): [string, string] | undefined {
     if (k.length !== 16 && k.length !== 32) return [`apisix.data_encryption.keyring[${i}]`, 'must be 16 or 32 characters (an AES-128 or AES-256 key)']
   }
   const ips: [string, string][] = [['deployment.admin.admin_listen.ip', c.deployment.admin.admin_listen.ip], ['plugin_attr.prometheus.export_addr.ip', c.plugin_attr.prometheus.export_addr.ip]]
-  if (Array.isArray(c.apisix.node_listen)) c.apisix.node_listen.forEach((l, i) => ips.push([`apisix.node_listen[${i}].ip`, l.ip]))
+  if (Array.isArray(c.apisix.node_listen)) c.apisix.node_listen.forEach((l, i) => ips.push([`apisix.node_listen[${i}].ip`, l.ip ?? '0.0.0.0']))
   c.apisix.ssl.listen.forEach((l, i) => ips.push([`apisix.ssl.listen[${i}].ip`, l.ip]))
   for (const [path, ip] of ips) if (!isIP(ip) && ip !== 'localhost') return [path, 'must be an IP address']
   const names = new Set<string>()
@@ -99,7 +99,7 @@ export function checkAdminKeySafety(file: string, c: LocalConfig): void {
 /** The data-plane plain HTTP listeners as {ip, port}. */
 export function httpListeners(c: LocalConfig): { ip: string; port: number }[] {
   const nl = c.apisix.node_listen
-  return typeof nl === 'number' ? [{ ip: '0.0.0.0', port: nl }] : nl.map((l) => ({ ip: l.ip, port: l.port }))
+  return typeof nl === 'number' ? [{ ip: '0.0.0.0', port: nl }] : nl.map((l) => ({ ip: l.ip ?? '0.0.0.0', port: l.port }))
 }
 
 const firstLine = (s: string): string => s.split('\n')[0] ?? s

@@ -21,6 +21,15 @@ export function normalizeHost(raw: string): string {
   return h
 }
 
+/**
+ * Normalises a TLS server name or an ssl object's sni pattern as APISIX compares them
+ * (radixtree_sni): lower case, one trailing dot removed; nothing else is touched.
+ */
+export function normalizeSni(raw: string): string {
+  const s = raw.endsWith('.') ? raw.slice(0, -1) : raw
+  return s.toLowerCase()
+}
+
 /** True when `pattern` is a wildcard name (`*.example.com`). */
 export const isWildcard = (pattern: string): boolean => pattern.startsWith('*.')
 

@@ -1,0 +1,126 @@
+/**
+ * The gateway's metric families (CONTRACT.md "Operations"), kept per worker process. Callers
+ * use the typed methods below, so a family or label name cannot be misspelt; the primary merges
+ * the workers' snapshots with core/metrics/exposition.ts and renders one scrape.
+ *
+ * How gauges combine across workers (every worker watches the same etcd):
+ * - `apisix_etcd_reachable`: min, so 1 means every worker reaches etcd.
+ * - `apisix_etcd_modify_indexes`: min, the revision every worker has applied.
+ * - `apisix_etcd_last_event_timestamp_seconds`: max, the newest event any worker saw.
+ * - `apisix_ssl_certificate_expiry_timestamp_seconds`: max over the union of series, so a worker
+ *   that has not loaded its config yet hides nothing.
+ * - `apisix_node_info`: max (each worker reports the same series with value 1).
+ */
+import type { CertKind, CertRecord } from './cert-records.js'
+import { Counter, Gauge, Histogram, type MetricsSnapshot } from './metrics/registry.js'
+
+/** APISIX's default latency buckets (ms), from its prometheus plugin. */
+export const DEFAULT_LATENCY_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000]
+
+/** Labels of `apisix_http_status`; '' where there is none (no route, no consumer, plain HTTP). */
+export interface HttpStatusLabels {
+  readonly code: number
+  readonly route: string
+  readonly method: string
+  readonly consumer: string
+  readonly sni: string
+}
+
+/** `result` of `apisix_tls_handshakes_total`. */
+export type HandshakeResult = 'ok' | 'resumed' | 'refused' | 'error'
+
+/** `reason` of `apisix_client_cert_failures_total`. */
+export type ClientCertFailureReason = 'no_certificate' | 'untrusted' | 'expired' | 'depth' | 'sni_host_mismatch'
+
+/** `type` of `apisix_http_latency`. */
+export type LatencyType = 'request' | 'upstream'
+
+/** One worker's metrics. */
+export interface GatewayMetrics {
+  /** Counts one response in `apisix_http_status`. */
+  httpStatus(labels: HttpStatusLabels): void
+  /** Observes one duration in ms in `apisix_http_latency`. */
+  latency(type: LatencyType, route: string, ms: number): void
+  /** Counts one TLS handshake outcome for an ssl object ('' when none matched) and SNI. */
+  handshake(sslId: string, sni: string, result: HandshakeResult): void
+  /** Counts one client-certificate refusal, at the handshake or at the request. */
+  clientCertFailure(sslId: string, sni: string, reason: ClientCertFailureReason): void
+  /** Replaces the whole expiry gauge set with these certificates. */
+  setExpiry(records: readonly CertRecord[]): void
+  /** Sets `apisix_etcd_reachable`. */
+  etcdReachable(up: boolean): void
+  /** Sets the last applied etcd revision for one resource key (e.g. `routes`). */
+  etcdModifyIndex(key: string, revision: number | bigint | string): void
+  /** Sets the time of the last etcd event, in epoch seconds. */
+  etcdLastEvent(epochSeconds: number): void
+  /** Counts objects of `resource` the data plane refused. */
+  configRejected(resource: string, count?: number): void
+  /** Sets `apisix_node_info{hostname, version} 1` (replacing any earlier pair). */
+  nodeInfo(hostname: string, version: string): void
+  /** Everything above as JSON-safe plain data, for cluster IPC. */
+  snapshot(): MetricsSnapshot
+}
+
+/** Creates one process's families, empty. */
+export function createGatewayMetrics(): GatewayMetrics {
+  const status = new Counter({ name: 'apisix_http_status', help: 'HTTP status codes per route in APISIX', labelNames: ['code', 'route', 'method', 'consumer', 'sni'] })
+  const latency = new Histogram({
+    name: 'apisix_http_latency',
+    help: 'HTTP request latency in milliseconds per route in APISIX',
+    labelNames: ['type', 'route'],
+    buckets: DEFAULT_LATENCY_BUCKETS,
+  })
+  const handshakes = new Counter({ name: 'apisix_tls_handshakes_total', help: 'TLS handshakes per ssl object, SNI and result', labelNames: ['ssl_id', 'sni', 'result'] })
+  const certFailures = new Counter({
+    name: 'apisix_client_cert_failures_total',
+    help: 'Client certificates refused, at the handshake or at the request, per ssl object, SNI and reason',
+    labelNames: ['ssl_id', 'sni', 'reason'],
+  })
+  const expiry = new Gauge({
+    name: 'apisix_ssl_certificate_expiry_timestamp_seconds',
+    help: 'Not-after time of every server certificate, client CA and consumer certificate, in epoch seconds',
+    // A consumer's series carries `consumer` in place of `ssl_id` (CONTRACT.md): the unused one is '' and left out.
+    labelNames: ['kind', 'ssl_id', 'consumer', 'sni', 'subject'],
+    optional: ['ssl_id', 'consumer'],
+    merge: 'max',
+    maxSeries: 1_000_000,
+  })
+  const reachable = new Gauge({ name: 'apisix_etcd_reachable', help: 'Config server etcd can be reached or not (1 or 0)', labelNames: [], merge: 'min' })
+  const modifyIndexes = new Gauge({ name: 'apisix_etcd_modify_indexes', help: 'Last applied etcd revision per resource', labelNames: ['key'], merge: 'min' })
+  const lastEvent = new Gauge({
+    name: 'apisix_etcd_last_event_timestamp_seconds',
+    help: 'Time of the last etcd event applied, in epoch seconds',
+    labelNames: [],
+    merge: 'max',
+  })
+  const rejected = new Counter({ name: 'apisix_config_rejected_total', help: 'Objects in etcd the data plane refused, per resource', labelNames: ['resource'] })
+  const nodeInfo = new Gauge({ name: 'apisix_node_info', help: 'Info of APISIX node', labelNames: ['hostname', 'version'], merge: 'max' })
+
+  return {
+    httpStatus: (l) => status.inc([l.code, l.route, l.method, l.consumer, l.sni]),
+    latency: (type, route, ms) => latency.observe([type, route], ms),
+    handshake: (sslId, sni, result) => handshakes.inc([sslId, sni, result]),
+    clientCertFailure: (sslId, sni, reason) => certFailures.inc([sslId, sni, reason]),
+    setExpiry(records) {
+      expiry.reset()
+      for (const r of records) expiry.set(expiryLabels(r.kind, r.id, r.names, r.subject), r.notAfter.getTime() / 1000)
+    },
+    etcdReachable: (up) => reachable.set([], up ? 1 : 0),
+    // A gauge is a float64: exact for revisions below 2^53, far beyond any etcd's.
+    etcdModifyIndex: (key, revision) => modifyIndexes.set([key], Number(revision)),
+    etcdLastEvent: (secs) => lastEvent.set([], secs),
+    configRejected: (resource, count = 1) => rejected.inc([resource], count),
+    nodeInfo(hostname, version) {
+      nodeInfo.reset()
+      nodeInfo.set([hostname, version], 1)
+    },
+    snapshot: () => ({
+      families: [status, latency, handshakes, certFailures, expiry, reachable, modifyIndexes, lastEvent, rejected, nodeInfo].map((f) => f.snapshot()),
+    }),
+  }
+}
+
+function expiryLabels(kind: CertKind, id: string, names: readonly string[], subject: string): string[] {
+  const sni = names.join(',')
+  return kind === 'consumer' ? [kind, '', id, sni, subject] : [kind, id, '', sni, subject]
+}

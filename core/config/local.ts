@@ -40,6 +40,11 @@ export function decodeLocalConfig(file: string, raw: unknown): LocalConfig {
       const extra = String(e.params['additionalProperty'])
       throw new GatewayError('GW_CONF_INVALID', [file, path ? `${path}.${extra}` : extra, 'unknown key'])
     }
+    const union = validate.errors?.find((x) => x.keyword === 'anyOf')
+    const unionPath = union ? pathOf(union.instancePath) : ''
+    if (union && UNION_HINTS[unionPath] && path.startsWith(unionPath) && !/\[\d+\]\./.test(path.slice(unionPath.length))) {
+      throw new GatewayError('GW_CONF_INVALID', [file, unionPath, UNION_HINTS[unionPath]])
+    }
     const msg = e?.keyword === 'required' ? `${String(e.params['missingProperty'])} is required` : (e?.message ?? 'invalid')
     throw new GatewayError('GW_CONF_INVALID', [file, path || '(top level)', msg])
   }
@@ -100,6 +105,12 @@ export function checkAdminKeySafety(file: string, c: LocalConfig): void {
 export function httpListeners(c: LocalConfig): { ip: string; port: number }[] {
   const nl = c.apisix.node_listen
   return typeof nl === 'number' ? [{ ip: '0.0.0.0', port: nl }] : nl.map((l) => ({ ip: l.ip ?? '0.0.0.0', port: l.port }))
+}
+
+/** Messages for the config's union-typed keys (Ajv's first branch error would mislead). */
+const UNION_HINTS: Readonly<Record<string, string>> = {
+  'apisix.workers': 'must be "auto" or a whole number from 1 to 256',
+  'apisix.node_listen': 'must be a port number or a list of {ip, port}',
 }
 
 const firstLine = (s: string): string => s.split('\n')[0] ?? s

@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
+import { checkAdminKeySafety, loadLocalConfig } from '../core/config/local.js'
+import { createEtcdClient } from '../core/etcd/client.js'
+import { createLogger } from '../core/log.js'
+import { waitForEtcd } from '../core/etcd/wait.js'
+import { startWorkers } from '../core/server/workers.js'
+import { startAdmin } from '../admin/server.js'
+
+/**
+ * `bin/apisix start`: load and check the config, wait for etcd (up to startup_retry seconds),
+ * start the admin API, fork the data-plane workers; SIGINT/SIGTERM → stop accepting, drain, exit 0.
+ * Any startup failure throws a GatewayError whose message is the one line the CLI prints.
+ */
+export async function start(file: string): Promise<void> {
+  const config = loadLocalConfig(file)
+  checkAdminKeySafety(file, config)
+  const log = createLogger('primary')
+  const etcd = createEtcdClient(config)
+  try {
+    await waitForEtcd(etcd, config)
+  } catch (err) {
+    etcd.close()
+    throw err
+  }
+  const admin = await startAdmin({ config, etcd, log: log.child({ component: 'admin' }) })
+  let workers: Awaited<ReturnType<typeof startWorkers>>
+  try {
+    workers = await startWorkers({ config, configFile: resolve(file), ticketSecret: randomBytes(48), log })
+  } catch (err) {
+    await admin.close()
+    etcd.close()
+    throw err
+  }
+  log.info({ admin: admin.address, workers: workers.count }, 'gateway started')
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping: draining in-flight requests')
+    void (async () => {
+      await Promise.allSettled([workers.drain(), admin.close()])
+      etcd.close()
+      log.flush()
+      process.exit(0)
+    })()
+  }
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  workers.onFatal((message) => {
+    if (stopping) return
+    stopping = true
+    process.stderr.write(`${message}\n`)
+    void Promise.allSettled([workers.drain(), admin.close()]).then(() => process.exit(1))
+  })
+}

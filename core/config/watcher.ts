@@ -1,0 +1,112 @@
+import type { Etcd3, Watcher as EtcdWatcher } from 'etcd3'
+import type { ConfigEvent } from './apply.js'
+
+/** What the watcher reports to its owner. */
+export interface WatchSink {
+  /** a full listing at one revision (at start, and after a compaction or a lost watch) */
+  full(kvs: ConfigEvent[], revision: string): void
+  /** a batch of changes from one watch response */
+  changes(events: ConfigEvent[], revision: string): void
+  /** etcd reachable or not */
+  reachable(up: boolean, why?: string): void
+}
+
+export interface ConfigWatcher {
+  close(): Promise<void>
+}
+
+const PAGE = 500
+
+const rangeEnd = (prefix: string): Buffer => {
+  const b = Buffer.from(prefix)
+  b[b.length - 1] = (b[b.length - 1] ?? 0) + 1
+  return b
+}
+
+/**
+ * Lists `{prefix}/` in pages at one revision, then watches from revision+1. Reconnects with
+ * back-off (etcd3's watch manager resumes from the last seen revision); when the watch is
+ * cancelled (compaction past our revision) or a listing fails, lists everything again.
+ */
+export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): ConfigWatcher {
+  const dir = prefix.endsWith('/') ? prefix : `${prefix}/`
+  let closed = false
+  let watcher: EtcdWatcher | undefined
+  let delay = 100
+  let generation = 0
+
+  const listAll = async (): Promise<{ kvs: ConfigEvent[]; revision: string }> => {
+    const kvs: ConfigEvent[] = []
+    let key = Buffer.from(dir)
+    let revision: string | undefined
+    for (;;) {
+      const res = await etcd.kv.range({ key, range_end: rangeEnd(dir), limit: PAGE, ...(revision ? { revision } : {}) })
+      revision ??= res.header.revision
+      for (const kv of res.kvs) {
+        kvs.push({ type: 'put', key: kv.key.toString(), value: kv.value.toString(), modRevision: kv.mod_revision, createRevision: kv.create_revision })
+      }
+      const last = res.kvs[res.kvs.length - 1]
+      if (!res.more || !last) break
+      key = Buffer.concat([last.key, Buffer.from([0])])
+    }
+    return { kvs, revision: revision ?? '0' }
+  }
+
+  const sync = async (): Promise<void> => {
+    const mine = ++generation
+    if (watcher) {
+      const w = watcher
+      watcher = undefined
+      await w.cancel().catch(() => undefined)
+    }
+    while (!closed && mine === generation) {
+      try {
+        const { kvs, revision } = await listAll()
+        if (closed || mine !== generation) return
+        sink.reachable(true)
+        sink.full(kvs, revision)
+        delay = 100
+        const w = await etcd
+          .watch()
+          .prefix(dir)
+          .startRevision((BigInt(revision) + 1n).toString())
+          .create()
+        if (closed || mine !== generation) {
+          await w.cancel().catch(() => undefined)
+          return
+        }
+        watcher = w
+        w.on('data', (res) => {
+          const events: ConfigEvent[] = res.events.map((e) => ({
+            type: e.type === 'Delete' ? 'delete' : 'put',
+            key: e.kv.key.toString(),
+            value: e.kv.value.toString(),
+            modRevision: e.kv.mod_revision,
+            createRevision: e.kv.create_revision,
+          }))
+          if (events.length > 0) sink.changes(events, res.header.revision)
+        })
+        w.on('disconnected', (err: Error) => sink.reachable(false, err.message))
+        w.on('connected', () => sink.reachable(true))
+        // a cancelled watch (compaction past our revision): list everything again
+        w.on('error', () => {
+          if (watcher === w) void sync()
+        })
+        return
+      } catch (err) {
+        sink.reachable(false, (err as Error).message)
+        await new Promise((r) => setTimeout(r, delay))
+        delay = Math.min(delay * 2, 2000)
+      }
+    }
+  }
+
+  void sync()
+  return {
+    async close() {
+      closed = true
+      generation++
+      if (watcher) await watcher.cancel().catch(() => undefined)
+    },
+  }
+}

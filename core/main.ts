@@ -1,0 +1,69 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { loadLocalConfig } from './config/local.js'
+import { createStore } from './config/store.js'
+import { createEtcdClient } from './etcd/client.js'
+import { createLogger } from './log.js'
+import { deriveGeneration } from './derive.js'
+import { emptyGeneration } from './state.js'
+import { createHandler } from './pipeline/handle.js'
+import { createHttpServer, startHttpListeners } from './server/listeners.js'
+import { buildDecode } from './config/decode-all.js'
+import type { PrimaryMessage, WorkerMessage } from './server/workers.js'
+
+const send = (m: WorkerMessage): void => {
+  process.send?.(m)
+}
+
+/** The data-plane entry of one worker: store → listeners → ready; drains on the primary's word. */
+export async function runWorker(): Promise<void> {
+  const file = process.env['APISIX_CONF'] ?? 'conf/config.yaml'
+  const config = loadLocalConfig(file)
+  const log = createLogger('worker')
+  const etcd = createEtcdClient(config)
+  const store = createStore({
+    etcd,
+    prefix: config.deployment.etcd.prefix,
+    decode: buildDecode(),
+    derive: deriveGeneration,
+    initial: emptyGeneration(),
+    log,
+  })
+  let inflight = 0
+  const handle = createHandler({
+    current: store.current,
+    isReady: () => store.state().loaded,
+    readyError: () => (store.state().reachable ? 'configuration not loaded yet' : 'etcd has not been reached yet'),
+  })
+  const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    inflight++
+    res.once('close', () => inflight--)
+    handle(req, res)
+  })
+  let plain: { close(): void }
+  try {
+    plain = await startHttpListeners(config, server)
+  } catch (err) {
+    send({ type: 'fatal', message: (err as Error).message })
+    return
+  }
+  send({ type: 'listening' })
+
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.type !== 'drain') return
+    plain.close()
+    server.closeIdleConnections()
+    const deadline = Date.now() + 20_000
+    const tick = setInterval(() => {
+      server.closeIdleConnections()
+      if (inflight === 0 || Date.now() > deadline) {
+        clearInterval(tick)
+        void store.close().finally(() => {
+          etcd.close()
+          log.flush()
+          process.exit(0)
+        })
+      }
+    }, 20)
+  })
+  process.on('disconnect', () => process.exit(0))
+}

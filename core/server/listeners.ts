@@ -1,0 +1,70 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
+import type { LocalConfig } from '../config/local-schema.js'
+import { httpListeners } from '../config/local.js'
+import { GatewayError } from '../errors.js'
+
+export interface Listeners {
+  /** stop accepting, close idle keep-alive connections, wait (bounded) for in-flight requests */
+  drain(timeoutMs: number): Promise<void>
+}
+
+/** HTTP server options shared by the plain and TLS listeners: bounded headers and timeouts. */
+export const httpServerOptions = {
+  maxHeaderSize: 16 * 1024,
+  headersTimeout: 30_000,
+  requestTimeout: 0,
+  keepAliveTimeout: 60_000,
+  requireHostHeader: false,
+} as const
+
+/** Creates the one HTTP server that both the plain listener and TLS sockets feed. */
+export function createHttpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(httpServerOptions, handler)
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy()
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    const body = `{"error_msg":"${status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'bad request'}"}\n`
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`)
+  })
+  return server
+}
+
+/** Listens `server` on ip:port; rejects with GW_PORT_IN_USE / GW_LISTEN_FAILED naming the address. */
+export function listen(server: NetServer, what: string, ip: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const addr = `${ip}:${port}`
+      reject(err.code === 'EADDRINUSE' ? new GatewayError('GW_PORT_IN_USE', [what, addr]) : new GatewayError('GW_LISTEN_FAILED', [what, addr, err.code ?? err.message]))
+    }
+    server.once('error', onError)
+    server.listen({ host: ip, port }, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+}
+
+/**
+ * Starts the plain HTTP data-plane listeners on `apisix.node_listen`. `server` itself listens on
+ * the first address (so Node's header and request timeouts run for every connection it holds);
+ * further addresses are plain net servers that hand their sockets to it.
+ */
+export async function startHttpListeners(c: LocalConfig, server: Server): Promise<{ close(): void }> {
+  const extra: NetServer[] = []
+  for (const [i, l] of httpListeners(c).entries()) {
+    if (i === 0) {
+      await listen(server, 'apisix.node_listen', l.ip, l.port)
+      continue
+    }
+    const s = createNetServer((socket) => server.emit('connection', socket))
+    await listen(s, 'apisix.node_listen', l.ip, l.port)
+    extra.push(s)
+  }
+  return {
+    close() {
+      server.close()
+      for (const s of extra) s.close()
+    },
+  }
+}

@@ -1,0 +1,133 @@
+import cluster, { type Worker } from 'node:cluster'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import type { Logger } from '../log.js'
+import type { LocalConfig } from '../config/local-schema.js'
+
+/** Messages a data-plane worker sends to the primary. */
+export type WorkerMessage =
+  | { readonly type: 'listening' }
+  | { readonly type: 'fatal'; readonly message: string }
+  | { readonly type: 'drained' }
+  | { readonly type: 'reply'; readonly id: number; readonly data: unknown }
+
+/** Messages the primary sends to a worker. */
+export type PrimaryMessage = { readonly type: 'drain' } | { readonly type: 'ask'; readonly id: number; readonly what: string }
+
+export interface Workers {
+  readonly count: number
+  /** stop accepting, let in-flight requests finish, wait for every worker to exit */
+  drain(): Promise<void>
+  /** called once when a worker cannot start (port in use, bad listen address) */
+  onFatal(cb: (message: string) => void): void
+  /** asks every live worker (e.g. 'metrics') and collects their replies within timeoutMs */
+  ask(what: string, timeoutMs?: number): Promise<unknown[]>
+}
+
+/** Number of workers for `apisix.workers` (auto = one per core). */
+export const workerCount = (c: LocalConfig): number => (c.apisix.workers === 'auto' ? availableParallelism() : c.apisix.workers)
+
+/**
+ * Forks the data-plane workers (node:cluster shares the listeners); resolves when all listen.
+ * A worker that dies later is replaced (at most 10 restarts a minute, then the primary gives up).
+ * A worker that cannot listen makes startup reject with its one-line reason.
+ */
+export async function startWorkers(o: { config: LocalConfig; configFile: string; ticketSecret: Buffer; log: Logger }): Promise<Workers> {
+  const n = workerCount(o.config)
+  cluster.setupPrimary({
+    exec: fileURLToPath(new URL('../worker-entry.js', import.meta.url)),
+    execArgv: process.execArgv,
+    silent: false,
+  })
+  const env = { APISIX_CONF: o.configFile, APISIX_TICKET_SECRET: o.ticketSecret.toString('hex') }
+  let draining = false
+  let fatal: ((m: string) => void) | undefined
+  let pendingFatal: string | undefined
+  const restarts: number[] = []
+  const live = new Set<Worker>()
+  let nextAsk = 1
+  const asks = new Map<number, (worker: Worker, data: unknown) => void>()
+
+  const fork = (): Worker => {
+    const w = cluster.fork(env)
+    live.add(w)
+    w.on('message', (m: WorkerMessage) => {
+      if (m.type === 'fatal') {
+        if (fatal) fatal(m.message)
+        else pendingFatal = m.message
+      } else if (m.type === 'reply') asks.get(m.id)?.(w, m.data)
+    })
+    w.on('exit', (code, signal) => {
+      live.delete(w)
+      if (draining) return
+      o.log.error({ pid: w.process.pid, code, signal }, 'worker exited; starting a new one')
+      const now = Date.now()
+      restarts.push(now)
+      while (restarts.length && (restarts[0] ?? 0) < now - 60_000) restarts.shift()
+      if (restarts.length > 10) {
+        const m = 'data-plane workers keep crashing (more than 10 restarts in a minute); giving up'
+        if (fatal) fatal(m)
+        else pendingFatal = m
+        return
+      }
+      fork()
+    })
+    return w
+  }
+
+  const started = Array.from({ length: n }, () => fork())
+  await new Promise<void>((resolve, reject) => {
+    let listening = 0
+    for (const w of started) {
+      w.on('message', (m: WorkerMessage) => {
+        if (m.type === 'listening' && ++listening === n) resolve()
+        if (m.type === 'fatal') reject(new Error(m.message))
+      })
+      w.once('exit', (code) => reject(new Error(`data-plane worker exited during startup (code ${String(code)})`)))
+    }
+  }).catch(async (err: Error) => {
+    draining = true
+    for (const w of live) w.process.kill('SIGKILL')
+    throw err
+  })
+
+  return {
+    count: n,
+    async drain() {
+      draining = true
+      const exits = [...live].map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r()))))
+      for (const w of live) if (w.isConnected()) w.send({ type: 'drain' } satisfies PrimaryMessage)
+      const hard = setTimeout(() => {
+        for (const w of live) w.process.kill('SIGKILL')
+      }, 30_000)
+      await Promise.all(exits)
+      clearTimeout(hard)
+    },
+    onFatal(cb) {
+      fatal = cb
+      if (pendingFatal !== undefined) cb(pendingFatal)
+    },
+    async ask(what, timeoutMs = 2000) {
+      const id = nextAsk++
+      const targets = [...live].filter((w) => w.isConnected())
+      const replies: unknown[] = []
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs)
+        const seen = new Set<Worker>()
+        asks.set(id, (w, data) => {
+          if (seen.has(w)) return
+          seen.add(w)
+          replies.push(data)
+          if (seen.size === targets.length) {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        if (targets.length === 0) resolve()
+        for (const w of targets) w.send({ type: 'ask', id, what } satisfies PrimaryMessage)
+      })
+      asks.delete(id)
+      return replies
+    },
+  }
+}

@@ -25,6 +25,7 @@ const table = {
   GW_ADMIN_METHOD: { status: 405, msg: (method: string, what: string) => `method ${method} is not allowed on ${what}` },
   GW_ADMIN_TOO_LARGE: { status: 413, msg: (limit: number) => `request body is larger than ${limit} bytes` },
   GW_ADMIN_CONFLICT: { status: 409, msg: (key: string) => `${key} was changed by another writer too many times; retry` },
+  GW_ACCESS_LOG_OPEN: { status: 500, msg: (file: string, why: string) => `apisix.access_log.path ${file}: cannot open: ${why}` },
 } as const
 
 /** Every code the project can emit. */

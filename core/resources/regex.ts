@@ -8,7 +8,9 @@
 /** A message when `pattern` does not compile (or, with `linear`, cannot run in linear time). */
 export function checkPattern(pattern: string, linear: boolean, flags = ''): string | undefined {
   try {
-    new RegExp(pattern, linear ? `${flags}l` : flags)
+    new RegExp(pattern, flags)
+    // V8's linear engine refuses the `i` flag itself, so linearity is judged on the bare pattern
+    if (linear) new RegExp(pattern, 'l')
     return undefined
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err)

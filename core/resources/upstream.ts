@@ -7,7 +7,8 @@ const Node = Type.Object({
   host: Host,
   port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   weight: Type.Integer({ minimum: 0 }),
-  priority: Type.Integer({ default: 0 }),
+  // APISIX's default 0 is applied by the data plane: Ajv ignores defaults inside anyOf
+  priority: Type.Optional(Type.Integer()),
   metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 })
 

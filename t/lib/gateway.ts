@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import { freePort } from './ports.js'
-import { collect, exited, stopProcess, tempDir } from './proc.js'
+import { collect, exited, spawnNode, stopProcess, tempDir } from './proc.js'
 import { eventually } from './eventually.js'
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -83,7 +83,7 @@ export async function writeGatewayConfig(t: Test, o: GatewayOptions): Promise<{ 
 /** Spawns `bin/apisix start` on a temp config; waits until the admin and data plane answer (and config is loaded). */
 export async function startGateway(t: Test, o: GatewayOptions): Promise<Gateway> {
   const c = await writeGatewayConfig(t, o)
-  const proc = spawn(BIN_APISIX, ['start', '-c', c.file], { cwd: c.dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...o.env } })
+  const proc = spawnNode(BIN_APISIX, ['start', '-c', c.file], { cwd: c.dir, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: o.env } : {}) })
   const output = collect(proc)
   let stopped: Promise<number | string> | undefined
   const gw: Gateway = {

@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -42,3 +42,20 @@ export const exited = (proc: ChildProcess): Promise<number | string> =>
     if (proc.exitCode !== null || proc.signalCode !== null) return resolve(proc.exitCode ?? proc.signalCode ?? -1)
     proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1))
   })
+
+/**
+ * Spawns a Node program without tap's process-info hooks: tap re-adds its NODE_OPTIONS to every
+ * child's environment (its --import breaks bin/apisix), so `env -u` removes it right before exec.
+ * The pid is the program's own (env execs it).
+ */
+export function spawnNode(cmd: string, args: readonly string[], o: SpawnOptions = {}): ChildProcess {
+  return spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', cmd, ...args], { ...o, env: childEnv(o.env as Record<string, string> | undefined) })
+}
+
+/** The environment for a spawned gateway: without tap's NODE_OPTIONS (its process-info hooks break bin/apisix). */
+export function childEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra }
+  delete env['NODE_OPTIONS']
+  for (const k of Object.keys(env)) if (k.startsWith('TAP') || k.startsWith('_TAPJS')) delete env[k]
+  return env
+}

@@ -35,11 +35,13 @@ export function applyEvents(
 ): { snapshot: Snapshot; rejected: Rejected[]; changed: Set<ResourceName> } {
   const rejected: Rejected[] = []
   const changed = new Set<ResourceName>()
+  // apply works on untyped entries: every value it stores came out of `decode` for its resource
+  const prevObjects = prev.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>
   const copies = new Map<ResourceName, Map<string, Entry>>()
   const mapFor = (res: ResourceName): Map<string, Entry> => {
     let m = copies.get(res)
     if (!m) {
-      m = new Map(prev.objects[res])
+      m = new Map(prevObjects[res])
       copies.set(res, m)
     }
     return m
@@ -48,7 +50,7 @@ export function applyEvents(
     const k = parseKey(prefix, ev.key)
     if (!k) continue
     if (ev.type === 'delete') {
-      if (prev.objects[k.res].has(k.id) || copies.get(k.res)?.has(k.id)) {
+      if (prevObjects[k.res].has(k.id) || copies.get(k.res)?.has(k.id)) {
         mapFor(k.res).delete(k.id)
         changed.add(k.res)
       }
@@ -69,9 +71,9 @@ export function applyEvents(
     mapFor(k.res).set(k.id, Object.freeze({ id: k.id, value: decoded.value, modRevision: ev.modRevision, createRevision: ev.createRevision }))
     changed.add(k.res)
   }
-  const objects = { ...prev.objects }
+  const objects = { ...prevObjects }
   for (const [res, m] of copies) objects[res] = m
-  return { snapshot: { revision, objects }, rejected, changed }
+  return { snapshot: { revision, objects: objects as unknown as Snapshot['objects'] }, rejected, changed }
 }
 
 /** Pure: a full load replaces everything (after start or a compaction), reusing unchanged entries. */
@@ -84,11 +86,12 @@ export function loadAll(
 ): { snapshot: Snapshot; rejected: Rejected[] } {
   const fresh = applyEvents(emptySnapshot(), kvs, revision, prefix, decode)
   // keep identity of entries whose revision did not change
-  const objects = { ...fresh.snapshot.objects }
+  const prevObjects = prev.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>
+  const objects = { ...(fresh.snapshot.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>) }
   for (const res of Object.keys(objects) as ResourceName[]) {
     const m = new Map<string, Entry>()
     for (const [id, e] of objects[res]) {
-      const old = prev.objects[res].get(id)
+      const old = prevObjects[res].get(id)
       m.set(id, old && old.modRevision === e.modRevision ? old : e)
     }
     objects[res] = m
@@ -96,8 +99,8 @@ export function loadAll(
   // an object that became invalid keeps its last good value
   for (const r of fresh.rejected) {
     const k = parseKey(prefix, r.key)
-    const old = k && prev.objects[k.res].get(k.id)
+    const old = k && prevObjects[k.res].get(k.id)
     if (k && old) (objects[k.res] as Map<string, Entry>).set(k.id, old)
   }
-  return { snapshot: { revision, objects }, rejected: fresh.rejected }
+  return { snapshot: { revision, objects: objects as unknown as Snapshot['objects'] }, rejected: fresh.rejected }
 }

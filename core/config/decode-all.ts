@@ -1,7 +1,14 @@
 import type { Decode } from './apply.js'
-import { ok, fail } from '../schema/decode.js'
+import { buildRegistry } from '../resources/registry.js'
+import { pluginByName } from '../plugins/registry.js'
 
-/** The decoders of every resource, shared with the admin (replaced by core/resources/registry when it lands). */
+/** The decoders of every resource: the same registry the admin validates with (DESIGN.md §2.3). */
 export function buildDecode(): Decode {
-  return (_res, id, raw) => (raw !== null && typeof raw === 'object' && !Array.isArray(raw) ? ok({ ...(raw as object), id }) : fail('not an object'))
+  const registry = buildRegistry(pluginByName)
+  return (res, id, raw) => {
+    const r = registry[res].decode(raw)
+    if (!r.ok) return r
+    // APISIX's data plane sets the id from the key (consumers: their username)
+    return { ok: true, value: Object.freeze({ ...(r.value as object), id }) }
+  }
 }

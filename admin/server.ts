@@ -1,26 +1,58 @@
-import { createServer } from 'node:http'
 import type { Etcd3 } from 'etcd3'
 import type { LocalConfig } from '../core/config/local-schema.js'
 import type { Logger } from '../core/log.js'
 import { GatewayError } from '../core/errors.js'
+import { pluginByName } from '../core/plugins/registry.js'
+import { buildRegistry } from '../core/resources/registry.js'
+import { checkKeyring } from '../core/resources/key-crypto.js'
+import { buildAdminApp } from './app.js'
+import { buildAuth } from './auth.js'
+import { KeyedQueue } from './kv.js'
+import { createEtcdStore } from './store.js'
 
+/** A running admin API. */
 export interface AdminHandle {
   readonly address: string
   close(): Promise<void>
 }
 
-/** Starts the admin API on deployment.admin.admin_listen (placeholder until the admin lands). */
+/** Keyring entries that are not 16 or 32 bytes are dropped with an error log, as APISIX does. */
+function usableKeyring(keyring: readonly string[], log: Logger): string[] {
+  return keyring.filter((k, i) => {
+    const bad = checkKeyring([k])
+    if (bad) log.error({ index: i }, `apisix.data_encryption.keyring[${i}] must be 16 or 32 bytes long; entry ignored`)
+    return !bad
+  })
+}
+
+/**
+ * Starts the admin API on deployment.admin.admin_listen; throws
+ * GatewayError('GW_PORT_IN_USE', ['admin', 'ip:port']) when the port is taken.
+ */
 export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Logger }): Promise<AdminHandle> {
-  const { ip, port } = o.config.deployment.admin.admin_listen
-  const server = createServer((_req, res) => {
-    res.writeHead(404, { 'content-type': 'application/json' })
-    res.end('{"error_msg":"not found"}\n')
+  const { config, log } = o
+  const admin = config.deployment.admin
+  const prefix = config.deployment.etcd.prefix
+  const app = buildAdminApp({
+    store: createEtcdStore(o.etcd, prefix),
+    registry: buildRegistry(pluginByName),
+    plugins: pluginByName,
+    keyring: usableKeyring(config.apisix.data_encryption.keyring, log),
+    prefix,
+    now: () => Date.now(),
+    queue: new KeyedQueue(),
+    maxAttempts: 16,
+    auth: buildAuth(admin.admin_key, admin.allow_admin),
+    log,
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(err.code === 'EADDRINUSE' ? new GatewayError('GW_PORT_IN_USE', ['admin', `${ip}:${port}`]) : err),
-    )
-    server.listen({ host: ip, port }, resolve)
-  })
-  return { address: `${ip}:${port}`, close: () => new Promise((r) => server.close(() => r())) }
+  const { ip, port } = admin.admin_listen
+  const where = `${ip.includes(':') ? `[${ip}]` : ip}:${port}`
+  try {
+    await app.listen({ host: ip, port })
+  } catch (err) {
+    await app.close().catch(() => undefined)
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new GatewayError('GW_PORT_IN_USE', ['admin', where], { cause: err })
+    throw new GatewayError('GW_LISTEN_FAILED', ['admin', where, err instanceof Error ? err.message : String(err)], { cause: err })
+  }
+  return { address: where, close: () => app.close() }
 }

@@ -27,6 +27,9 @@ export interface ResourceDef<T> {
   decode(raw: unknown): Result<Readonly<T>>
 }
 
+/** APISIX's prefix for schema errors. */
+const P = 'invalid configuration: '
+
 /** Resource name → its definition. */
 export type Registry = { readonly [K in ResourceName]: ResourceDef<ResourceTypes[K]> }
 
@@ -37,25 +40,25 @@ export type Registry = { readonly [K in ResourceName]: ResourceDef<ResourceTypes
  */
 export function buildRegistry(plugins: PluginLookup): Registry {
   return {
-    ssls: { name: 'ssls', kind: 'ssl', schema: SslSchema, decode: decoder(SslSchema, checkSsl) },
+    ssls: { name: 'ssls', kind: 'ssl', schema: SslSchema, decode: decoder(SslSchema, checkSsl, P) },
     routes: {
       name: 'routes',
       kind: 'route',
       schema: RouteSchema,
-      decode: decoder(RouteSchema, (r) => checkRoute(r) ?? (r.plugins ? checkPlugins(r.plugins, plugins, 'route') : undefined)),
+      decode: decoder(RouteSchema, (r) => checkRoute(r) ?? (r.plugins ? checkPlugins(r.plugins, plugins, 'route') : undefined), P),
     },
-    upstreams: { name: 'upstreams', kind: 'upstream', schema: UpstreamSchema, decode: decoder(UpstreamSchema, (u) => checkUpstream(u)) },
+    upstreams: { name: 'upstreams', kind: 'upstream', schema: UpstreamSchema, decode: decoder(UpstreamSchema, (u) => checkUpstream(u), P) },
     consumers: {
       name: 'consumers',
       kind: 'consumer',
       schema: ConsumerSchema,
-      decode: decoder(ConsumerSchema, (c) => (c.plugins ? checkPlugins(c.plugins, plugins, 'consumer') : undefined)),
+      decode: decoder(ConsumerSchema, (c) => (c.plugins ? checkPlugins(c.plugins, plugins, 'consumer') : undefined), P),
     },
     global_rules: {
       name: 'global_rules',
       kind: 'global_rule',
       schema: GlobalRuleSchema,
-      decode: decoder(GlobalRuleSchema, (g) => checkPlugins(g.plugins, plugins, 'route')),
+      decode: decoder(GlobalRuleSchema, (g) => checkPlugins(g.plugins, plugins, 'route'), P),
     },
   }
 }

@@ -67,7 +67,8 @@ export interface SslFacts {
   readonly clientCas: readonly X509Certificate[]
 }
 
-function checkPair(cert: string, key: string, keyring: readonly string[]): Result<X509Certificate> {
+/** Parses a certificate and its key (decrypting it with the keyring), and checks they match. */
+export function checkCertKeyPair(cert: string, key: string, keyring: readonly string[]): Result<X509Certificate> {
   const chain = parseCertChain(cert)
   const leaf = chain?.[0]
   if (!leaf) return fail('failed to parse cert: PEM_read_bio_X509_AUX() failed')
@@ -86,7 +87,7 @@ function checkPair(cert: string, key: string, keyring: readonly string[]): Resul
  * on the linear-time engine. `key`/`keys` may be encrypted with any keyring entry.
  */
 export function inspectSsl(ssl: Ssl, keyring: readonly string[]): Result<SslFacts> {
-  const main = checkPair(ssl.cert, ssl.key, keyring)
+  const main = checkCertKeyPair(ssl.cert, ssl.key, keyring)
   if (!main.ok) return main
   const leaves = [main.value]
   const certs = ssl.certs ?? []
@@ -94,7 +95,7 @@ export function inspectSsl(ssl: Ssl, keyring: readonly string[]): Result<SslFact
   if (ssl.type === 'server') {
     if (certs.length !== keys.length) return fail('mismatched number of certs and keys')
     for (const [i, c] of certs.entries()) {
-      const pair = checkPair(c, keys[i] ?? '', keyring)
+      const pair = checkCertKeyPair(c, keys[i] ?? '', keyring)
       if (!pair.ok) return fail(`failed to handle cert-key pair[${i + 1}]: ${pair.error}`)
       leaves.push(pair.value)
     }

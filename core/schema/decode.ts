@@ -19,9 +19,10 @@ export function deepFreeze<T>(value: T): T {
 
 /**
  * Builds a decoder: unknown → validated (schema defaults filled), semantically checked by
- * `check`, deep-frozen T. The input is never modified.
+ * `check`, deep-frozen T. The input is never modified. Schema errors are prefixed with
+ * `schemaPrefix` (APISIX's `invalid configuration: `).
  */
-export function decoder<S extends TSchema>(schema: S, check?: (v: Static<S>) => string | undefined) {
+export function decoder<S extends TSchema>(schema: S, check?: (v: Static<S>) => string | undefined, schemaPrefix = '') {
   const validate = ajv.compile<Static<S>>(schema as object)
   return (raw: unknown): Result<Readonly<Static<S>>> => {
     let copy: unknown
@@ -30,7 +31,7 @@ export function decoder<S extends TSchema>(schema: S, check?: (v: Static<S>) => 
     } catch {
       return fail('value cannot be copied (nested too deeply or not plain data)')
     }
-    if (!validate(copy)) return fail(describe(validate.errors ?? []))
+    if (!validate(copy)) return fail(schemaPrefix + describe(validate.errors ?? []))
     const problem = check?.(copy)
     return problem ? fail(problem) : ok(deepFreeze(copy))
   }

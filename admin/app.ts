@@ -1,0 +1,85 @@
+import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { isGatewayError } from '../core/errors.js'
+import type { Logger } from '../core/log.js'
+import { BODY_LIMIT, parseBody } from './body.js'
+import { parseAdminPath } from './ids.js'
+import { handleCrud, type CrudDeps } from './crud.js'
+import type { AuthVerdict, AuthInput } from './auth.js'
+
+/** What the admin app is built from; the listener is server.ts's. */
+export interface AdminAppDeps extends CrudDeps {
+  readonly auth: (req: AuthInput) => AuthVerdict
+  readonly log: Logger
+}
+
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-credentials': 'true',
+  'access-control-expose-headers': '*',
+  'access-control-max-age': '3600',
+} as const
+
+function send(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).header('content-type', 'application/json').send(`${JSON.stringify(body)}\n`)
+}
+
+/**
+ * The admin API as a fastify instance (not listening): APISIX v3 routes under /apisix/admin,
+ * bodies parsed by us whatever their content type (curl -d sends a form type), every error a
+ * JSON body, no 5xx but for etcd failures.
+ */
+export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
+  const app = fastify({
+    bodyLimit: BODY_LIMIT,
+    logger: false,
+    return503OnClosing: true,
+    frameworkErrors: (err, _req, reply) => void send(reply, 400, { error_msg: err.message }),
+  })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.headers({ ...CORS, 'x-api-version': 'v3', server: 'APISIX' })
+    return payload
+  })
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (isGatewayError(err)) return send(reply, err.status, { error_msg: err.message })
+    const e = err as { code?: string; statusCode?: number; message?: string }
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(reply, 413, { error_msg: `request body is larger than ${BODY_LIMIT} bytes` })
+    if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+      return send(reply, e.statusCode, { error_msg: e.message ?? 'bad request' })
+    }
+    d.log.error({ err }, 'admin: unexpected error')
+    return send(reply, 500, { error_msg: 'internal error' })
+  })
+  app.setNotFoundHandler((req, reply) => send(reply, 404, { error_msg: `no admin API at ${req.method} ${req.url.split('?')[0] ?? ''}` }))
+
+  // CORS preflight and the root HEAD answer without auth, as in APISIX
+  app.options('/apisix/admin/*', (_req, reply) =>
+    reply
+      .code(200)
+      .header('access-control-allow-methods', 'POST, GET, PUT, OPTIONS, DELETE, PATCH')
+      .header('access-control-allow-headers', '*')
+      .header('content-type', 'text/plain')
+      .send(''),
+  )
+
+  const handler = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const url = req.raw.url ?? req.url
+    const q = url.indexOf('?')
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1))
+    const verdict = d.auth({ method: req.method, remoteAddr: req.socket.remoteAddress, headers: req.headers, query })
+    if (!verdict.ok) return send(reply, verdict.status, verdict.body)
+    if (req.method === 'HEAD') return reply.code(200).send()
+    const path = parseAdminPath(url)
+    if (!path || path.resource === '') return send(reply, 404, { error_msg: `no admin API at ${req.method} ${url.split('?')[0] ?? ''}` })
+    const body = parseBody(req.body as Buffer | undefined)
+    if (!body.ok) return send(reply, 400, { error_msg: body.error })
+    const answer = await handleCrud(d, req.method, path, query, body.value)
+    return send(reply, answer.status, answer.body)
+  }
+  app.route({ method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/apisix/admin/*', handler })
+  app.route({ method: ['HEAD'], url: '/apisix/admin', handler: (_req, reply) => reply.code(200).send() })
+  app.route({ method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/apisix/admin', handler })
+  return app
+}

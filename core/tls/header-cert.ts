@@ -1,0 +1,144 @@
+/**
+ * Pure: the client certificate a TLS-terminating proxy passed in a header. Accepted forms:
+ * base64 of DER (Cloudflare, Traefik without delimiters), base64 of PEM, URL-encoded PEM
+ * (nginx's `$ssl_client_escaped_cert`, AWS ALB, Kong's `url_encoded`), PEM whose newlines
+ * became spaces or tabs, and Envoy's `x-forwarded-client-cert` with one element and a `Cert=`
+ * field. Exactly one certificate is accepted: a chain is refused rather than guessed at.
+ */
+import { X509Certificate } from 'node:crypto'
+
+/** A certificate from a header: its DER, or a message saying what was wrong. */
+export type HeaderCertResult = { readonly ok: true; readonly der: Buffer } | { readonly ok: false; readonly error: string }
+
+/** Longest header value accepted (characters); a client certificate is 1–3 KB. */
+export const MAX_HEADER_CERT = 16384
+
+const XFCC_KEY = /^(?:by|hash|cert|chain|subject|uri|dns)=/i
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([^-]*)(?:-----END ([A-Z0-9 ]+)-----)?/g
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/
+const B64URL = /^[A-Za-z0-9_-]*={0,2}$/
+
+const fail = (error: string): HeaderCertResult => ({ ok: false, error })
+
+/** Splits Envoy's XFCC value into elements of key=value pairs, honouring quotes. */
+function parseXfcc(s: string): Map<string, string>[] | string {
+  const elements: Map<string, string>[] = []
+  let pairs = new Map<string, string>()
+  let i = 0
+  for (;;) {
+    const eq = s.indexOf('=', i)
+    if (eq < 0) return 'x-forwarded-client-cert: expected key=value'
+    const key = s.slice(i, eq).trim().toLowerCase()
+    i = eq + 1
+    let value = ''
+    if (s[i] === '"') {
+      i++
+      for (;;) {
+        const c = s[i]
+        if (c === undefined) return 'x-forwarded-client-cert: unterminated quoted value'
+        if (c === '"') break
+        if (c === '\\' && i + 1 < s.length) i++
+        value += s[i]
+        i++
+      }
+      i++
+    } else {
+      while (i < s.length && s[i] !== ';' && s[i] !== ',') value += s[i++]
+    }
+    pairs.set(key, value.trim())
+    while (s[i] === ' ' || s[i] === '\t') i++
+    const sep = s[i]
+    if (sep === undefined) break
+    if (sep !== ';' && sep !== ',') return `x-forwarded-client-cert: unexpected "${sep}" after ${key}`
+    i++
+    if (sep === ',') {
+      elements.push(pairs)
+      pairs = new Map()
+    }
+  }
+  elements.push(pairs)
+  return elements
+}
+
+/** The DER inside `text` when it holds exactly one PEM certificate. */
+function fromPem(text: string): HeaderCertResult {
+  const blocks = [...text.matchAll(PEM_BLOCK)]
+  const first = blocks[0]
+  if (!first) return fail('PEM has no "-----BEGIN CERTIFICATE-----" line')
+  if (first[1] !== 'CERTIFICATE') return fail(`PEM holds a ${first[1] ?? ''}, not a CERTIFICATE`)
+  if (first[3] === undefined) return fail('PEM has no "-----END CERTIFICATE-----" line')
+  if (first[3] !== 'CERTIFICATE') return fail(`PEM block BEGIN CERTIFICATE ends with END ${first[3]}`)
+  if (blocks.length > 1) return fail(`PEM holds ${blocks.length} blocks; send only the client certificate, not a chain`)
+  const body = (first[2] ?? '').replace(/\s+/g, '')
+  if (!B64.test(body)) return fail('PEM body is not base64')
+  return fromDer(Buffer.from(body, 'base64'))
+}
+
+/** Checks that `der` is one DER SEQUENCE with nothing after it and that it parses as X.509. */
+function fromDer(der: Buffer): HeaderCertResult {
+  if (der.length < 2 || der[0] !== 0x30) return fail('not a DER certificate (it does not start with a SEQUENCE)')
+  let len = der[1] as number
+  let off = 2
+  if (len & 0x80) {
+    const n = len & 0x7f
+    if (n === 0 || n > 4 || der.length < 2 + n) return fail('not a DER certificate (bad length)')
+    len = 0
+    for (let k = 0; k < n; k++) len = len * 256 + (der[2 + k] as number)
+    off = 2 + n
+  }
+  if (off + len > der.length) return fail(`DER certificate is truncated (${der.length} of ${off + len} bytes)`)
+  if (off + len < der.length) return fail(`${der.length - off - len} bytes follow the DER certificate`)
+  try {
+    new X509Certificate(der)
+  } catch (e) {
+    return fail(`not a valid X.509 certificate (${e instanceof Error ? e.message : String(e)})`)
+  }
+  return { ok: true, der }
+}
+
+/** Decodes base64 (standard or URL-safe, padding optional) or says where it stops being base64. */
+function fromBase64(s: string): Buffer | string {
+  const compact = s.replace(/\s+/g, '')
+  if (compact.includes(',')) return 'holds several comma-separated values; send only the client certificate'
+  if (!B64.test(compact) && !B64URL.test(compact)) {
+    const bad = /[^A-Za-z0-9+/=_-]/.exec(compact)
+    return bad ? `is neither PEM nor base64 (character ${JSON.stringify(bad[0])} at position ${bad.index + 1})` : 'is not valid base64 (misplaced "=" or mixed alphabets)'
+  }
+  if (compact.replace(/=+$/, '').length % 4 === 1) return 'is not valid base64 (its length is impossible)'
+  return Buffer.from(compact, B64.test(compact) ? 'base64' : 'base64url')
+}
+
+/** Parses a certificate header value into DER; never throws. */
+export function parseHeaderCert(value: unknown, max: number = MAX_HEADER_CERT): HeaderCertResult {
+  if (Array.isArray(value)) return fail('the header was sent more than once')
+  if (typeof value !== 'string') return fail('the header is missing')
+  let s = value.trim()
+  if (s === '') return fail('the header is empty')
+  if (s.length > max) return fail(`the header is longer than ${max} characters`)
+  try {
+    if (XFCC_KEY.test(s)) {
+      const elements = parseXfcc(s)
+      if (typeof elements === 'string') return fail(elements)
+      if (elements.length > 1) return fail(`x-forwarded-client-cert holds ${elements.length} elements; only one is accepted`)
+      const cert = elements[0]?.get('cert')
+      if (cert === undefined || cert === '') return fail('x-forwarded-client-cert has no Cert field')
+      s = cert
+    }
+    if (s.length >= 2 && s.startsWith('"') && s.endsWith('"')) s = s.slice(1, -1).trim()
+    if (s.includes('%')) {
+      try {
+        s = decodeURIComponent(s)
+      } catch {
+        return fail('is not valid URL-encoding')
+      }
+    }
+    if (s.includes('-----BEGIN')) return fromPem(s)
+    const bytes = fromBase64(s)
+    if (typeof bytes === 'string') return fail(bytes)
+    if (bytes.length === 0) return fail('the header is empty')
+    if (bytes.subarray(0, 10).toString('latin1') === '-----BEGIN') return fromPem(bytes.toString('latin1'))
+    return fromDer(bytes)
+  } catch (e) {
+    return fail(`cannot be read (${e instanceof Error ? e.message : String(e)})`)
+  }
+}

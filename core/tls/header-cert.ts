@@ -7,8 +7,13 @@
  */
 import { X509Certificate } from 'node:crypto'
 
-/** A certificate from a header: its DER, or a message saying what was wrong. */
-export type HeaderCertResult = { readonly ok: true; readonly der: Buffer } | { readonly ok: false; readonly error: string }
+/**
+ * A certificate from a header: its DER and the parsed certificate (node's X509Certificate costs
+ * about 0.4 ms to build with OpenSSL 3.0 here, so callers reuse this one), or what was wrong.
+ */
+export type HeaderCertResult =
+  | { readonly ok: true; readonly der: Buffer; readonly x509: X509Certificate }
+  | { readonly ok: false; readonly error: string }
 
 /** Longest header value accepted (characters); a client certificate is 1–3 KB. */
 export const MAX_HEADER_CERT = 16384
@@ -89,11 +94,10 @@ function fromDer(der: Buffer): HeaderCertResult {
   if (off + len > der.length) return fail(`DER certificate is truncated (${der.length} of ${off + len} bytes)`)
   if (off + len < der.length) return fail(`${der.length - off - len} bytes follow the DER certificate`)
   try {
-    new X509Certificate(der)
+    return { ok: true, der, x509: new X509Certificate(der) }
   } catch (e) {
     return fail(`not a valid X.509 certificate (${e instanceof Error ? e.message : String(e)})`)
   }
-  return { ok: true, der }
 }
 
 /** Decodes base64 (standard or URL-safe, padding optional) or says where it stops being base64. */

@@ -29,7 +29,7 @@ t.test('header cert: every accepted form → the same DER', async (t) => {
   ]
   for (const [name, value] of forms) {
     const r = parseHeaderCert(value)
-    t.ok(r.ok && r.der.equals(der), `${name} → DER`)
+    t.ok(r.ok && r.der.equals(der) && r.x509.raw.equals(der), `${name} → DER and the parsed certificate`)
   }
 })
 

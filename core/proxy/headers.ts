@@ -1,0 +1,153 @@
+/**
+ * Request and response headers across the proxy (spec §9.1), in two steps so that plugins edit
+ * headers in between:
+ *
+ * 1. `forwardableHeaders(req.rawHeaders)`: the client's headers minus hop-by-hop ones, computed
+ *    from the client's own `Connection` header. Plugins (proxy-rewrite) then add/set/remove on
+ *    the result, so a client cannot strip a header the gateway sets by naming it in Connection.
+ * 2. `finishUpstreamHeaders(pairs, facts)`: Host per pass_host, X-Real-IP, X-Forwarded-*.
+ */
+
+/** Header name/value pairs in order, names as the client spelled them. */
+export type HeaderPairs = [name: string, value: string][]
+
+/** Always hop-by-hop (RFC 9110 §7.6.1, plus Proxy-Connection and HTTP2-Settings); Expect is answered by us. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect'])
+
+/** Framing is ours to decide, whatever a Connection header names. */
+const NEVER_LISTED = new Set(['content-length', 'content-type'])
+
+/** Names the gateway writes itself; the client's values only feed X-Forwarded-For and trusted restores. */
+const GATEWAY_OWNED = new Set(['host', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'])
+
+function connectionTokens(values: Iterable<string>): Set<string> {
+  const out = new Set<string>()
+  for (const v of values)
+    for (const token of v.split(',')) {
+      const t = token.trim().toLowerCase()
+      if (t && !NEVER_LISTED.has(t)) out.add(t)
+    }
+  return out
+}
+
+/** The client's headers to forward, and the Upgrade token when a WebSocket upgrade is allowed. */
+export interface Forwardable {
+  readonly pairs: HeaderPairs
+  /** The client's `Upgrade` value when `websocket` was allowed and asked for; undici sends it itself. */
+  readonly upgrade: string | undefined
+}
+
+/**
+ * Splits Node's `rawHeaders` into forwardable pairs: drops hop-by-hop headers and every header
+ * the client's `Connection` names. `websocket` (route `enable_websocket`) keeps the Upgrade token.
+ */
+export function forwardableHeaders(rawHeaders: readonly string[], websocket: boolean): Forwardable {
+  const conn: string[] = []
+  let upgrade: string | undefined
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase()
+    if (name === 'connection') conn.push(rawHeaders[i + 1]!)
+    else if (name === 'upgrade' && upgrade === undefined) upgrade = rawHeaders[i + 1]
+  }
+  const listed = connectionTokens(conn)
+  const pairs: HeaderPairs = []
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue
+    pairs.push([name, rawHeaders[i + 1]!])
+  }
+  // an upgrade counts only when Connection says so (RFC 9110 §7.8)
+  const asked = upgrade !== undefined && listed.has('upgrade')
+  return { pairs, upgrade: websocket && asked ? upgrade : undefined }
+}
+
+/** Facts about the request and the chosen node that the upstream headers carry. */
+export interface ForwardFacts {
+  /** `$upstream_host`: see upstreamHostFor. */
+  readonly upstreamHost: string
+  readonly remoteAddr: string
+  /** `$scheme` of the client connection. */
+  readonly scheme: 'http' | 'https'
+  /** The client's Host header as sent ('' when absent). */
+  readonly hostHeader: string
+  /** nginx `$host` (used when the Host header is empty). */
+  readonly host: string
+  /** The port of the listener that accepted the request. */
+  readonly serverPort: number
+  /**
+   * apisix.trusted_addresses: undefined when not configured (the client's X-Forwarded-For is
+   * kept), true/false for whether the peer is in it (false drops the client's X-Forwarded-For,
+   * true keeps the client's own X-Forwarded-Proto/-Host/-Port).
+   */
+  readonly trustedPeer?: boolean | undefined
+}
+
+const valuesOf = (pairs: HeaderPairs, lower: string): string[] => pairs.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v)
+
+/**
+ * The header list for undici (flat `[name, value, …]`): Host first, the forwardable pairs minus
+ * gateway-owned names, then X-Real-IP, X-Forwarded-For (`$proxy_add_x_forwarded_for`),
+ * X-Forwarded-Proto, -Host and -Port as APISIX's nginx template sets them.
+ */
+export function finishUpstreamHeaders(pairs: HeaderPairs, f: ForwardFacts): string[] {
+  const out: string[] = ['Host', f.upstreamHost]
+  for (const [name, value] of pairs) if (!GATEWAY_OWNED.has(name.toLowerCase())) out.push(name, value)
+  const clientXff = f.trustedPeer === false ? [] : valuesOf(pairs, 'x-forwarded-for')
+  const xff = [...clientXff, f.remoteAddr].join(', ')
+  const hostHeader = f.hostHeader || f.host
+  const port = /:(\d+)$/.exec(hostHeader)?.[1] ?? String(f.serverPort)
+  const restore = (lower: string, ours: string): string => (f.trustedPeer === true ? (valuesOf(pairs, lower)[0] ?? ours) : ours)
+  out.push(
+    'X-Real-IP', f.remoteAddr,
+    'X-Forwarded-For', xff,
+    'X-Forwarded-Proto', restore('x-forwarded-proto', f.scheme),
+    'X-Forwarded-Host', restore('x-forwarded-host', hostHeader),
+    'X-Forwarded-Port', restore('x-forwarded-port', port),
+  )
+  return out
+}
+
+/** Inputs of `$upstream_host`. */
+export interface UpstreamHostInput {
+  readonly passHost: 'pass' | 'node' | 'rewrite' | undefined
+  /** upstream.upstream_host (pass_host rewrite). */
+  readonly upstreamHost?: string | undefined
+  /** proxy-rewrite's `host`, effective with pass_host pass only. */
+  readonly rewrittenHost?: string | undefined
+  /** The client's Host header ('' when absent) and nginx `$host`. */
+  readonly hostHeader: string
+  readonly host: string
+  /** The picked node, and the upstream scheme for its default port. */
+  readonly node: { readonly host: string; readonly port: number }
+  readonly scheme: string
+}
+
+/** `$upstream_host` by pass_host (spec §9.1; recomputed on a retry to another node). */
+export function upstreamHostFor(i: UpstreamHostInput): string {
+  if (i.passHost === 'rewrite' && i.upstreamHost) return i.upstreamHost
+  if (i.passHost === 'node') {
+    const h = i.node.host.includes(':') && !i.node.host.startsWith('[') ? `[${i.node.host}]` : i.node.host
+    const defaultPort = i.scheme === 'https' || i.scheme === 'grpcs' ? 443 : 80
+    return i.node.port === defaultPort ? h : `${h}:${i.node.port}`
+  }
+  return i.rewrittenHost ?? (i.hostHeader || i.host)
+}
+
+/** Response hop-by-hop names (the framing and connection of the client side are Node's to manage). */
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings'])
+
+/** An upstream response's headers (undici's object form) without hop-by-hop and Connection-listed ones. */
+export function stripResponseHeaders(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): Record<string, string | string[]> {
+  const conn = headers['connection']
+  const listed = connectionTokens(conn === undefined ? [] : Array.isArray(conn) ? conn : [conn])
+  const out: Record<string, string | string[]> = {}
+  for (const [name, value] of Object.entries(headers)) {
+    const lower = name.toLowerCase()
+    if (value === undefined || RESPONSE_HOP_BY_HOP.has(lower) || listed.has(lower)) continue
+    out[name] = value
+  }
+  return out
+}

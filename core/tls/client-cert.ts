@@ -55,17 +55,26 @@ function read(der: Uint8Array): ClientCertFacts {
   const subject = readName(der, fields[at + 4] ?? missing('subject'))
   const notBefore = readTime(der, validity[0])
   const notAfter = readTime(der, validity[1])
-  const pem = toPem(der)
+  // The PEM forms and SHA-256 are computed on first use: most requests never read them.
+  let pem: string | undefined
+  let escaped: string | undefined
+  let sha256: string | undefined
   return {
     fingerprint: createHash('sha1').update(der).digest('hex'),
-    sha256: createHash('sha256').update(der).digest('hex'),
+    get sha256() {
+      return (sha256 ??= createHash('sha256').update(der).digest('hex'))
+    },
     serial: formatSerial(der.subarray(serial.contentStart, serial.end)),
     subjectDn: formatRfc2253(subject) ?? '',
     issuerDn: formatRfc2253(issuer) ?? '',
     subject,
     issuer,
-    pem,
-    escapedPem: escapeUriComponent(pem),
+    get pem() {
+      return (pem ??= toPem(der))
+    },
+    get escapedPem() {
+      return (escaped ??= escapeUriComponent(this.pem))
+    },
     notBefore,
     notAfter,
     vStart: formatAsn1Time(notBefore),
@@ -139,17 +148,21 @@ export function toPem(der: Uint8Array): string {
   return `-----BEGIN CERTIFICATE-----\n${body}-----END CERTIFICATE-----\n`
 }
 
+// ngx_escape_uri(NGX_ESCAPE_URI_COMPONENT) keeps only these bytes; every other becomes %XX.
+const uriComponentTable: readonly string[] = Array.from({ length: 256 }, (_, b) => {
+  const keep = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e
+  return keep ? String.fromCharCode(b) : `%${HEX[b >> 4]}${HEX[b & 15]}`
+})
+
 /**
  * nginx's ngx_escape_uri(NGX_ESCAPE_URI_COMPONENT): every byte except `A-Z a-z 0-9 - . _ ~`
  * becomes `%XX` (upper-case hex). Unlike encodeURIComponent, `! ' ( ) *` are escaped too.
  */
 export function escapeUriComponent(s: string): string {
-  let out = ''
-  for (const b of Buffer.from(s, 'utf8')) {
-    const keep = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e
-    out += keep ? String.fromCharCode(b) : `%${HEX[b >> 4]}${HEX[b & 15]}`
-  }
-  return out
+  const bytes = Buffer.from(s, 'utf8')
+  const parts = new Array<string>(bytes.length)
+  for (let i = 0; i < bytes.length; i++) parts[i] = uriComponentTable[bytes[i]!]!
+  return parts.join('')
 }
 
 /** What a failed or absent client certificate counts as in `apisix_client_cert_failures_total`. */

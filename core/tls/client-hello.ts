@@ -88,6 +88,12 @@ function parse(buf: Uint8Array): ClientHelloResult {
     const start = off + RECORD_HEADER
     const avail = Math.min(len, buf.length - start)
     const fragment = buf.subarray(start, start + avail)
+    if (msgLen < 0 && pending.length === 0 && avail === len && len >= 4 && fragment[0] === HANDSHAKE_CLIENT_HELLO) {
+      // Common case: the whole hello in the first record; read it in place.
+      const n = (fragment[1]! << 16) | (fragment[2]! << 8) | fragment[3]!
+      if (n + 4 > MAX_HELLO_BYTES) return malformed('too large', `ClientHello of ${n + 4} bytes over ${MAX_HELLO_BYTES}`)
+      if (n + 4 <= len) return readHello(fragment.subarray(4, 4 + n), start + len)
+    }
     if (msgLen < 0) {
       pending.push(fragment)
       const head = concat(pending, 4)
@@ -131,16 +137,16 @@ function checkPartialHeader(buf: Uint8Array, off: number): ClientHelloResult {
 
 function concat(parts: readonly Uint8Array[], max: number): Uint8Array {
   const out: number[] = []
-  for (const p of parts) for (const b of p) if (out.length < max) out.push(b)
+  for (const p of parts) for (let i = 0; i < p.length && out.length < max; i++) out.push(p[i]!)
   return Uint8Array.from(out)
 }
 
-/** A bounds-checked cursor over one byte range. */
+/** A bounds-checked cursor over `[pos, end)` of a buffer; sub-readers share the buffer (no copies). */
 class Reader {
-  pos = 0
   constructor(
     readonly b: Uint8Array,
-    readonly end: number = b.length,
+    public pos: number,
+    readonly end: number,
   ) {}
   left(): number {
     return this.end - this.pos
@@ -158,7 +164,7 @@ class Reader {
   /** Takes `n` bytes as a sub-reader, or undefined when fewer remain. */
   take(n: number): Reader | undefined {
     if (n > this.left()) return undefined
-    const r = new Reader(this.b.subarray(this.pos, this.pos + n))
+    const r = new Reader(this.b, this.pos, this.pos + n)
     this.pos += n
     return r
   }
@@ -167,8 +173,19 @@ class Reader {
     this.pos += n
     return true
   }
-  bytes(): Uint8Array {
-    return this.b.subarray(this.pos, this.end)
+  /** The remaining bytes as a string of the same code units (names here are ASCII). */
+  text(): string {
+    let s = ''
+    for (let i = this.pos; i < this.end; i++) s += String.fromCharCode(this.b[i]!)
+    return s
+  }
+  /** True when every remaining byte is printable ASCII without space (RFC 6066 host names). */
+  isPrintable(): boolean {
+    for (let i = this.pos; i < this.end; i++) {
+      const c = this.b[i]!
+      if (c <= 0x20 || c >= 0x7f) return false
+    }
+    return true
   }
 }
 
@@ -179,7 +196,7 @@ interface Parsed {
 }
 
 function readHello(body: Uint8Array, helloBytes: number): ClientHelloResult {
-  const r = new Reader(body)
+  const r = new Reader(body, 0, body.length)
   const legacyVersion = r.u16()
   if (legacyVersion === undefined || legacyVersion >> 8 !== 3) return malformed('bad client hello', 'bad legacy_version')
   if (!r.skip(32)) return malformed('bad client hello', 'truncated random')
@@ -229,11 +246,10 @@ function readExtension(type: number, data: Reader, out: Parsed): ClientHelloResu
       if (nameLen === undefined || nameLen !== data.left()) return malformed('bad server name', 'server_name must hold exactly one host name')
       if (nameLen === 0) return malformed('bad server name', 'empty host name')
       if (nameLen > MAX_HOST_NAME) return malformed('bad server name', `host name of ${nameLen} bytes over ${MAX_HOST_NAME}`)
-      const name = data.bytes()
       // RFC 6066: an ASCII host name. Anything else (NUL, controls, UTF-8) is refused, as it can
       // name no ssl object and would only reach logs.
-      for (const b of name) if (b <= 0x20 || b >= 0x7f) return malformed('bad server name', 'host name holds a byte outside printable ASCII')
-      out.serverName = String.fromCharCode(...name)
+      if (!data.isPrintable()) return malformed('bad server name', 'host name holds a byte outside printable ASCII')
+      out.serverName = data.text()
       return undefined
     }
     case EXT_ALPN: {
@@ -245,7 +261,7 @@ function readExtension(type: number, data: Reader, out: Parsed): ClientHelloResu
         if (n === undefined || n === 0) return malformed('bad alpn', 'empty ALPN protocol name')
         const p = data.take(n)
         if (!p) return malformed('bad alpn', 'ALPN protocol name longer than the list')
-        names.push(String.fromCharCode(...p.bytes()))
+        names.push(p.text())
       }
       out.alpn = names
       return undefined

@@ -65,34 +65,30 @@ function parseXfcc(s: string): Map<string, string>[] | string {
   return elements
 }
 
-/** The DER inside `text` when it holds exactly one PEM certificate. */
-function fromPem(text: string): HeaderCertResult {
+/** The DER bytes of `text` when it holds exactly one PEM certificate (not parsed), or what is wrong. */
+export function pemDer(text: string): Buffer | string {
   const blocks = [...text.matchAll(PEM_BLOCK)]
   const first = blocks[0]
-  if (!first) return fail('PEM has no "-----BEGIN CERTIFICATE-----" line')
-  if (first[1] !== 'CERTIFICATE') return fail(`PEM holds a ${first[1] ?? ''}, not a CERTIFICATE`)
-  if (first[3] === undefined) return fail('PEM has no "-----END CERTIFICATE-----" line')
-  if (first[3] !== 'CERTIFICATE') return fail(`PEM block BEGIN CERTIFICATE ends with END ${first[3]}`)
-  if (blocks.length > 1) return fail(`PEM holds ${blocks.length} blocks; send only the client certificate, not a chain`)
+  if (!first) return 'PEM has no "-----BEGIN CERTIFICATE-----" line'
+  if (first[1] !== 'CERTIFICATE') return `PEM holds a ${first[1] ?? ''}, not a CERTIFICATE`
+  if (first[3] === undefined) return 'PEM has no "-----END CERTIFICATE-----" line'
+  if (first[3] !== 'CERTIFICATE') return `PEM block BEGIN CERTIFICATE ends with END ${first[3]}`
+  if (blocks.length > 1) return `PEM holds ${blocks.length} blocks; give only the client certificate, not a chain`
   const body = (first[2] ?? '').replace(/\s+/g, '')
-  if (!B64.test(body)) return fail('PEM body is not base64')
-  return fromDer(Buffer.from(body, 'base64'))
+  if (!B64.test(body)) return 'PEM body is not base64'
+  return Buffer.from(body, 'base64')
+}
+
+/** The certificate inside `text` when it holds exactly one PEM certificate. */
+function pemCertificate(text: string): HeaderCertResult {
+  const der = pemDer(text)
+  return typeof der === 'string' ? fail(der) : derCertificate(der)
 }
 
 /** Checks that `der` is one DER SEQUENCE with nothing after it and that it parses as X.509. */
-function fromDer(der: Buffer): HeaderCertResult {
-  if (der.length < 2 || der[0] !== 0x30) return fail('not a DER certificate (it does not start with a SEQUENCE)')
-  let len = der[1] as number
-  let off = 2
-  if (len & 0x80) {
-    const n = len & 0x7f
-    if (n === 0 || n > 4 || der.length < 2 + n) return fail('not a DER certificate (bad length)')
-    len = 0
-    for (let k = 0; k < n; k++) len = len * 256 + (der[2 + k] as number)
-    off = 2 + n
-  }
-  if (off + len > der.length) return fail(`DER certificate is truncated (${der.length} of ${off + len} bytes)`)
-  if (off + len < der.length) return fail(`${der.length - off - len} bytes follow the DER certificate`)
+export function derCertificate(der: Buffer): HeaderCertResult {
+  const shape = derShape(der)
+  if (shape !== undefined) return fail(shape)
   try {
     return { ok: true, der, x509: new X509Certificate(der) }
   } catch (e) {
@@ -100,8 +96,25 @@ function fromDer(der: Buffer): HeaderCertResult {
   }
 }
 
+/** Why `der` is not exactly one DER SEQUENCE, or undefined when it is (no X.509 parsing). */
+export function derShape(der: Buffer): string | undefined {
+  if (der.length < 2 || der[0] !== 0x30) return 'not a DER certificate (it does not start with a SEQUENCE)'
+  let len = der[1] as number
+  let off = 2
+  if (len & 0x80) {
+    const n = len & 0x7f
+    if (n === 0 || n > 4 || der.length < 2 + n) return 'not a DER certificate (bad length)'
+    len = 0
+    for (let k = 0; k < n; k++) len = len * 256 + (der[2 + k] as number)
+    off = 2 + n
+  }
+  if (off + len > der.length) return `DER certificate is truncated (${der.length} of ${off + len} bytes)`
+  if (off + len < der.length) return `${der.length - off - len} bytes follow the DER certificate`
+  return undefined
+}
+
 /** Decodes base64 (standard or URL-safe, padding optional) or says where it stops being base64. */
-function fromBase64(s: string): Buffer | string {
+export function decodeBase64(s: string): Buffer | string {
   const compact = s.replace(/\s+/g, '')
   if (compact.includes(',')) return 'holds several comma-separated values; send only the client certificate'
   if (!B64.test(compact) && !B64URL.test(compact)) {
@@ -136,12 +149,12 @@ export function parseHeaderCert(value: unknown, max: number = MAX_HEADER_CERT): 
         return fail('is not valid URL-encoding')
       }
     }
-    if (s.includes('-----BEGIN')) return fromPem(s)
-    const bytes = fromBase64(s)
-    if (typeof bytes === 'string') return fail(bytes)
+    if (s.includes('-----BEGIN')) return pemCertificate(s)
+    const bytes = decodeBase64(s)
+    if (typeof bytes === 'string') return fail(`the header ${bytes}`)
     if (bytes.length === 0) return fail('the header is empty')
-    if (bytes.subarray(0, 10).toString('latin1') === '-----BEGIN') return fromPem(bytes.toString('latin1'))
-    return fromDer(bytes)
+    if (bytes.subarray(0, 10).toString('latin1') === '-----BEGIN') return pemCertificate(bytes.toString('latin1'))
+    return derCertificate(bytes)
   } catch (e) {
     return fail(`cannot be read (${e instanceof Error ? e.message : String(e)})`)
   }

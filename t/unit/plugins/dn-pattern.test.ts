@@ -1,5 +1,7 @@
 import t from 'tap'
 import { checkDnPattern, compileDnPatterns, MAX_DN_PATTERN } from '../../../core/plugins/dn-pattern.js'
+import { buildClientCertFacts } from '../../../core/tls/client-cert.js'
+import { issue, makeCa } from '../../lib/certs.js'
 
 const DUKE = 'CN=Duke,OU=JavaSoft,O=Sun Microsystems,C=US'
 
@@ -146,4 +148,26 @@ t.test('dn patterns: the admin check names what is wrong', async (t) => {
     if (want === undefined) t.equal(got, undefined, `${JSON.stringify(p)} → accepted`)
     else t.match(got, want, `${JSON.stringify(p).slice(0, 40)} → ${want}`)
   }
+})
+
+t.test('dn patterns: subjects as $ssl_client_s_dn prints them (escapes, UTF-8, email) match operator patterns', async (t) => {
+  const leaf = issue(makeCa('Pattern CA'), {
+    subject: [
+      { shortName: 'C', value: 'FR' },
+      { shortName: 'O', value: 'Acme, Inc.' },
+      { shortName: 'OU', value: 'a+b' },
+      { shortName: 'CN', value: 'Lučić / #1 ', valueTagClass: 12 } as never,
+      { name: 'emailAddress', value: 'x@y.com' },
+    ],
+  })
+  const dn = buildClientCertFacts(leaf.der)?.subjectDn ?? ''
+  t.match(dn, /^emailAddress=x@y\.com,CN=Lu\\C4\\8D/, 'nginx-style DN, most specific first')
+  const cases: [string, boolean][] = [
+    ['emailAddress=X@Y.COM,CN=lučić / \\#1,OU=a\\+b,O=Acme\\, Inc.,C=FR', true],
+    ['C=FR, O=Acme\\, Inc., OU=*, CN=Lu?i? /*, E=*@y.com', true],
+    ['C=FR, O="Acme, Inc.", OU=a\\+b, CN=*, EMAILADDRESS=*', true],
+    ['C=FR, O=Acme\\, Inc., OU=*, CN=*', false],
+    ['C=FR, O=Acme*, OU=a, CN=*, E=*', false],
+  ]
+  for (const [p, want] of cases) t.equal(compileDnPatterns([p]).matches(dn), want, `${p} → ${want}`)
 })

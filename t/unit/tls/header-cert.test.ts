@@ -49,7 +49,7 @@ t.test('header cert: malformed values → a message saying what was wrong', asyn
     ['not a SEQUENCE', Buffer.from('hello world').toString('base64'), /does not start with a SEQUENCE/],
     ['a SEQUENCE that is not X.509', Buffer.from([0x30, 0x03, 0x02, 0x01, 0x01]).toString('base64'), /not a valid X\.509 certificate/],
     ['a private key', leaf.key, /holds a RSA PRIVATE KEY, not a CERTIFICATE/],
-    ['a chain', pem + other.cert, /holds 2 blocks; send only the client certificate/],
+    ['a chain', pem + other.cert, /holds 2 blocks; give only the client certificate/],
     ['no END line', pem.replace(/-----END CERTIFICATE-----\n?/, ''), /no "-----END CERTIFICATE-----" line/],
     ['END of another type', pem.replace('END CERTIFICATE', 'END PRIVATE KEY'), /ends with END PRIVATE KEY/],
     ['PEM body not base64', pem.replace(/\n(.)/, '\n!$1'), /PEM body is not base64/],

@@ -23,6 +23,8 @@ export interface CrudDeps {
   readonly queue: KeyedQueue
   /** conditional-write attempts before giving up with 409 */
   readonly maxAttempts: number
+  /** the built-in plugins' names, for GET /apisix/admin/plugins/list */
+  readonly pluginNames: readonly string[]
 }
 
 /** An answer: status and JSON body. */
@@ -87,6 +89,7 @@ async function casWrite(d: CrudDeps, key: string, build: (cur: Kv | undefined) =
 /** Dispatches one admin call on a resource (the URL is already split and the body parsed). */
 export async function handleCrud(d: CrudDeps, method: string, path: AdminPath, query: URLSearchParams, body: unknown): Promise<Answer> {
   const res = path.resource
+  if (res === 'plugins' && path.id === 'list' && method === 'GET') return { status: 200, body: [...d.pluginNames].sort() }
   if (!isResourceName(res)) return { status: 404, body: { error_msg: `Unsupported resource type: ${res}` } }
   const kind = d.registry[res].kind
   if (res === 'consumers' && (method === 'POST' || method === 'PATCH')) {

@@ -2,7 +2,7 @@ import type { Etcd3 } from 'etcd3'
 import type { LocalConfig } from '../core/config/local-schema.js'
 import type { Logger } from '../core/log.js'
 import { GatewayError } from '../core/errors.js'
-import { pluginByName } from '../core/plugins/registry.js'
+import { pluginByName, plugins } from '../core/plugins/registry.js'
 import { buildRegistry } from '../core/resources/registry.js'
 import { checkKeyring } from '../core/resources/key-crypto.js'
 import { buildAdminApp } from './app.js'
@@ -42,6 +42,7 @@ export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Log
     now: () => Date.now(),
     queue: new KeyedQueue(),
     maxAttempts: 16,
+    pluginNames: plugins.map((p) => p.name),
     auth: buildAuth(admin.admin_key, admin.allow_admin),
     log,
   })

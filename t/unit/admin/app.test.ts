@@ -26,6 +26,7 @@ function setup(o: { keyring?: string[]; maxAttempts?: number } = {}) {
     now: () => NOW,
     queue: new KeyedQueue(),
     maxAttempts: o.maxAttempts ?? 8,
+    pluginNames: ['proxy-rewrite', 'mtls-auth'],
     auth: buildAuth([{ name: 'admin', key: KEY, role: 'admin' }, { name: 'v', key: 'viewer', role: 'viewer' }], []),
     log: pino({ level: 'silent' }),
   })
@@ -209,6 +210,8 @@ t.test('HTTP edges: auth, unknown resource, bad bodies, 413, CORS, etcd down', a
   t.match(await call('PUT', 'routes/1', { uri: '/a', upstream: up }, { 'x-api-key': 'viewer' }), { status: 403 })
   t.equal((await call('GET', 'routes', undefined, { 'x-api-key': 'viewer' })).status, 200)
   t.match(await call('GET', 'services'), { status: 404, json: { error_msg: 'Unsupported resource type: services' } })
+  const names = await call('GET', 'plugins/list')
+  t.same([names.status, JSON.parse(names.res.body)], [200, ['mtls-auth', 'proxy-rewrite']], 'plugins/list names the built-in plugins')
   t.match(await call('PUT', 'routes/1', '{"uri":'), { status: 400, json: { error_msg: /^invalid request body/ } })
   t.match(await call('PUT', 'routes/1', Buffer.from([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x3a, 0x31, 0x7d])), { status: 400, json: { error_msg: /UTF-8/ } })
   t.match(await call('PUT', 'routes/1', `${'['.repeat(5000)}${']'.repeat(5000)}`), { status: 400, json: { error_msg: /nested deeper/ } })

@@ -5,6 +5,7 @@ import { compileVars } from '../../../core/router/expr.js'
 import type { VarValue } from '../../../core/router/expr.js'
 import { compileUri, uriMatches } from '../../../core/router/uri.js'
 import { buildCidrSet } from '../../../core/net/cidr.js'
+import { seeded } from '../../lib/random.js'
 
 type R = RouteLike & { readonly id: string }
 
@@ -76,17 +77,6 @@ t.test('route index: routes that fail to compile are reported, the rest still ro
 
 // ---- conformance: the index against a slow, obvious reference over generated route sets ----
 
-/** mulberry32: a small deterministic generator so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!
 
@@ -169,7 +159,7 @@ function reference(routes: readonly R[], q: MatchInput): string | undefined {
 }
 
 t.test('route index: agrees with the reference matcher on generated route sets (seeded)', async (t) => {
-  const r = rng(20261202)
+  const r = seeded(20261202)
   let compared = 0
   let matched = 0
   const mismatches: string[] = []

@@ -1,20 +1,10 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { MAX_HELLO_BYTES, parseClientHello, type ClientHelloResult } from '../../../core/tls/client-hello.js'
+import { seeded } from '../../lib/random.js'
 
 const fixture = (name: string): Buffer => readFileSync(new URL(`../../fixtures/tls/${name}.bin`, import.meta.url))
 
-/** mulberry32: a fixed-seed PRNG so fuzz runs are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const u16 = (n: number): Buffer => Buffer.from([n >> 8, n & 0xff])
 const u24 = (n: number): Buffer => Buffer.from([n >> 16, (n >> 8) & 0xff, n & 0xff])
@@ -231,7 +221,7 @@ t.test('client hello: a host name of 255 bytes → ok; case and one trailing dot
 })
 
 t.test('client hello: 20,000 fuzzed inputs (fixed seed) → one of the three states, never a throw', async (t) => {
-  const rand = prng(0x5eed)
+  const rand = seeded(0x5eed)
   const int = (n: number) => Math.floor(rand() * n)
   const seeds = ['openssl-sni-alpn', 'openssl-tls12-upper-dot', 'curl-h2', 'node-sni-alpn', 'node-large'].map(fixture)
   const counts = { 'need-more': 0, ok: 0, malformed: 0 }

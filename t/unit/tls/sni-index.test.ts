@@ -1,5 +1,6 @@
 import t from 'tap'
 import { buildSniIndex, type SniEntry } from '../../../core/tls/sni-index.js'
+import { seeded } from '../../lib/random.js'
 
 interface Obj extends SniEntry {
   readonly cert: string
@@ -96,17 +97,6 @@ t.test('sni index: one object listing a name twice (any case, dot) → no confli
   t.equal(idx.size, 1)
 })
 
-/** mulberry32: a fixed-seed PRNG so the generated name sets are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * The obvious reference: scan every pattern of every object. Exact first; else the wildcard
@@ -131,7 +121,7 @@ function reference(objs: readonly Obj[], rawSni: string): Obj | undefined {
 }
 
 t.test('sni index: agrees with a slow reference over 300 generated name sets (fixed seed)', async (t) => {
-  const rand = prng(20260402)
+  const rand = seeded(20260402)
   const int = (n: number) => Math.floor(rand() * n)
   const pick = <X>(xs: readonly X[]): X => xs[int(xs.length)]!
   const labels = ['a', 'b', 'c', 'ab', 'x']

@@ -161,6 +161,23 @@ t.test('DELETE: 200 with APISIX body, 404 when absent, upstream references need 
   t.match(await call('DELETE', 'routes/1'), { status: 200, json: { deleted: '1', key: '/apisix/routes/1' } })
 })
 
+t.test('upstreams: tls client pair checked and encrypted; client_cert_id must name a client-type ssl', async (t) => {
+  const { store, call } = setup()
+  const other = pki.leaf('o', ['o'])
+  t.match(await call('PUT', 'upstreams/1', { ...up, tls: { client_cert: site.cert, client_key: other.key } }), { status: 400, json: { error_msg: /^tls: .*does not match/ } })
+  const ok = await call('PUT', 'upstreams/1', { ...up, tls: { client_cert: site.cert, client_key: site.key } })
+  t.equal(ok.status, 201)
+  const inStore = (await store.get('/apisix/upstreams/1'))?.value as { tls: { client_key: string } }
+  t.same(decryptKey(inStore.tls.client_key, ['qeddd145sfvddff3']), { ok: true, value: site.key }, 'client_key encrypted at rest')
+  t.equal(((await call('GET', 'upstreams/1')).json['value'] as { tls: object }).tls.hasOwnProperty('client_key'), false, 'and never read back')
+  t.match(await call('PUT', 'upstreams/2', { ...up, tls: { client_cert_id: 's1' } }), { status: 400, json: { error_msg: 'failed to fetch ssl info by ssl id [s1], response code: 404' } })
+  await call('PUT', 'ssls/s1', { cert: site.cert, key: site.key, sni: 'test.com' })
+  t.match(await call('PUT', 'upstreams/2', { ...up, tls: { client_cert_id: 's1' } }), { status: 400, json: { error_msg: /wrong ssl type/ } })
+  await call('PUT', 'ssls/c1', { type: 'client', cert: site.cert, key: site.key })
+  t.equal((await call('PUT', 'upstreams/2', { ...up, tls: { client_cert_id: 'c1' } })).status, 201)
+  t.match(await call('PUT', 'routes/1', { uri: '/a', upstream: { ...up, tls: { client_cert: site.cert, client_key: other.key } } }), { status: 400, json: { error_msg: /^upstream.tls: / } })
+})
+
 t.test('consumers: PUT by username, POST and PATCH 405, certificate owned once', async (t) => {
   const { call } = setup()
   const alice = pki.leaf('alice', [])
@@ -177,6 +194,14 @@ t.test('consumers: PUT by username, POST and PATCH 405, certificate owned once',
   t.equal((await call('PUT', 'consumers/alice', c)).status, 200, 'the owner may re-send its own certificate')
   t.match(await call('POST', 'consumers', c), { status: 405, json: { error_msg: 'not supported `POST` method for consumer' } })
   t.match(await call('PATCH', 'consumers/alice', { desc: 'x' }), { status: 405 })
+  const soon = pki.leaf('carol', [], { days: 2 })
+  const carol = await call('PUT', 'consumers/carol', { username: 'carol', plugins: { 'mtls-auth': { certificates: [soon.cert] } } })
+  t.equal(carol.status, 201)
+  t.match(carol.json['warning'], /mtls-auth certificates\[0\] expires at/)
+  t.match(await call('PUT', 'consumers/dave', { username: 'dave', plugins: { 'mtls-auth': { certificates: ['x'.repeat(100)] } } }), {
+    status: 400,
+    json: { error_msg: /plugin mtls-auth err: certificates\[0\]: failed to parse cert/ },
+  })
 })
 
 t.test('list: filters and pagination', async (t) => {

@@ -49,13 +49,14 @@ async function main(): Promise<void> {
       process.stderr.write(`npm start: etcd at ${url} does not answer and is not a local address; start it, or point deployment.etcd.host at a running etcd\n`)
       process.exit(1)
     }
-    const dataDir = join(root, 'data', 'etcd')
-    mkdirSync(dataDir, { recursive: true })
+    // APISIX_ETCD_DATA_DIR lets tests keep their etcd away from the user's data/etcd/
+    const dataDir = process.env['APISIX_ETCD_DATA_DIR'] ?? join(root, 'data', 'etcd')
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     const port = Number(u.port || 2379)
     const peer = `http://${u.hostname}:${port + 1}`
-    process.stderr.write(`npm start: starting a local etcd on ${url} (data in data/etcd/)\n`)
+    process.stderr.write(`npm start: starting a local etcd on ${url} (data in ${dataDir})\n`)
     etcd = spawn('etcd', ['--data-dir', dataDir, '--name', 'local', '--listen-client-urls', url, '--advertise-client-urls', url,
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `local=${peer}`, '--log-level', 'warn'],
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `local=${peer}`, '--logger', 'zap', '--log-level', 'error'],
     { stdio: ['ignore', 'ignore', 'inherit'] })
     etcd.on('error', (err) => {
       process.stderr.write(`npm start: cannot start etcd: ${err.message}\n`)

@@ -9,6 +9,9 @@ import { createHandler } from './pipeline/handle.js'
 import { createHttpServer, startHttpListeners } from './server/listeners.js'
 import { buildDecode } from './config/decode-all.js'
 import type { PrimaryMessage, WorkerMessage } from './server/workers.js'
+import { randomBytes } from 'node:crypto'
+import { createPolicyCache } from './tls/contexts.js'
+import { startTlsFront, type TlsFront } from './server/tls-front.js'
 
 const send = (m: WorkerMessage): void => {
   process.send?.(m)
@@ -20,11 +23,17 @@ export async function runWorker(): Promise<void> {
   const config = loadLocalConfig(file)
   const log = createLogger('worker')
   const etcd = createEtcdClient(config)
+  const secretHex = process.env['APISIX_TICKET_SECRET']
+  const policies = createPolicyCache({
+    keyring: config.apisix.data_encryption.keyring,
+    ticketSecret: secretHex ? Buffer.from(secretHex, 'hex') : randomBytes(48),
+    onBuildError: (id, reason) => log.error({ ssl_id: id, reason }, 'ssl object cannot be served; handshakes for its SNIs fail'),
+  })
   const store = createStore({
     etcd,
     prefix: config.deployment.etcd.prefix,
     decode: buildDecode(),
-    derive: deriveGeneration,
+    derive: (snapshot, prev, change) => deriveGeneration(snapshot, prev, change, { policies }),
     initial: emptyGeneration(),
     log,
   })
@@ -40,8 +49,10 @@ export async function runWorker(): Promise<void> {
     handle(req, res)
   })
   let plain: { close(): void }
+  let tlsFront: TlsFront | undefined
   try {
     plain = await startHttpListeners(config, server)
+    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log })
   } catch (err) {
     send({ type: 'fatal', message: (err as Error).message })
     return
@@ -51,6 +62,7 @@ export async function runWorker(): Promise<void> {
   process.on('message', (m: PrimaryMessage) => {
     if (m.type !== 'drain') return
     plain.close()
+    tlsFront?.close()
     server.closeIdleConnections()
     const deadline = Date.now() + 20_000
     const tick = setInterval(() => {

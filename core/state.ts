@@ -1,5 +1,7 @@
 import type { Snapshot } from './config/snapshot.js'
 import { emptySnapshot } from './config/snapshot.js'
+import { buildSniIndex, type SniIndex } from './tls/sni-index.js'
+import type { TlsPolicy } from './tls/contexts.js'
 
 /**
  * A generation: the frozen snapshot plus everything derived from it (DESIGN.md §2.5). Built by
@@ -10,7 +12,9 @@ export interface Generation {
   /** +1 per published change */
   readonly version: number
   readonly snapshot: Snapshot
+  /** SNI → TLS policy, over the ssl objects with status 1 and type server */
+  readonly sni: SniIndex<TlsPolicy>
 }
 
 /** The generation before the first load. */
-export const emptyGeneration = (): Generation => ({ version: 0, snapshot: emptySnapshot() })
+export const emptyGeneration = (): Generation => ({ version: 0, snapshot: emptySnapshot(), sni: buildSniIndex<TlsPolicy>([]) })

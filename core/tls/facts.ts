@@ -8,6 +8,8 @@ import type { ClientCert } from '../plugins/types.js'
 export interface TlsFacts {
   /** the SNI the client sent, normalised (lower case, no trailing dot); undefined when none */
   readonly sni: string | undefined
+  /** the name the handshake was matched with: the SNI, or `apisix.ssl.fallback_sni` when none was sent */
+  readonly matchSni: string
   /** id of the ssl object whose policy served the handshake */
   readonly sslId: string
   /** 'TLSv1.2' | 'TLSv1.3' */

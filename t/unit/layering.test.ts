@@ -28,7 +28,7 @@ const FORBIDDEN: [RegExp, RegExp][] = [
 /** The value imports of a file (relative ones), resolved to project paths. */
 export function valueImports(file: string, text: string): string[] {
   const out: string[] = []
-  for (const m of text.matchAll(/^import\s+(?!type\s)[^;]*?from\s+'(\.[^']+)'/gms)) {
+  for (const m of text.matchAll(/^import\s+(?!type\s)[^;'"]*?from\s+'(\.[^']+)'/gms)) {
     const spec = m[1] ?? ''
     out.push(relative(root, resolve(root, dirname(file), spec)).replace(/\.js$/, '.ts'))
   }

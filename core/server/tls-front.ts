@@ -1,0 +1,200 @@
+import type { Server as HttpServer } from 'node:http'
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
+import type { Server as TlsServer, TLSSocket } from 'node:tls'
+import type { X509Certificate } from 'node:crypto'
+import type { LocalConfig } from '../config/local-schema.js'
+import type { Logger } from '../log.js'
+import type { Generation } from '../state.js'
+import type { ClientCert } from '../plugins/types.js'
+import { parseClientHello, MAX_HELLO_BYTES } from '../tls/client-hello.js'
+import { intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
+import { buildClientCertFacts, reasonCategory, verifyString, type CertFailureReason } from '../tls/client-cert.js'
+import { setTlsFacts } from '../tls/facts.js'
+import { normalizeSni } from '../net/hostname.js'
+import { listen } from './listeners.js'
+
+/** How long a client may take to send its ClientHello. */
+export const HELLO_TIMEOUT_MS = 10_000
+
+/** Handshake outcomes as `apisix_tls_handshakes_total` labels them. */
+export type HandshakeResult = 'ok' | 'resumed' | 'refused' | 'error'
+
+/** Where the TLS front reports handshakes and refused client certificates (core/ops.ts wires it). */
+export interface TlsObserver {
+  handshake(sslId: string, sni: string, result: HandshakeResult): void
+  clientCertFailure(sslId: string, sni: string, reason: CertFailureReason): void
+}
+
+export interface TlsFront {
+  /** stops accepting new connections (open ones belong to the HTTP server) */
+  close(): void
+}
+
+/** A fatal TLS alert record (TLS 1.2 record version, two-byte alert). */
+const alert = (description: number): Buffer => Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, description])
+/** unrecognized_name(112): an SNI no ssl object serves, or no SNI and no fallback_sni. */
+export const ALERT_UNRECOGNIZED_NAME = alert(112)
+/** internal_error(80): the matched object cannot be served (e.g. its key does not decrypt). */
+export const ALERT_INTERNAL_ERROR = alert(80)
+
+const PLAIN_HTTP_BODY = '{"error_msg":"The plain HTTP request was sent to HTTPS port"}\n'
+const PLAIN_HTTP_REPLY = `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${PLAIN_HTTP_BODY.length}\r\nconnection: close\r\n\r\n${PLAIN_HTTP_BODY}`
+
+const ignore = (): void => undefined
+
+/** The SNI a TLS socket's client sent, normalised; undefined when none (Node sets `servername`, untyped). */
+const sentSni = (s: TLSSocket): string | undefined => {
+  const n = (s as TLSSocket & { servername?: unknown }).servername
+  return typeof n === 'string' && n !== '' ? normalizeSni(n) : undefined
+}
+
+/**
+ * The TLS data plane (DESIGN.md §2.7): a plain net.Server per `apisix.ssl.listen` address reads
+ * the ClientHello, looks the SNI up in the current generation and hands the socket to that
+ * object's own tls.Server; a verified socket then goes to the one HTTP server, with its TlsFacts.
+ */
+export async function startTlsFront(o: {
+  config: LocalConfig
+  httpServer: HttpServer
+  current(): Generation
+  log: Logger
+  observe?: TlsObserver
+}): Promise<TlsFront> {
+  const fallback = normalizeSni(o.config.apisix.ssl.fallback_sni)
+  const wired = new WeakSet<TlsServer>()
+  const observe = o.observe
+
+  const onSecure = (s: TLSSocket, policy: TlsPolicy): void => {
+    s.on('error', ignore)
+    const sent = sentSni(s)
+    const label = sent ?? fallback
+    let clientCert: ClientCert | undefined
+    let verify = 'NONE'
+    if (policy.client) {
+      const x = s.getPeerX509Certificate()
+      let authorized = s.authorized
+      let error = s.authorizationError as unknown as string | undefined
+      if (x && authorized && intermediatesIn(s.getPeerCertificate(true)) > policy.client.depth) {
+        authorized = false
+        error = 'CERT_CHAIN_TOO_LONG'
+      }
+      verify = verifyString(authorized, error, x !== undefined)
+      const reason = reasonCategory(authorized, error, x !== undefined)
+      if (reason && policy.client.skip.length === 0) {
+        // refused before any HTTP byte is read: the HTTP server never sees this socket
+        observe?.clientCertFailure(policy.id, label, reason)
+        observe?.handshake(policy.id, label, 'refused')
+        s.destroy()
+        return
+      }
+      if (x) clientCert = clientCertOf(x, authorized, verify)
+    }
+    observe?.handshake(policy.id, label, s.isSessionReused() ? 'resumed' : 'ok')
+    setTlsFacts(s, {
+      sni: sent,
+      matchSni: label,
+      sslId: policy.id,
+      protocol: s.getProtocol() ?? '',
+      clientCert,
+      verify,
+      client: policy.client,
+    })
+    o.httpServer.emit('connection', s)
+  }
+
+  const wire = (server: TlsServer, policy: TlsPolicy): void => {
+    if (wired.has(server)) return
+    wired.add(server)
+    server.on('secureConnection', (s: TLSSocket) => onSecure(s, policy))
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, s: TLSSocket) => {
+      const sni = sentSni(s) ?? fallback
+      if (policy.client && err.code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') {
+        observe?.clientCertFailure(policy.id, sni, 'no_certificate')
+        observe?.handshake(policy.id, sni, 'refused')
+      } else {
+        observe?.handshake(policy.id, sni, 'error')
+      }
+      o.log.debug({ ssl_id: policy.id, sni, err: err.code ?? err.message }, 'TLS handshake failed')
+    })
+  }
+
+  const onSocket = (socket: Socket): void => {
+    socket.on('error', ignore)
+    const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
+    let buf: Buffer = Buffer.alloc(0)
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])
+      const r = parseClientHello(buf)
+      if (r.state === 'need-more') {
+        if (buf.length > 2 * MAX_HELLO_BYTES) {
+          clearTimeout(timer)
+          socket.destroy()
+        }
+        return
+      }
+      clearTimeout(timer)
+      socket.off('data', onData)
+      socket.pause()
+      if (r.state === 'malformed') {
+        if (r.reason === 'plain http') socket.end(PLAIN_HTTP_REPLY)
+        else socket.destroy()
+        return
+      }
+      const name = r.sni ?? fallback
+      const policy = name === '' ? undefined : o.current().sni.lookup(name)
+      if (!policy) {
+        o.log.info({ sni: r.sni ?? null }, r.sni === undefined ? 'failed to find SNI and no fallback_sni matches' : 'failed to match any SSL certificate by SNI')
+        observe?.handshake('', name, 'refused')
+        socket.end(ALERT_UNRECOGNIZED_NAME)
+        return
+      }
+      const server = policy.server()
+      if (server instanceof Error) {
+        observe?.handshake(policy.id, name, 'error')
+        socket.end(ALERT_INTERNAL_ERROR)
+        return
+      }
+      wire(server, policy)
+      socket.unshift(buf)
+      server.emit('connection', socket)
+    }
+    socket.on('data', onData)
+  }
+
+  const servers: NetServer[] = []
+  try {
+    for (const l of o.config.apisix.ssl.listen) {
+      const s = createNetServer({ noDelay: true }, onSocket)
+      await listen(s, 'apisix.ssl.listen', l.ip, l.port)
+      servers.push(s)
+    }
+  } catch (err) {
+    for (const s of servers) s.close()
+    throw err
+  }
+  return {
+    close() {
+      for (const s of servers) s.close()
+    },
+  }
+}
+
+/** The certificate facts the pipeline reads; the SHA-256 is computed on first use. */
+function clientCertOf(x: X509Certificate, verified: boolean, verify: string): ClientCert | undefined {
+  const der = x.raw
+  const f = buildClientCertFacts(der)
+  if (!f) return undefined
+  return {
+    verified,
+    source: 'tls',
+    der,
+    verify,
+    fingerprint: f.fingerprint,
+    serial: f.serial,
+    subjectDn: f.subjectDn,
+    issuerDn: f.issuerDn,
+    get sha256() {
+      return f.sha256
+    },
+  }
+}

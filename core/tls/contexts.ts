@@ -1,0 +1,181 @@
+import { constants as cryptoConstants, hkdfSync } from 'node:crypto'
+import { createServer, DEFAULT_CIPHERS, type DetailedPeerCertificate, type Server, type TlsOptions } from 'node:tls'
+import type { Entry } from '../config/snapshot.js'
+import type { Ssl } from '../resources/ssl.js'
+import { decryptKey } from '../resources/key-crypto.js'
+import type { SniEntry } from './sni-index.js'
+import type { ClientRules } from './facts.js'
+
+/** An ssl object as the data plane holds it (schema defaults filled, id from the key). */
+export type SslValue = Readonly<Ssl> & { readonly id: string }
+
+/**
+ * One ssl object's TLS policy: what the TLS front needs to serve its SNIs. Cheap to create; its
+ * `tls.Server` (never listening: the front hands it sockets) is built on the first call to
+ * `server()`, or at once when the object changed through the watch (DESIGN.md §2.5).
+ */
+export interface TlsPolicy extends SniEntry {
+  readonly modRevision: string
+  /** the object's `client` block compiled; undefined: no CertificateRequest */
+  readonly client: ClientRules | undefined
+  /** the policy's server, built once; an Error when the object cannot be served (bad key) */
+  server(): Server | Error
+  /** true once server() has been built (or failed) */
+  built(): boolean
+}
+
+/** What building policies needs from the worker. */
+export interface PolicyDeps {
+  /** apisix.data_encryption.keyring: stored keys are encrypted with it */
+  readonly keyring: readonly string[]
+  /** the primary's secret (APISIX_TICKET_SECRET): ticket keys derive from it, so workers agree */
+  readonly ticketSecret: Buffer
+  /** called once when an object's server cannot be built */
+  onBuildError(id: string, reason: string): void
+}
+
+/** Policies cached by their frozen snapshot entry: an unchanged object keeps its built server. */
+export interface PolicyCache {
+  /** The policy of an ssl entry; `eager` builds its server now (a change seen through the watch). */
+  policyFor(entry: Entry<SslValue>, eager: boolean): TlsPolicy
+}
+
+const ORDER = ['TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const
+type Version = (typeof ORDER)[number]
+const NO_FLAG: Readonly<Record<Version, number>> = {
+  'TLSv1.1': cryptoConstants.SSL_OP_NO_TLSv1_1,
+  'TLSv1.2': cryptoConstants.SSL_OP_NO_TLSv1_2,
+  'TLSv1.3': cryptoConstants.SSL_OP_NO_TLSv1_3,
+}
+
+/**
+ * `ssl_protocols` → Node's options: min and max version, a NO_ flag for a gap (TLSv1.1 and
+ * TLSv1.3 without TLSv1.2), and `@SECLEVEL=0` ciphers when TLSv1.1 is allowed (OpenSSL 3 refuses
+ * it at the default level, DESIGN.md §4). Absent: APISIX's default, TLSv1.2 and TLSv1.3.
+ */
+export function protocolOptions(protocols: readonly string[] | undefined): Pick<TlsOptions, 'minVersion' | 'maxVersion' | 'secureOptions' | 'ciphers'> {
+  const wanted = ORDER.filter((v) => (protocols ?? ['TLSv1.2', 'TLSv1.3']).includes(v))
+  const first = wanted[0] ?? 'TLSv1.2'
+  const last = wanted[wanted.length - 1] ?? 'TLSv1.3'
+  let secureOptions = 0
+  for (const v of ORDER.slice(ORDER.indexOf(first), ORDER.indexOf(last) + 1)) if (!wanted.includes(v)) secureOptions |= NO_FLAG[v]
+  return {
+    minVersion: first,
+    maxVersion: last,
+    ...(secureOptions ? { secureOptions } : {}),
+    ...(wanted.includes('TLSv1.1') ? { ciphers: `${DEFAULT_CIPHERS}:@SECLEVEL=0` } : {}),
+  }
+}
+
+/**
+ * Ticket keys (48 bytes) and session id context of one version of one object: every worker
+ * derives the same ones, and a replaced object (new modRevision) resumes nothing made before.
+ */
+export function sessionSecrets(secret: Buffer, id: string, modRevision: string): { ticketKeys: Buffer; sessionIdContext: string } {
+  const info = `${id}\u0000${modRevision}`
+  const ticketKeys = Buffer.from(hkdfSync('sha256', secret, 'apisix-tls-ticket-keys', info, 48))
+  const sessionIdContext = Buffer.from(hkdfSync('sha256', secret, 'apisix-tls-session-id-context', info, 16)).toString('hex')
+  return { ticketKeys, sessionIdContext }
+}
+
+/** Compiles an object's `client` block; undefined when it has none. */
+export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | undefined {
+  if (!ssl.client) return undefined
+  const skip: RegExp[] = []
+  for (const p of ssl.client.skip_mtls_uri_regex ?? []) {
+    try {
+      skip.push(new RegExp(p))
+    } catch {
+      // the decoder refused such objects already; an uncompilable pattern skips nothing
+    }
+  }
+  return Object.freeze({ ca: ssl.client.ca, depth: ssl.client.depth ?? 1, skip: Object.freeze(skip) })
+}
+
+/** Node's options for an object's policy server; throws when a key cannot be decrypted. */
+export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring' | 'ticketSecret'>): TlsOptions {
+  const keys = [ssl.key, ...(ssl.keys ?? [])].map((k, i) => {
+    const plain = decryptKey(k, deps.keyring)
+    if (!plain.ok) throw new Error(`${i === 0 ? 'key' : `keys[${i - 1}]`}: ${plain.error}`)
+    return plain.value
+  })
+  const { ticketKeys, sessionIdContext } = sessionSecrets(deps.ticketSecret, ssl.id, modRevision)
+  const opts: TlsOptions = {
+    cert: [ssl.cert, ...(ssl.certs ?? [])],
+    key: keys,
+    ticketKeys,
+    sessionIdContext,
+    sessionTimeout: 600,
+    handshakeTimeout: 10_000,
+    ...protocolOptions(ssl.ssl_protocols),
+  }
+  if (ssl.client) {
+    opts.ca = ssl.client.ca
+    opts.requestCert = true
+    opts.rejectUnauthorized = !(ssl.client.skip_mtls_uri_regex?.length)
+  } else {
+    opts.requestCert = false
+    opts.rejectUnauthorized = false
+  }
+  return opts
+}
+
+/** The SNI patterns of an object: `snis`, or `[sni]`. */
+const snisOf = (ssl: SslValue): readonly string[] => ssl.snis ?? (ssl.sni === undefined ? [] : [ssl.sni])
+
+/** Creates the policy cache of one worker (a WeakMap keyed by the frozen entry). */
+export function createPolicyCache(deps: PolicyDeps): PolicyCache {
+  const cache = new WeakMap<object, TlsPolicy>()
+  const make = (entry: Entry<SslValue>): TlsPolicy => {
+    const ssl = entry.value
+    let built: Server | Error | undefined
+    const server = (): Server | Error => {
+      if (built) return built
+      try {
+        built = createServer(serverOptions(ssl, entry.modRevision, deps))
+      } catch (err) {
+        built = err instanceof Error ? err : new Error(String(err))
+        deps.onBuildError(ssl.id, built.message)
+      }
+      return built
+    }
+    return Object.freeze({
+      id: ssl.id,
+      snis: snisOf(ssl),
+      updateTime: ssl.update_time ?? 0,
+      modRevision: entry.modRevision,
+      client: compileClientRules(ssl),
+      server,
+      built: () => built !== undefined,
+    })
+  }
+  return {
+    policyFor(entry, eager) {
+      let p = cache.get(entry)
+      if (!p) {
+        p = make(entry)
+        cache.set(entry, p)
+        if (eager) p.server()
+      }
+      return p
+    },
+  }
+}
+
+/**
+ * Intermediates between a verified client leaf and its trust anchor, from Node's completed chain
+ * (`getPeerCertificate(true)`): OpenSSL's depth counts them (depth N allows N, spec §6.3).
+ */
+export function intermediatesIn(leaf: DetailedPeerCertificate): number {
+  let n = 1
+  let cur = leaf
+  const seen = new Set<DetailedPeerCertificate>([leaf])
+  while (cur.issuerCertificate && !seen.has(cur.issuerCertificate) && cur.issuerCertificate.fingerprint256 !== cur.fingerprint256) {
+    cur = cur.issuerCertificate
+    seen.add(cur)
+    n++
+  }
+  // the last certificate is the anchor when it issued itself; otherwise the anchor is missing from the chain
+  const selfIssued = cur.issuerCertificate === cur || cur.issuerCertificate?.fingerprint256 === cur.fingerprint256
+  return Math.max(0, selfIssued ? n - 2 : n - 1)
+}

@@ -45,6 +45,13 @@ export function decodeLocalConfig(file: string, raw: unknown): LocalConfig {
     if (union && UNION_HINTS[unionPath] && path.startsWith(unionPath) && !/\[\d+\]\./.test(path.slice(unionPath.length))) {
       throw new GatewayError('GW_CONF_INVALID', [file, unionPath, UNION_HINTS[unionPath]])
     }
+    if (union) {
+      const consts = (validate.errors ?? []).filter((x) => x.keyword === 'const' && x.instancePath === union.instancePath)
+      if (consts.length > 1 && consts.length === (validate.errors ?? []).filter((x) => x.instancePath === union.instancePath).length - 1) {
+        throw new GatewayError('GW_CONF_INVALID', [file, unionPath, `must be one of ${consts.map((x) => JSON.stringify(x.params['allowedValue'])).join(', ')}`])
+      }
+    }
+    if (e?.keyword === 'const') throw new GatewayError('GW_CONF_INVALID', [file, path, `must be ${JSON.stringify(e.params['allowedValue'])}`])
     const msg = e?.keyword === 'required' ? `${String(e.params['missingProperty'])} is required` : (e?.message ?? 'invalid')
     throw new GatewayError('GW_CONF_INVALID', [file, path || '(top level)', msg])
   }

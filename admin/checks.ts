@@ -11,7 +11,8 @@ import type { Consumer } from '../core/resources/consumer.js'
 import { checkVars } from '../core/resources/vars.js'
 import { checkPattern } from '../core/resources/regex.js'
 import { encryptKey } from '../core/resources/key-crypto.js'
-import { expiryWarning, parseCertChain } from '../core/resources/pem.js'
+import { expiryWarning } from '../core/resources/pem.js'
+import { checkConsumerCertificates, normalizeCertificate, type CertConsumer } from '../core/plugins/consumer-index.js'
 import { fail, ok, type Result } from '../core/schema/decode.js'
 import { isObject } from './patch.js'
 import type { KvStore } from './kv.js'
@@ -139,37 +140,28 @@ function linearPatterns(vars: unknown, plugins: Plugins | undefined): string | u
 async function admitConsumer(ctx: AdmitContext, c: Consumer, selfKey: string, warnings: string[]): Promise<string | undefined> {
   const certs = certificatesOf(c)
   if (certs.length === 0) return undefined
-  const mine = new Map<string, number>()
-  for (const [i, pem] of certs.entries()) {
-    const leaf = parseCertChain(pem)?.[0]
-    if (!leaf) return `failed to check the configuration of plugin mtls-auth err: certificates[${i}]: failed to parse cert: PEM_read_bio_X509_AUX() failed`
-    mine.set(leaf.fingerprint256, i)
-    const w = expiryWarning(leaf, ctx.nowMs, `mtls-auth certificates[${i}]`)
+  // PEM or base64 of DER; malformed entries were refused by the plugin's checkConsumer already
+  for (const [i, s] of certs.entries()) {
+    const r = normalizeCertificate(s)
+    if (!r.ok) return `failed to check the configuration of plugin mtls-auth err: certificates[${i}]: ${r.error}`
+    const w = expiryWarning(new X509Certificate(r.der), ctx.nowMs, `mtls-auth certificates[${i}]`)
     if (w) warnings.push(w)
   }
+  const others: CertConsumer[] = []
   for (const other of await ctx.store.list(dirOf(ctx.prefix, 'consumers'))) {
     if (other.key === selfKey || !isObject(other.value)) continue
-    for (const pem of certificatesOf(other.value)) {
-      let fp: string
-      try {
-        fp = new X509Certificate(pem).fingerprint256
-      } catch {
-        continue
-      }
-      const i = mine.get(fp)
-      if (i !== undefined) {
-        return `mtls-auth certificates[${i}] already belongs to consumer ${JSON.stringify(other.value['username'] ?? lastSegment(other.key))}`
-      }
-    }
+    const username = typeof other.value['username'] === 'string' ? other.value['username'] : lastSegment(other.key)
+    others.push({ username, plugins: isObject(other.value['plugins']) ? other.value['plugins'] : undefined })
   }
-  return undefined
+  const why = checkConsumerCertificates(c.username, certs, others)
+  return why === undefined ? undefined : `mtls-auth ${why}`
 }
 
-function certificatesOf(c: Obj | Consumer): string[] {
+function certificatesOf(c: Obj | Consumer): unknown[] {
   const plugins = c['plugins' as keyof typeof c]
   const conf = isObject(plugins) ? plugins['mtls-auth'] : undefined
   const list = isObject(conf) ? conf['certificates'] : undefined
-  return Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : []
+  return Array.isArray(list) ? list : []
 }
 
 /** Encrypts `key`, `keys` and upstream `tls.client_key` (spec §1.5); other fields are untouched. */

@@ -137,7 +137,7 @@ export function checkConsumerCertificates(username: string, certificates: readon
       const r = decode(s, false)
       if (!r.ok) continue
       const index = seen.get(r.sha256)
-      if (index !== undefined) return `certificates[${index}] already belongs to consumer ${c.username}`
+      if (index !== undefined) return `certificates[${index}] already belongs to consumer ${JSON.stringify(c.username)}`
     }
   }
   return undefined

@@ -1,5 +1,24 @@
-import { Type } from 'typebox'
-import { definePlugin } from './types.js'
+/**
+ * mtls-auth (CONTRACT.md "Client-certificate plugins"): a client certificate identifies a
+ * consumer. On a route or global rule it checks, in this order, that a certificate is there,
+ * `validate_certificate`, `validate_issuer_acl`, then looks the consumer up by the SHA-256 of
+ * the DER. Each failure is a 401 naming the check.
+ *
+ * What validate_certificate means per source:
+ * - from this connection's handshake and verified there: OpenSSL already checked signature,
+ *   chain (against the ssl object's client.ca) and dates; the dates are checked again against
+ *   the request's clock, because a keep-alive connection can outlive its certificate;
+ * - from the handshake but not verified (an ssl object with skip_mtls_uri_regex): refused with
+ *   OpenSSL's reason;
+ * - from a trusted proxy's header: the chain is verified here against `ca`, else the ssl
+ *   object's client.ca; with neither (plain HTTP), refused.
+ */
+import { Type, type Static } from 'typebox'
+import { checkDnPattern, compileDnPatterns, type DnMatcher } from './dn-pattern.js'
+import { normalizeCertificate } from './consumer-index.js'
+import { compileTrustStore, verifyChain, type TrustStore, type TrustStoreResult } from '../tls/chain-verify.js'
+import { buildClientCertFacts } from '../tls/client-cert.js'
+import { definePlugin, type ClientCert, type RequestContext, type Step } from './types.js'
 
 /** mtls-auth on a route or global rule (CONTRACT.md). */
 export const MtlsAuthSchema = Type.Object(
@@ -19,6 +38,137 @@ export const MtlsAuthConsumerSchema = Type.Object(
   { additionalProperties: false },
 )
 
+type Conf = Static<typeof MtlsAuthSchema>
+
+/** The upstream header that names the consumer. */
+export const CONSUMER_HEADER = 'x-consumer-username'
+
+/** How many distinct ssl-object CA bundles one compiled conf keeps compiled. */
+const MAX_CA_CACHE = 64
+
+/** mtls-auth compiled once per generation. */
+export interface MtlsAuthCompiled {
+  readonly validateCertificate: boolean
+  readonly issuerAcl: DnMatcher | undefined
+  readonly consumerRequired: boolean
+  /** the plugin's own `ca`, compiled */
+  readonly ca: TrustStore | undefined
+  /** ssl objects' client.ca bundles compiled on first use (bounded; this conf lives one generation) */
+  readonly sslCas: Map<string, TrustStoreResult>
+}
+
+/** Compiles a validated conf: the CA bundle and the issuer patterns, once. */
+export function compileMtlsAuth(conf: Conf): MtlsAuthCompiled {
+  const ca = conf.ca === undefined ? undefined : compileTrustStore(conf.ca)
+  return {
+    validateCertificate: conf.validate_certificate,
+    issuerAcl: conf.validate_issuer_acl ? compileDnPatterns(conf.issuer_acl ?? []) : undefined,
+    consumerRequired: conf.consumer_required,
+    ca: ca?.ok ? ca.store : undefined,
+    sslCas: new Map(),
+  }
+}
+
+const refuse = (check: string, why: string): Step => ({ status: 401, body: { error_msg: `mtls-auth: ${check} failed: ${why}` } })
+
+function sslStore(c: MtlsAuthCompiled, pem: string): TrustStoreResult {
+  let r = c.sslCas.get(pem)
+  if (!r) {
+    if (c.sslCas.size >= MAX_CA_CACHE) c.sslCas.clear()
+    r = compileTrustStore(pem)
+    c.sslCas.set(pem, r)
+  }
+  return r
+}
+
+/** The validity bounds of a certificate, from its source or from its DER. */
+function datesOf(cert: ClientCert): { notBefore: number; notAfter: number } | undefined {
+  if (cert.notBefore !== undefined && cert.notAfter !== undefined) return { notBefore: cert.notBefore, notAfter: cert.notAfter }
+  const f = buildClientCertFacts(cert.der)
+  return f ? { notBefore: f.notBefore, notAfter: f.notAfter } : undefined
+}
+
+/** validate_certificate: a message saying what failed, or undefined. */
+function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContext, 'sslClientCa' | 'nowMs'>): string | undefined {
+  if (cert.source === 'tls') {
+    if (!cert.verified) return `the certificate did not verify in the TLS handshake (${cert.verify})`
+    const d = datesOf(cert)
+    if (!d) return 'the certificate cannot be read'
+    if (ctx.nowMs < d.notBefore) return `the client certificate is not valid before ${new Date(d.notBefore).toISOString()}`
+    if (ctx.nowMs > d.notAfter) return `the client certificate expired at ${new Date(d.notAfter).toISOString()}`
+    return undefined
+  }
+  let store = c.ca
+  if (!store && ctx.sslClientCa !== undefined) {
+    const r = sslStore(c, ctx.sslClientCa)
+    if (!r.ok) return `the ssl object's client.ca cannot be used: ${r.error}`
+    store = r.store
+  }
+  if (!store) return 'no CA to verify a certificate from the proxy header against (set the plugin\'s "ca", or client.ca on the ssl object)'
+  const r = verifyChain(cert.x509 ?? cert.der, store, ctx.nowMs)
+  return r.ok ? undefined : r.message
+}
+
+/** The rewrite phase: certificate → checks → consumer; sets X-Consumer-Username and the consumer on success. */
+export function runMtlsAuth(c: MtlsAuthCompiled, ctx: RequestContext): Step {
+  // whatever happens next, the client never chooses the consumer name the upstream sees
+  ctx.upstream.setHeaders.delete(CONSUMER_HEADER)
+  ctx.upstream.removeHeaders.add(CONSUMER_HEADER)
+  const cert = ctx.clientCert
+  if (!cert) {
+    if (!c.validateCertificate && !c.issuerAcl && !c.consumerRequired) return undefined
+    const why = ctx.clientCertError ?? 'no client certificate was presented'
+    return refuse('client certificate', why)
+  }
+  if (c.validateCertificate) {
+    const why = validate(c, cert, ctx)
+    if (why) return refuse('validate_certificate', why)
+  }
+  if (c.issuerAcl && !c.issuerAcl.matches(cert.issuerDn))
+    return refuse('validate_issuer_acl', `the issuer ${JSON.stringify(cert.issuerDn)} matches no issuer_acl pattern`)
+  const username = ctx.consumerByCertSha256(cert.sha256)
+  if (username === undefined) {
+    if (c.consumerRequired) return refuse('consumer_required', `no consumer owns this certificate (subject ${JSON.stringify(cert.subjectDn)})`)
+    return undefined
+  }
+  ctx.consumer = { username }
+  // "set" replaces whatever the client sent under that name
+  ctx.upstream.removeHeaders.delete(CONSUMER_HEADER)
+  ctx.upstream.setHeaders.set(CONSUMER_HEADER, username)
+  return undefined
+}
+
+/** The admin's semantic check of a route-side conf. */
+export function checkMtlsAuth(conf: Conf): string | undefined {
+  if (conf.validate_issuer_acl && !conf.issuer_acl) return 'issuer_acl is required when validate_issuer_acl is true'
+  for (const [i, p] of (conf.issuer_acl ?? []).entries()) {
+    const why = checkDnPattern(p)
+    if (why) return `issuer_acl[${i}]: ${why}`
+  }
+  if (conf.ca !== undefined) {
+    const r = compileTrustStore(conf.ca)
+    if (!r.ok) return `ca: ${r.error}`
+  }
+  return undefined
+}
+
+/** The admin's check of a consumer-side conf: each entry is one certificate, PEM or base64 of DER. */
+export function checkMtlsAuthConsumer(conf: unknown): string | undefined {
+  const list = (conf as { certificates?: unknown }).certificates
+  if (!Array.isArray(list)) return 'certificates must be an array'
+  for (const [i, s] of list.entries()) {
+    const r = normalizeCertificate(s)
+    if (!r.ok) return `certificates[${i}]: ${r.error}`
+  }
+  return undefined
+}
+
+/** A warning for a valid conf that does nothing. */
+export function warnMtlsAuth(conf: Conf): string | undefined {
+  if (conf.issuer_acl && !conf.validate_issuer_acl) return 'issuer_acl has no effect without validate_issuer_acl: true'
+  return undefined
+}
+
 /** mtls-auth: a client certificate identifies a consumer (rewrite phase, after ssl-enforcement). */
 export const mtlsAuth = definePlugin({
   name: 'mtls-auth',
@@ -26,9 +176,9 @@ export const mtlsAuth = definePlugin({
   priority: 2590,
   schema: MtlsAuthSchema,
   consumerSchema: MtlsAuthConsumerSchema,
-  check(conf) {
-    if (conf.validate_issuer_acl && !conf.issuer_acl) return 'issuer_acl is required when validate_issuer_acl is true'
-    return undefined
-  },
-  compile: (conf) => conf,
+  check: checkMtlsAuth,
+  checkConsumer: checkMtlsAuthConsumer,
+  warn: warnMtlsAuth,
+  compile: compileMtlsAuth,
+  rewrite: runMtlsAuth,
 })

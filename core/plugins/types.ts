@@ -1,3 +1,4 @@
+import type { X509Certificate } from 'node:crypto'
 import type { Static, TSchema } from 'typebox'
 
 /** A reply that ends the request; written by core/pipeline/respond.ts. */
@@ -11,7 +12,11 @@ export type Step = Reply | undefined
 
 /** A client certificate's facts, in nginx's formats (CONTRACT.md "The data plane"). */
 export interface ClientCert {
-  /** true when verified in this connection's handshake against the ssl object's client.ca */
+  /**
+   * true when verified in this connection's handshake against the ssl object's client.ca, or
+   * when a trusted proxy passed it (source 'header': the proxy vouches; mtls-auth's
+   * validate_certificate still checks its chain)
+   */
   readonly verified: boolean
   /** where it came from: this connection's handshake, or a trusted proxy's header */
   readonly source: 'tls' | 'header'
@@ -24,6 +29,11 @@ export interface ClientCert {
   readonly issuerDn: string
   /** SHA-256 of the DER, lower-case hex: the key consumers are looked up by */
   readonly sha256: string
+  /** validity bounds, epoch ms, when the source read them (mtls-auth re-checks dates per request) */
+  readonly notBefore?: number
+  readonly notAfter?: number
+  /** the parsed certificate, when the source already has one (parsing costs about 0.4 ms) */
+  readonly x509?: X509Certificate
 }
 
 /** The upstream request as plugins may change it before the proxy sends it. */
@@ -55,6 +65,8 @@ export interface RequestContext {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
   /** the client certificate: handshake-verified, presented unverified, or from a trusted header */
   readonly clientCert: ClientCert | undefined
+  /** why a trusted proxy's certificate header could not be used (malformed), so a 401 can say so */
+  readonly clientCertError?: string | undefined
   /** the matched ssl object's client.ca (PEM), when the request came over TLS on such an object */
   readonly sslClientCa: string | undefined
   /** `$name` variables (nginx and APISIX ones), computed on first use */

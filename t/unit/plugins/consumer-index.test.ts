@@ -111,8 +111,8 @@ t.test('admin check: a consumer\'s certificates against the others → message n
     ['a new consumer with fresh certificates', 'carol', [c1.cert], undefined],
     ['alice updating her own two certificates', 'alice', [a1.cert, a2.cert], undefined],
     ['alice rotating: old, new and a third', 'alice', [a2.cert, c1.cert], undefined],
-    ['a new consumer with bob\'s certificate', 'carol', [c1.cert, b1.der.toString('base64')], /^certificates\[1\] already belongs to consumer bob$/],
-    ['bob taking alice\'s certificate', 'bob', [b1.cert, a1.cert], /^certificates\[1\] already belongs to consumer alice$/],
+    ['a new consumer with bob\'s certificate', 'carol', [c1.cert, b1.der.toString('base64')], /^certificates\[1\] already belongs to consumer "bob"$/],
+    ['bob taking alice\'s certificate', 'bob', [b1.cert, a1.cert], /^certificates\[1\] already belongs to consumer "alice"$/],
     ['the same certificate twice in one list', 'carol', [c1.cert, c1.der.toString('base64')], /^certificates\[1\] is the same certificate as certificates\[0\]$/],
     ['an entry that is not a certificate', 'carol', [c1.cert, a1.key], /^certificates\[1\]: PEM holds a RSA PRIVATE KEY/],
   ]

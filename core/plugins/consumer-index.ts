@@ -60,6 +60,12 @@ function decode(s: unknown, parse: boolean): NormalizedCert {
 }
 
 /**
+ * Decodes one certificate entry and checks its DER framing without an X.509 parse (cheap enough
+ * for the data plane's decoder on a bulk load): the DER and its SHA-256, or what is wrong.
+ */
+export const decodeCertificate = (s: unknown): NormalizedCert => decode(s, false)
+
+/**
  * Decodes and checks one certificate entry (PEM with exactly one certificate, or base64 of
  * DER) for the admin: the DER, its SHA-256, or a message saying what is wrong.
  */

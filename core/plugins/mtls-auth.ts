@@ -15,7 +15,7 @@
  */
 import { Type, type Static } from 'typebox'
 import { checkDnPattern, compileDnPatterns, type DnMatcher } from './dn-pattern.js'
-import { normalizeCertificate } from './consumer-index.js'
+import { decodeCertificate } from './consumer-index.js'
 import { compileTrustStore, verifyChain, type TrustStore, type TrustStoreResult } from '../tls/chain-verify.js'
 import { buildClientCertFacts } from '../tls/client-cert.js'
 import { definePlugin, type ClientCert, type RequestContext, type Step } from './types.js'
@@ -152,12 +152,15 @@ export function checkMtlsAuth(conf: Conf): string | undefined {
   return undefined
 }
 
-/** The admin's check of a consumer-side conf: each entry is one certificate, PEM or base64 of DER. */
+/**
+ * The check of a consumer-side conf (admin and data plane): each entry is one certificate, PEM
+ * or base64 of DER, framed as DER. The admin parses each fully besides (admin/checks.ts).
+ */
 export function checkMtlsAuthConsumer(conf: unknown): string | undefined {
   const list = (conf as { certificates?: unknown }).certificates
   if (!Array.isArray(list)) return 'certificates must be an array'
   for (const [i, s] of list.entries()) {
-    const r = normalizeCertificate(s)
+    const r = decodeCertificate(s)
     if (!r.ok) return `certificates[${i}]: ${r.error}`
   }
   return undefined

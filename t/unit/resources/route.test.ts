@@ -53,7 +53,9 @@ t.test('global rule: plugins required and checked', async (t) => {
 })
 
 t.test('consumer: username pattern and consumer-side plugin schema', async (t) => {
-  t.ok(reg.consumers.decode({ username: 'jack_1-x', plugins: { 'mtls-auth': { certificates: ['x'.repeat(64)] } } }).ok)
+  const der = Buffer.concat([Buffer.from([0x30, 0x81, 0x60]), Buffer.alloc(0x60, 1)]).toString('base64')
+  t.ok(reg.consumers.decode({ username: 'jack_1-x', plugins: { 'mtls-auth': { certificates: [der] } } }).ok, 'a DER-framed entry (parsed only by the admin)')
+  t.match(reg.consumers.decode({ username: 'jack', plugins: { 'mtls-auth': { certificates: ['x'.repeat(64)] } } }), { ok: false, error: /certificates\[0\]: not a DER certificate/ })
   t.match(reg.consumers.decode({ username: 'jack!' }), { ok: false, error: /"username"/ })
   t.match(reg.consumers.decode({ username: 'j', plugins: { 'mtls-auth': { validate_certificate: true } } }), { ok: false, error: /plugin mtls-auth err/ })
 })

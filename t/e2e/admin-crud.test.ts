@@ -149,11 +149,3 @@ t.test('admin API against a real etcd and the real gateway process', async (t) =
     t.equal((await admin.raw('PUT', 'routes/form', JSON.stringify({ uri: '/x', upstream: up }), { headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status, 201, 'curl -d content type')
   })
 })
-
-t.test('allow_admin: a client outside the CIDRs → 403 with a JSON body', async (t) => {
-  const etcd = await startEtcd(t)
-  const gw = await startGateway(t, { etcd: etcd.url, config: { deployment: { admin: { allow_admin: ['10.9.9.0/24'] } } } })
-  const r = await adminOf(gw).get('routes')
-  t.equal(r.status, 403)
-  t.match(r.json, { error_msg: /allow_admin/ })
-})

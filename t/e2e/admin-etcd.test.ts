@@ -12,11 +12,11 @@ import { isGatewayError } from '../../core/errors.js'
 
 const up = { type: 'roundrobin', nodes: { '127.0.0.1:1980': 1 } }
 
-async function inProcessAdmin(t: Test, etcdUrl: string, port?: number): Promise<{ handle: AdminHandle; port: number }> {
+async function inProcessAdmin(t: Test, etcdUrl: string, port?: number, allowAdmin?: string[]): Promise<{ handle: AdminHandle; port: number }> {
   const p = port ?? (await freePort())
   const config = decodeLocalConfig('test.yaml', {
     deployment: {
-      admin: { admin_key: [{ name: 'admin', key: KEY, role: 'admin' }], admin_listen: { ip: '127.0.0.1', port: p } },
+      admin: { admin_key: [{ name: 'admin', key: KEY, role: 'admin' }], admin_listen: { ip: '127.0.0.1', port: p }, ...(allowAdmin ? { allow_admin: allowAdmin } : {}) },
       etcd: { host: [etcdUrl], timeout: 5 },
     },
   })
@@ -40,7 +40,7 @@ t.test('etcd unreachable → 503 naming etcd; the admin recovers when etcd retur
   }
   t.ok(Date.now() - started < 30_000, `answered within the etcd timeout (${Date.now() - started} ms for four calls)`)
   await etcd.restart()
-  const back = await eventually(() => admin.get('routes/1'), (r) => r.status === 200, { timeoutMs: 20_000 })
+  const back = await eventually(() => admin.get('routes/1'), (r) => r.status === 200, { timeoutMs: 60_000 })
   t.equal(back.json.value.uri, '/a')
 })
 
@@ -65,4 +65,12 @@ t.test('admin port already taken → GW_PORT_IN_USE naming the address', async (
   const err = await inProcessAdmin(t, etcd.url, first.port).then(() => undefined, (e: unknown) => e)
   t.ok(isGatewayError(err, 'GW_PORT_IN_USE'), String(err))
   t.match((err as Error).message, `admin port 127.0.0.1:${first.port} is already in use`)
+})
+
+t.test('allow_admin: a client outside the CIDRs → 403 with a JSON body', async (t) => {
+  const etcd = await startEtcd(t)
+  const a = await inProcessAdmin(t, etcd.url, undefined, ['10.9.9.0/24'])
+  const r = await adminOf({ admin: a.port }).get('routes')
+  t.equal(r.status, 403)
+  t.match(r.json, { error_msg: /allow_admin/ })
 })

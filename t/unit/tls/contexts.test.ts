@@ -1,0 +1,80 @@
+import t from 'tap'
+import { DEFAULT_CIPHERS, type DetailedPeerCertificate } from 'node:tls'
+import { compileClientRules, createPolicyCache, intermediatesIn, protocolOptions, sessionSecrets, type SslValue } from '../../../core/tls/contexts.js'
+import type { Entry } from '../../../core/config/snapshot.js'
+import { encryptKey } from '../../../core/resources/key-crypto.js'
+import { issue, makeCa } from '../../lib/certs.js'
+
+const RING = ['qeddd145sfvddff3']
+
+t.test('contexts: ssl_protocols → min/max version, a NO_ flag for a gap, SECLEVEL=0 only with TLSv1.1', async (t) => {
+  const { SSL_OP_NO_TLSv1_2 } = (await import('node:crypto')).constants
+  const table: [string[] | undefined, object][] = [
+    [undefined, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' }],
+    [['TLSv1.3'], { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }],
+    [['TLSv1.2'], { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }],
+    [['TLSv1.3', 'TLSv1.2'], { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' }],
+    [['TLSv1.1'], { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: `${DEFAULT_CIPHERS}:@SECLEVEL=0` }],
+    [['TLSv1.1', 'TLSv1.3'], { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.3', secureOptions: SSL_OP_NO_TLSv1_2, ciphers: `${DEFAULT_CIPHERS}:@SECLEVEL=0` }],
+  ]
+  for (const [p, want] of table) t.same(protocolOptions(p), want, JSON.stringify(p))
+})
+
+t.test('contexts: session secrets are the same for one object version, different for another id or revision', async (t) => {
+  const secret = Buffer.alloc(48, 7)
+  const a = sessionSecrets(secret, '1', '10')
+  t.equal(a.ticketKeys.length, 48)
+  t.equal(a.sessionIdContext.length, 32)
+  t.same(sessionSecrets(secret, '1', '10'), a, 'deterministic: every worker agrees')
+  t.not(sessionSecrets(secret, '1', '11').ticketKeys.toString('hex'), a.ticketKeys.toString('hex'), 'a replaced object gets new keys')
+  t.not(sessionSecrets(secret, '2', '10').ticketKeys.toString('hex'), a.ticketKeys.toString('hex'), 'another object gets other keys')
+  t.not(sessionSecrets(Buffer.alloc(48, 8), '1', '10').ticketKeys.toString('hex'), a.ticketKeys.toString('hex'), 'another gateway gets other keys')
+})
+
+t.test('contexts: client rules compile the skip regexes and default depth 1', async (t) => {
+  t.equal(compileClientRules({}), undefined)
+  const r = compileClientRules({ client: { ca: 'CA', depth: 2, skip_mtls_uri_regex: ['^/a', '/b[0-9]+'] } })
+  t.equal(r?.depth, 2)
+  t.same(r?.skip.map((x) => x.test('/x/b12')), [false, true], 'unanchored unless the pattern anchors')
+})
+
+t.test('contexts: intermediates are counted between the leaf and a self-issued anchor', async (t) => {
+  const chain = (n: number, anchored: boolean): DetailedPeerCertificate => {
+    const certs = Array.from({ length: n }, (_, i) => ({ fingerprint256: `F${i}` }) as unknown as DetailedPeerCertificate)
+    certs.forEach((c, i) => ((c as { issuerCertificate: DetailedPeerCertificate }).issuerCertificate = certs[i + 1] ?? (anchored ? c : (undefined as unknown as DetailedPeerCertificate))))
+    return certs[0]!
+  }
+  const table: [number, boolean, number][] = [
+    [1, true, 0], // the client certificate is the configured CA itself
+    [2, true, 0], // leaf → root
+    [3, true, 1], // leaf → intermediate → root
+    [4, true, 2],
+    [2, false, 1], // anchor missing from Node's chain: the last one is an intermediate
+  ]
+  for (const [n, anchored, want] of table) t.equal(intermediatesIn(chain(n, anchored)), want, `${n} certificates, anchored ${anchored}`)
+})
+
+t.test('contexts: a policy is cached by its entry, built lazily or eagerly, and a bad key yields an Error once', async (t) => {
+  const ca = makeCa('Unit CA')
+  const leaf = issue(ca, { cn: 'p.test', sans: ['p.test'] })
+  const errors: string[] = []
+  const cache = createPolicyCache({ keyring: RING, ticketSecret: Buffer.alloc(48, 1), onBuildError: (id, why) => errors.push(`${id}:${why}`) })
+  const entry = (id: string, key: string, extra: Partial<SslValue> = {}): Entry<SslValue> =>
+    Object.freeze({ id, modRevision: '5', createRevision: '5', value: Object.freeze({ id, type: 'server', status: 1, sni: 'p.test', cert: leaf.cert, key, ...extra } as SslValue) })
+  const e1 = entry('1', encryptKey(leaf.key, RING), { client: { ca: ca.cert, depth: 1 }, update_time: 42 })
+  const p = cache.policyFor(e1, false)
+  t.equal(p.built(), false, 'lazy after a full load')
+  t.equal(cache.policyFor(e1, true), p, 'the same entry → the same policy')
+  t.equal(p.built(), false, 'a cached policy is not rebuilt eagerly')
+  t.same([p.id, p.snis, p.updateTime, p.client?.depth], ['1', ['p.test'], 42, 1])
+  const s = p.server()
+  t.notOk(s instanceof Error, 'an encrypted key decrypts with the keyring')
+  t.equal(p.server(), s, 'built once')
+  const e2 = entry('2', leaf.key)
+  t.equal(cache.policyFor(e2, true).built(), true, 'eager after a watched change')
+  const bad = cache.policyFor(entry('3', 'bm90IGEga2V5'), false)
+  t.type(bad.server(), Error)
+  bad.server()
+  t.equal(errors.length, 1, 'logged once')
+  t.match(errors[0], /^3:key: /)
+})

@@ -5,8 +5,8 @@
  */
 import { buildCidrSet } from '../net/cidr.js'
 import type { CidrSet } from '../net/cidr.js'
-import { compileVars } from './expr.js'
-import type { Expr, VarReader } from './expr.js'
+import { compileVars } from '../resources/vars.js'
+import type { Expr, VarReader } from '../resources/vars.js'
 import { buildPrefixTree } from './radix.js'
 import type { PrefixTree } from './radix.js'
 import { compileUri } from './uri.js'

@@ -3,6 +3,8 @@ import type { ResourceName } from './etcd/keys.js'
 import type { Generation } from './state.js'
 import { buildSniIndex, type SniIndex } from './tls/sni-index.js'
 import type { PolicyCache, TlsPolicy } from './tls/contexts.js'
+import { buildHttpPlan } from './pipeline/plan.js'
+import { pluginByName } from './plugins/registry.js'
 
 /** What derive needs besides the snapshot: the worker's TLS policy cache. */
 export interface DeriveDeps {
@@ -27,5 +29,10 @@ export function deriveSni(snapshot: Snapshot, policies: PolicyCache, eager: bool
 /** Pure: snapshot (+ the previous generation) → the next generation, reusing unchanged parts. */
 export function deriveGeneration(snapshot: Snapshot, prev: Generation, change: { full: boolean; changed: ReadonlySet<ResourceName> }, deps: DeriveDeps = {}): Generation {
   const sni = deps.policies && (change.full || change.changed.has('ssls')) ? deriveSni(snapshot, deps.policies, !change.full) : prev.sni
-  return { version: prev.version + 1, snapshot, sni }
+  // routes depend on upstreams (upstream_id); global rules on nothing else: rebuild when any moved
+  const http =
+    change.full || change.changed.has('routes') || change.changed.has('upstreams') || change.changed.has('global_rules')
+      ? buildHttpPlan(snapshot, pluginByName)
+      : prev.http
+  return { version: prev.version + 1, snapshot, sni, http }
 }

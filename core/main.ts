@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { loadLocalConfig } from './config/local.js'
 import { createStore } from './config/store.js'
 import { createEtcdClient } from './etcd/client.js'
@@ -8,6 +9,7 @@ import { emptyGeneration } from './state.js'
 import { createHandler } from './pipeline/handle.js'
 import { createHttpServer, startHttpListeners } from './server/listeners.js'
 import { buildDecode } from './config/decode-all.js'
+import { createPools } from './proxy/pools.js'
 import type { PrimaryMessage, WorkerMessage } from './server/workers.js'
 import { randomBytes } from 'node:crypto'
 import { createPolicyCache } from './tls/contexts.js'
@@ -29,6 +31,7 @@ export async function runWorker(): Promise<void> {
     ticketSecret: secretHex ? Buffer.from(secretHex, 'hex') : randomBytes(48),
     onBuildError: (id, reason) => log.error({ ssl_id: id, reason }, 'ssl object cannot be served; handshakes for its SNIs fail'),
   })
+  const pools = createPools()
   const store = createStore({
     etcd,
     prefix: config.deployment.etcd.prefix,
@@ -36,17 +39,25 @@ export async function runWorker(): Promise<void> {
     derive: (snapshot, prev, change) => deriveGeneration(snapshot, prev, change, { policies }),
     initial: emptyGeneration(),
     log,
+    // pools no generation names any more close once their in-flight requests finish
+    onPublish: (g) => pools.retain(g.http.poolKeys),
   })
   let inflight = 0
   const handle = createHandler({
     current: store.current,
     isReady: () => store.state().loaded,
     readyError: () => (store.state().reachable ? 'configuration not loaded yet' : 'etcd has not been reached yet'),
+    pools,
   })
   const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     inflight++
     res.once('close', () => inflight--)
     handle(req, res)
+  })
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    inflight++
+    socket.once('close', () => inflight--)
+    handle.upgrade(req, socket, head)
   })
   let plain: { close(): void }
   let tlsFront: TlsFront | undefined
@@ -69,7 +80,7 @@ export async function runWorker(): Promise<void> {
       server.closeIdleConnections()
       if (inflight === 0 || Date.now() > deadline) {
         clearInterval(tick)
-        void store.close().finally(() => {
+        void Promise.all([store.close(), pools.close()]).finally(() => {
           etcd.close()
           log.flush()
           process.exit(0)

@@ -2,6 +2,7 @@ import type { Snapshot } from './config/snapshot.js'
 import { emptySnapshot } from './config/snapshot.js'
 import { buildSniIndex, type SniIndex } from './tls/sni-index.js'
 import type { TlsPolicy } from './tls/contexts.js'
+import { emptyHttpPlan, type HttpPlan } from './pipeline/plan.js'
 
 /**
  * A generation: the frozen snapshot plus everything derived from it (DESIGN.md §2.5). Built by
@@ -14,7 +15,9 @@ export interface Generation {
   readonly snapshot: Snapshot
   /** SNI → TLS policy, over the ssl objects with status 1 and type server */
   readonly sni: SniIndex<TlsPolicy>
+  /** routes, global rules' plugin chains, upstream plans (core/pipeline/plan.ts) */
+  readonly http: HttpPlan
 }
 
 /** The generation before the first load. */
-export const emptyGeneration = (): Generation => ({ version: 0, snapshot: emptySnapshot(), sni: buildSniIndex<TlsPolicy>([]) })
+export const emptyGeneration = (): Generation => ({ version: 0, snapshot: emptySnapshot(), sni: buildSniIndex<TlsPolicy>([]), http: emptyHttpPlan() })

@@ -1,24 +1,183 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ServerResponse, type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { Generation } from '../state.js'
-import { sendError, sendJson } from './respond.js'
+import { normalizeHost } from '../net/hostname.js'
+import { tlsFactsOf } from '../tls/facts.js'
+import { runChains } from '../plugins/chain.js'
+import type { Step, UpstreamRequest } from '../plugins/types.js'
+import { finishUpstreamHeaders, forwardableHeaders, upstreamHostFor, type HeaderPairs } from '../proxy/headers.js'
+import { forward, type ForwardResult, type UpgradeSocket } from '../proxy/forward.js'
+import type { Pools } from '../proxy/pools.js'
+import { hashKeyOf } from '../proxy/upstream-plan.js'
+import { Context } from './context.js'
+import { parseTarget } from './path.js'
+import type { RouteEntry } from './plan.js'
+import { sendError, sendJson, sendReply } from './respond.js'
+
+/** One finished request, for the access log and metrics. */
+export interface RequestRecord {
+  readonly ctx: Context | undefined
+  readonly req: IncomingMessage
+  readonly status: number
+  readonly route: RouteEntry | undefined
+  readonly startMs: number
+  readonly upstream: ForwardResult | undefined
+}
 
 /** What the request handler needs from its worker. */
 export interface HandlerDeps {
   current(): Generation
   isReady(): boolean
   readyError(): string
+  readonly pools: Pools
+  /** called once per finished request (access log, metrics) */
+  onRequest?(r: RequestRecord): void
 }
 
-/** The request handler: status endpoints first (no route can shadow them), then route → plugins → proxy. */
-export function createHandler(d: HandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
-    const url = req.url ?? '/'
-    const path = url.split('?', 1)[0]
-    if (path === '/apisix/status') return sendJson(res, 200, { status: 'ok' })
-    if (path === '/apisix/status/ready') {
-      return d.isReady() ? sendJson(res, 200, { status: 'ok' }) : sendJson(res, 503, { status: 'error', error: d.readyError() })
-    }
-    void d.current()
-    sendError(res, 404, '404 Route Not Found')
+/** The handler of the HTTP server: plain requests, and upgrade requests with their socket. */
+export interface Handler {
+  (req: IncomingMessage, res: ServerResponse): void
+  /** the server's 'upgrade' event: a WebSocket goes through when the route allows it, else a plain request */
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void
+}
+
+/** Counts `Host` headers in the raw list (Node keeps the first of several; RFC 9112 §3.2 says 400). */
+function hostCount(raw: readonly string[]): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') n++
+  return n
+}
+
+/** The client's headers after the plugins' edits: removed and set names dropped, set values, then added ones. */
+function applyEdits(pairs: HeaderPairs, u: UpstreamRequest): HeaderPairs {
+  if (u.setHeaders.size === 0 && u.addHeaders.length === 0 && u.removeHeaders.size === 0) return pairs
+  const out: HeaderPairs = []
+  for (const p of pairs) {
+    const lower = p[0].toLowerCase()
+    if (!u.removeHeaders.has(lower) && !u.setHeaders.has(lower)) out.push(p)
   }
+  for (const [name, v] of u.setHeaders) for (const x of Array.isArray(v) ? v : [v]) out.push([name, x])
+  for (const [name, v] of u.addHeaders) out.push([name, v])
+  return out
+}
+
+/**
+ * The request handler (DESIGN.md §1): status endpoints first (no route can shadow them), then
+ * HTTP hygiene, the normalised path, the mTLS gate, route match, plugins, proxy.
+ */
+export function createHandler(d: HandlerDeps): Handler {
+  const handle = (req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined): void => {
+    const startMs = Date.now()
+    const url = req.url ?? '/'
+    if (url.charCodeAt(1) === 0x61 && url.startsWith('/apisix/status')) {
+      const path = url.split('?', 1)[0]
+      if (path === '/apisix/status') return sendJson(res, 200, { status: 'ok' })
+      if (path === '/apisix/status/ready') {
+        return d.isReady() ? sendJson(res, 200, { status: 'ok' }) : sendJson(res, 503, { status: 'error', error: d.readyError() })
+      }
+    }
+    const gen = d.current()
+    let route: RouteEntry | undefined
+    let ctx: Context | undefined
+    const record = (status: number, upstream?: ForwardResult): void =>
+      d.onRequest?.({ ctx, req, status, route, startMs, upstream })
+    const fail = (status: number, msg: string): void => {
+      sendError(res, status, msg)
+      record(status)
+    }
+    if (hostCount(req.rawHeaders) > 1) return fail(400, 'bad request: more than one Host header')
+    const target = parseTarget(url)
+    if (!target.ok) return fail(400, `bad request: ${target.reason}`)
+    const hostHeader = req.headers.host ?? ''
+    const host = normalizeHost(target.authority ?? hostHeader)
+    const tls = tlsFactsOf(req.socket)
+    // mTLS gate (core/tls/mtls-gate.ts, from the TLS front) goes here, on target.path: 400 before routing
+    ctx = new Context({ req, uri: target.path, query: target.query, rawPath: target.rawPath, host, tls, nowMs: startMs, consumerByCertSha256: () => undefined })
+    const c = ctx
+    route = gen.http.routes.match({ method: c.method, host, path: target.path, remoteAddr: c.remoteAddr, varOf: (n) => c.varOf(n) })
+    if (!route) return fail(404, '404 Route Not Found')
+    c.routeId = route.id
+    c.routeName = route.name
+    const r = route
+    const then = (step: Step): void => {
+      if (step) {
+        sendReply(res, step)
+        return record(step.status)
+      }
+      proxy(r, c, hostHeader, req, res, up, record)
+    }
+    const chains = gen.http.global.length === 0 ? [r.chain] : [...gen.http.global, r.chain]
+    let step: Step | Promise<Step>
+    try {
+      step = runChains(chains, c)
+    } catch (err) {
+      return fail(500, `plugin error: ${(err as Error).message}`)
+    }
+    if (step instanceof Promise) step.then(then, (err: Error) => fail(500, `plugin error: ${err.message}`))
+    else then(step)
+  }
+
+  const proxy = (
+    route: RouteEntry,
+    ctx: Context,
+    hostHeader: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    up: UpgradeSocket | undefined,
+    record: (status: number, upstream?: ForwardResult) => void,
+  ): void => {
+    const plan = route.upstream
+    if (!plan) {
+      const m = route.missing ?? { status: 503, msg: 'missing upstream configuration in Route or Service' }
+      sendError(res, m.status, m.msg)
+      return record(m.status)
+    }
+    const fw = forwardableHeaders(req.rawHeaders, route.websocket && up !== undefined)
+    const pairs = applyEdits(fw.pairs, ctx.upstream)
+    forward({
+      req,
+      res,
+      plan,
+      pools: d.pools,
+      method: ctx.upstream.method,
+      path: ctx.upstream.uri,
+      headersFor: (node) =>
+        finishUpstreamHeaders(pairs, {
+          upstreamHost: upstreamHostFor({
+            passHost: plan.passHost,
+            upstreamHost: plan.upstreamHost,
+            rewrittenHost: ctx.upstream.host,
+            hostHeader,
+            host: ctx.host,
+            node,
+            scheme: plan.scheme,
+          }),
+          remoteAddr: ctx.remoteAddr,
+          scheme: ctx.scheme,
+          hostHeader,
+          host: ctx.host,
+          serverPort: ctx.serverPort,
+        }),
+      hashKey: hashKeyOf(plan, (n) => ctx.varOf(n)),
+      timeouts: route.timeouts,
+      upgrade: fw.upgrade,
+      upgradeSocket: fw.upgrade !== undefined ? up : undefined,
+      reply: (status, msg, headers) => sendJson(res, status, { error_msg: msg }, headers),
+      now: Date.now,
+      onEnd: (r) => record(r.status, r),
+    })
+  }
+
+  const handler = ((req: IncomingMessage, res: ServerResponse) => handle(req, res, undefined)) as Handler
+  handler.upgrade = (req, socket, head) => {
+    // Node hands upgrade requests over without a response object: make one on the socket, so a
+    // refused or plain request is answered the usual way, then the connection closes
+    socket.on('error', () => socket.destroy())
+    const res = new ServerResponse(req)
+    res.shouldKeepAlive = false
+    res.assignSocket(socket as never)
+    res.on('finish', () => socket.end())
+    handle(req, res, { socket, head })
+  }
+  return handler
 }

@@ -151,3 +151,31 @@ export function stripResponseHeaders(
   }
   return out
 }
+
+/** Response names never passed to the client: hop-by-hop ones, and Server (the gateway sends its own, like nginx). */
+const RESPONSE_DROPPED = new Set([...RESPONSE_HOP_BY_HOP, 'server'])
+
+/**
+ * undici's raw response headers (`[name, value, …]` as Buffers) → the flat list for
+ * `res.writeHead`: hop-by-hop and Connection-listed names dropped, order and repeats kept,
+ * bytes kept as latin1 (what Node writes back out).
+ */
+export function responseHeaderList(raw: readonly (Buffer | string)[], upstreamStatus: number): string[] {
+  const out: string[] = []
+  let listed: Set<string> | undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1')
+    if (name.length === 10 && name.toLowerCase() === 'connection') (listed ??= new Set()).add(raw[i + 1]!.toString('latin1'))
+  }
+  const drop = listed ? connectionTokens(listed) : undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1')
+    const lower = name.toLowerCase()
+    if (RESPONSE_DROPPED.has(lower) || drop?.has(lower)) continue
+    out.push(name, raw[i + 1]!.toString('latin1'))
+  }
+  out.push('Server', 'APISIX')
+  // APISIX adds the upstream's status when it is a 5xx (spec §9.2)
+  if (upstreamStatus >= 500) out.push('X-APISIX-Upstream-Status', String(upstreamStatus))
+  return out
+}

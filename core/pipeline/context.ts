@@ -1,0 +1,114 @@
+/**
+ * The RequestContext of one request: what plugins see (core/plugins/types.ts), the upstream
+ * request they may edit, and the variables, computed on first use.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { ClientCert, RequestContext, UpstreamRequest } from '../plugins/types.js'
+import type { TlsFacts } from '../tls/facts.js'
+import { parseCookies, readVar, type VarSource } from './vars.js'
+
+/** What the handler knows when it makes the context. */
+export interface ContextInit {
+  readonly req: IncomingMessage
+  /** `$uri` and `$args` (parseTarget) */
+  readonly uri: string
+  readonly query: string
+  /** the raw path as sent (no query) */
+  readonly rawPath: string
+  readonly host: string
+  readonly tls: TlsFacts | undefined
+  readonly nowMs: number
+  readonly consumerByCertSha256: (sha256: string) => string | undefined
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4` (nginx shows IPv4 clients of a dual-stack socket that way). */
+const plainAddr = (a: string | undefined): string => (a === undefined ? '' : a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a)
+
+/** One request's context. */
+export class Context implements RequestContext, VarSource {
+  readonly method: string
+  readonly uri: string
+  readonly query: string
+  readonly host: string
+  readonly remoteAddr: string
+  readonly remotePort: number
+  readonly serverAddr: string
+  readonly serverPort: number
+  readonly secure: boolean
+  readonly scheme: 'http' | 'https'
+  readonly sni: string | undefined
+  readonly tlsProtocol: string | undefined
+  readonly headers: IncomingHttpHeaders
+  readonly rawTarget: string
+  readonly clientCert: ClientCert | undefined
+  readonly sslClientCa: string | undefined
+  readonly nowMs: number
+  readonly upstream: UpstreamRequest
+  consumer: { readonly username: string } | undefined = undefined
+  routeId: string | undefined = undefined
+  routeName: string | undefined = undefined
+  readonly #byCert: (sha256: string) => string | undefined
+  readonly #tls: TlsFacts | undefined
+  #args: URLSearchParams | undefined
+  #cookies: ReadonlyMap<string, string> | undefined
+
+  constructor(i: ContextInit) {
+    const req = i.req
+    const sock = req.socket
+    this.method = req.method ?? 'GET'
+    this.uri = i.uri
+    this.query = i.query
+    this.host = i.host
+    this.remoteAddr = plainAddr(sock.remoteAddress)
+    this.remotePort = sock.remotePort ?? 0
+    this.serverAddr = plainAddr(sock.localAddress)
+    this.serverPort = sock.localPort ?? 0
+    this.secure = i.tls !== undefined
+    this.scheme = i.tls ? 'https' : 'http'
+    this.sni = i.tls?.sni
+    this.tlsProtocol = i.tls?.protocol
+    this.headers = req.headers
+    this.rawTarget = req.url ?? '/'
+    this.clientCert = i.tls?.clientCert
+    this.sslClientCa = i.tls?.client?.ca
+    this.nowMs = i.nowMs
+    this.#byCert = i.consumerByCertSha256
+    this.#tls = i.tls
+    this.upstream = {
+      method: this.method,
+      uri: this.rawTarget.startsWith('/') ? this.rawTarget : i.query ? `${i.rawPath}?${i.query}` : i.rawPath,
+      host: undefined,
+      setHeaders: new Map(),
+      addHeaders: [],
+      removeHeaders: new Set(),
+    }
+  }
+
+  get consumerName(): string | undefined {
+    return this.consumer?.username
+  }
+
+  get clientVerify(): string {
+    return this.clientCert?.verify ?? this.#tls?.verify ?? 'NONE'
+  }
+
+  args(): URLSearchParams {
+    return (this.#args ??= new URLSearchParams(this.query))
+  }
+
+  cookies(): ReadonlyMap<string, string> {
+    if (!this.#cookies) {
+      const c = this.headers.cookie
+      this.#cookies = parseCookies(Array.isArray(c) ? c.join('; ') : c)
+    }
+    return this.#cookies
+  }
+
+  varOf(name: string): string | undefined {
+    return readVar(this, name)
+  }
+
+  consumerByCertSha256(sha256: string): string | undefined {
+    return this.#byCert(sha256)
+  }
+}

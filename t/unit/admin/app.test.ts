@@ -200,7 +200,7 @@ t.test('consumers: PUT by username, POST and PATCH 405, certificate owned once',
   t.match(carol.json['warning'], /mtls-auth certificates\[0\] expires at/)
   t.match(await call('PUT', 'consumers/dave', { username: 'dave', plugins: { 'mtls-auth': { certificates: ['x'.repeat(100)] } } }), {
     status: 400,
-    json: { error_msg: /plugin mtls-auth err: certificates\[0\]: failed to parse cert/ },
+    json: { error_msg: /plugin mtls-auth err: certificates\[0\]/ },
   })
 })
 

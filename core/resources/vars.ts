@@ -204,6 +204,8 @@ export function compileVars(vars: unknown): Expr {
  * Returns APISIX's message (`failed to validate the 'vars' expression: …`) or undefined.
  */
 export function checkVars(vars: unknown, linear = true): string | undefined {
-  const c = compileWith(vars, linear ? (p, f) => new RegExp(p, `${f}l`) : (p, f) => new RegExp(p, f))
+  // V8's linear engine refuses the `i` flag itself (`~*`), so linearity is judged on the bare pattern
+  const linearMaker: RegexMaker = (p, f) => (new RegExp(p, 'l'), new RegExp(p, f))
+  const c = compileWith(vars, linear ? linearMaker : (p, f) => new RegExp(p, f))
   return 'error' in c ? `failed to validate the 'vars' expression: ${c.error}` : undefined
 }

@@ -83,6 +83,8 @@ t.test('vars: malformed expressions → APISIX messages', async (t) => {
     t.throws(() => compileVars(vars), why, `${JSON.stringify(vars)} → compileVars throws`)
   }
   t.equal(checkVars([['arg_x', '~~', '^/api/(v1|v2)/']]), undefined, 'a plain regex passes')
+  t.equal(checkVars([['http_x', '~*', '^/API/']]), undefined, 'a case-insensitive ~* regex passes (the linear engine refuses the i flag itself)')
+  t.match(checkVars([['http_x', '~*', '(?<=a)b']]), /invalid regex/, 'a ~* lookbehind is still refused')
 })
 
 t.test('vars: patterns that cannot run in linear time → refused by the admin, compiled by the data plane', async (t) => {

@@ -1,7 +1,6 @@
 import type { Server as HttpServer } from 'node:http'
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net'
-import type { Server as TlsServer, TLSSocket } from 'node:tls'
-import type { X509Certificate } from 'node:crypto'
+import type { DetailedPeerCertificate, Server as TlsServer, TLSSocket } from 'node:tls'
 import type { LocalConfig } from '../config/local-schema.js'
 import type { Logger } from '../log.js'
 import type { Generation } from '../state.js'
@@ -71,10 +70,13 @@ export async function startTlsFront(o: {
     let clientCert: ClientCert | undefined
     let verify = 'NONE'
     if (policy.client) {
-      const x = s.getPeerX509Certificate()
+      // getPeerCertificate(true) first and only: on Node 20, calling getPeerX509Certificate()
+      // before it loses the issuer chain (measured), which would defeat the depth check
+      const peer: Partial<DetailedPeerCertificate> = s.getPeerCertificate(true)
+      const x = peer.raw ? (peer as DetailedPeerCertificate) : undefined
       let authorized = s.authorized
-      let error = s.authorizationError as unknown as string | undefined
-      if (x && authorized && intermediatesIn(s.getPeerCertificate(true)) > policy.client.depth) {
+      let error = (s.authorizationError as unknown as string | null | undefined) ?? undefined
+      if (x && authorized && intermediatesIn(x) > policy.client.depth) {
         authorized = false
         error = 'CERT_CHAIN_TOO_LONG'
       }
@@ -87,7 +89,7 @@ export async function startTlsFront(o: {
         s.destroy()
         return
       }
-      if (x) clientCert = clientCertOf(x, authorized, verify)
+      if (x) clientCert = clientCertOf(x.raw, authorized, verify)
     }
     observe?.handshake(policy.id, label, s.isSessionReused() ? 'resumed' : 'ok')
     setTlsFacts(s, {
@@ -180,8 +182,7 @@ export async function startTlsFront(o: {
 }
 
 /** The certificate facts the pipeline reads; the SHA-256 is computed on first use. */
-function clientCertOf(x: X509Certificate, verified: boolean, verify: string): ClientCert | undefined {
-  const der = x.raw
+function clientCertOf(der: Buffer, verified: boolean, verify: string): ClientCert | undefined {
   const f = buildClientCertFacts(der)
   if (!f) return undefined
   return {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { Generation } from '../state.js'
 import { normalizeHost } from '../net/hostname.js'
 import { tlsFactsOf } from '../tls/facts.js'
+import { hostRulesIn, mtlsGate } from '../tls/mtls-gate.js'
 import { runChains } from '../plugins/chain.js'
 import type { Step, UpstreamRequest } from '../plugins/types.js'
 import { finishUpstreamHeaders, forwardableHeaders, upstreamHostFor, type HeaderPairs } from '../proxy/headers.js'
@@ -22,6 +23,8 @@ export interface RequestRecord {
   readonly route: RouteEntry | undefined
   readonly startMs: number
   readonly upstream: ForwardResult | undefined
+  /** why the mTLS gate refused the request (apisix_client_cert_failures_total's reason) */
+  readonly gateReason?: string
 }
 
 /** What the request handler needs from its worker. */
@@ -91,7 +94,12 @@ export function createHandler(d: HandlerDeps): Handler {
     const hostHeader = req.headers.host ?? ''
     const host = normalizeHost(target.authority ?? hostHeader)
     const tls = tlsFactsOf(req.socket)
-    // mTLS gate (core/tls/mtls-gate.ts, from the TLS front) goes here, on target.path: 400 before routing
+    // per-request client-certificate checks on the same normalised path that is routed and proxied
+    const gate = tls ? mtlsGate(tls, target.path, host, hostRulesIn(gen.sni)) : undefined
+    if (gate && !gate.ok) {
+      sendError(res, gate.status, gate.error_msg)
+      return d.onRequest?.({ ctx, req, status: gate.status, route, startMs, upstream: undefined, gateReason: gate.reason })
+    }
     ctx = new Context({ req, uri: target.path, query: target.query, rawPath: target.rawPath, host, tls, nowMs: startMs, consumerByCertSha256: () => undefined })
     const c = ctx
     route = gen.http.routes.match({ method: c.method, host, path: target.path, remoteAddr: c.remoteAddr, varOf: (n) => c.varOf(n) })

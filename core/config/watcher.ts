@@ -17,6 +17,13 @@ export interface ConfigWatcher {
 
 const PAGE = 500
 
+/**
+ * Cancels a watcher without waiting forever: etcd3's cancel() never resolves for a watcher that
+ * etcd already cancelled during its (re)creation (its id stays null while the stream is up).
+ */
+const cancelSoon = (w: EtcdWatcher): Promise<void> =>
+  Promise.race([w.cancel().catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1000).unref())])
+
 const rangeEnd = (prefix: string): Buffer => {
   const b = Buffer.from(prefix)
   b[b.length - 1] = (b[b.length - 1] ?? 0) + 1
@@ -57,7 +64,7 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
     if (watcher) {
       const w = watcher
       watcher = undefined
-      await w.cancel().catch(() => undefined)
+      await cancelSoon(w)
     }
     while (!closed && mine === generation) {
       try {
@@ -72,7 +79,7 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
           .startRevision((BigInt(revision) + 1n).toString())
           .create()
         if (closed || mine !== generation) {
-          await w.cancel().catch(() => undefined)
+          await cancelSoon(w)
           return
         }
         watcher = w
@@ -88,9 +95,12 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
         })
         w.on('disconnected', (err: Error) => sink.reachable(false, err.message))
         w.on('connected', () => sink.reachable(true))
-        // a cancelled watch (compaction past our revision): list everything again
+        // a cancelled watch (compaction past our revision): list everything again; etcd has
+        // cancelled this watcher already, so it is dropped rather than cancelled once more
         w.on('error', () => {
-          if (watcher === w) void sync()
+          if (watcher !== w) return
+          watcher = undefined
+          void sync()
         })
         return
       } catch (err) {
@@ -106,7 +116,7 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
     async close() {
       closed = true
       generation++
-      if (watcher) await watcher.cancel().catch(() => undefined)
+      if (watcher) await cancelSoon(watcher)
     },
   }
 }

@@ -6,6 +6,8 @@ import { startEtcd } from '../lib/etcd.js'
 import { startGateway } from '../lib/gateway.js'
 import { adminOf } from '../lib/admin.js'
 import { tempDir } from '../lib/proc.js'
+import { startEcho } from '../lib/echo.js'
+import { eventually } from '../lib/eventually.js'
 
 const run = promisify(execFile)
 
@@ -90,4 +92,20 @@ t.test('the client-to-apisix-mtls tutorial: its curl commands work against our a
   const got = await adminOf({ admin: gw.admin }).get('ssls/1', { key: TUTORIAL_KEY })
   t.equal(got.status, 200)
   t.equal(got.json.value.key, undefined, 'the server key is never read back')
+
+  // the tutorial proxies to httpbin.org; this machine has no Internet, so the node moves to a local echo
+  const echo = await startEcho(t)
+  const moved = await adminOf({ admin: gw.admin }).patch('routes/1', { upstream: { nodes: { [echo.hostPort]: 1 }, type: 'roundrobin' } }, { key: TUTORIAL_KEY })
+  t.equal(moved.status, 200, moved.text)
+  // the tutorial's test command, with the test gateway's TLS port for 9443
+  const test = ['--resolve', `test.com:${gw.https}:127.0.0.1`, `https://test.com:${gw.https}/anything`, '-k', '--cert', './client.cer', '--key', './client.key']
+  const echoed = await eventually(() => curl(test), (r) => r.status === 200, { timeoutMs: 20_000, describe: gw.output })
+  const headers = echoed.body['headers'] as Record<string, string>
+  const { stdout: fp } = await run('openssl', ['x509', '-in', 'client.cer', '-noout', '-fingerprint', '-sha1'], { cwd: dir })
+  t.equal(headers['x-ssl-client-fingerprint'], fp.trim().split('=')[1]?.replace(/:/g, '').toLowerCase(), 'fingerprint: SHA-1, lower-case hex')
+  const { stdout: serial } = await run('openssl', ['x509', '-in', 'client.cer', '-noout', '-serial'], { cwd: dir })
+  t.equal(headers['x-ssl-client-serial'], serial.trim().split('=')[1], 'serial: upper-case hex, as openssl prints it')
+  t.equal(headers['x-ssl-client-s-dn'], 'CN=CLIENT')
+  const refused = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', ...test.slice(0, 4)], { cwd: dir }).then((r) => r.stdout, () => 'handshake refused')
+  t.not(refused, '200', `without the client certificate: ${refused}`)
 })

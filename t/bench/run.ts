@@ -1,0 +1,4 @@
+// `npm run bench`: every benchmark, one after the other (a benchmark, not a test: it prints figures).
+import { runTlsBench } from './tls.js'
+
+await runTlsBench()

@@ -4,7 +4,8 @@ import { checkAdminKeySafety, loadLocalConfig } from '../core/config/local.js'
 import { createEtcdClient } from '../core/etcd/client.js'
 import { createLogger } from '../core/log.js'
 import { waitForEtcd } from '../core/etcd/wait.js'
-import { startWorkers } from '../core/server/workers.js'
+import { startWorkers, type Workers } from '../core/server/workers.js'
+import { startMetricsServer } from '../core/server/metrics-server.js'
 import { startAdmin } from '../admin/server.js'
 
 /**
@@ -24,10 +25,19 @@ export async function start(file: string): Promise<void> {
     throw err
   }
   const admin = await startAdmin({ config, etcd, log: log.child({ component: 'admin' }) })
+  // bound before the workers start, so a port in use fails start-up like the other ports
+  const scraped: { workers?: Workers } = {}
+  const metrics = await startMetricsServer(config, scraped, log.child({ component: 'metrics' })).catch(async (err: unknown) => {
+    await admin.close()
+    etcd.close()
+    throw err
+  })
   let workers: Awaited<ReturnType<typeof startWorkers>>
   try {
     workers = await startWorkers({ config, configFile: resolve(file), ticketSecret: randomBytes(48), log })
+    scraped.workers = workers
   } catch (err) {
+    await metrics?.close()
     await admin.close()
     etcd.close()
     throw err
@@ -40,7 +50,7 @@ export async function start(file: string): Promise<void> {
     stopping = true
     log.info({ signal }, 'stopping: draining in-flight requests')
     void (async () => {
-      await Promise.allSettled([workers.drain(), admin.close()])
+      await Promise.allSettled([workers.drain(), admin.close(), metrics?.close()])
       etcd.close()
       log.flush()
       process.exit(0)

@@ -14,6 +14,7 @@ import type { PrimaryMessage, WorkerMessage } from './server/workers.js'
 import { randomBytes } from 'node:crypto'
 import { createPolicyCache } from './tls/contexts.js'
 import { startTlsFront, type TlsFront } from './server/tls-front.js'
+import { startOps } from './ops.js'
 
 const send = (m: WorkerMessage): void => {
   process.send?.(m)
@@ -24,6 +25,7 @@ export async function runWorker(): Promise<void> {
   const file = process.env['APISIX_CONF'] ?? 'conf/config.yaml'
   const config = loadLocalConfig(file)
   const log = createLogger('worker')
+  const ops = startOps({ config, log })
   const etcd = createEtcdClient(config)
   const secretHex = process.env['APISIX_TICKET_SECRET']
   const policies = createPolicyCache({
@@ -40,8 +42,13 @@ export async function runWorker(): Promise<void> {
     initial: emptyGeneration(),
     log,
     // pools no generation names any more close once their in-flight requests finish
-    onPublish: (g) => pools.retain(g.http.poolKeys),
+    onPublish: (g, prev) => {
+      pools.retain(g.http.poolKeys)
+      ops.storeHooks.onPublish(g, prev)
+    },
+    onRejected: ops.storeHooks.onRejected,
   })
+  ops.attach(store.state)
   let inflight = 0
   const handle = createHandler({
     current: store.current,
@@ -80,7 +87,7 @@ export async function runWorker(): Promise<void> {
       server.closeIdleConnections()
       if (inflight === 0 || Date.now() > deadline) {
         clearInterval(tick)
-        void Promise.all([store.close(), pools.close()]).finally(() => {
+        void Promise.allSettled([store.close(), pools.close(), ops.close()]).finally(() => {
           etcd.close()
           log.flush()
           process.exit(0)

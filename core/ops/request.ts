@@ -1,0 +1,52 @@
+/**
+ * Pure: what the request pipeline reports when a response is done, and the access-log line
+ * built from it (CONTRACT.md "Operations").
+ */
+import type { AccessLogEntry } from '../access-log.js'
+
+/** The facts of one finished request. `null` where a fact does not apply. */
+export interface RequestFacts {
+  /** Epoch ms when the request arrived (the log's `time`). */
+  readonly startMs: number
+  readonly remoteAddr: string
+  readonly method: string
+  /** The request target as received ($request_uri). */
+  readonly uri: string
+  readonly status: number
+  /** The matched route's id; null when no route matched. */
+  readonly route: string | null
+  /** The upstream node contacted last, host:port; null when none was. */
+  readonly upstream: string | null
+  readonly latencyMs: number
+  readonly upstreamLatencyMs: number | null
+  /** The TLS server name; null on plain HTTP or when the client sent none. */
+  readonly sni: string | null
+  /** `TLSv1.3` etc.; null on plain HTTP. */
+  readonly tlsVersion: string | null
+  /** `SUCCESS`, `FAILED:reason` or `NONE` ($ssl_client_verify). */
+  readonly clientVerify: string
+  readonly clientSDn: string | null
+  readonly clientSerial: string | null
+  readonly consumer: string | null
+}
+
+/** The access-log entry for one request. */
+export function accessEntry(f: RequestFacts): AccessLogEntry {
+  return {
+    time: new Date(f.startMs).toISOString(),
+    remote_addr: f.remoteAddr,
+    method: f.method,
+    uri: f.uri,
+    status: f.status,
+    route_id: f.route,
+    upstream: f.upstream,
+    latency_ms: f.latencyMs,
+    upstream_latency_ms: f.upstreamLatencyMs,
+    sni: f.sni,
+    tls_version: f.tlsVersion,
+    client_verify: f.clientVerify,
+    client_s_dn: f.clientSDn,
+    client_serial: f.clientSerial,
+    consumer: f.consumer,
+  }
+}

@@ -1,33 +1,24 @@
 /**
  * One PEM certificate → the facts the expiry report and gauge need: the subject as RFC 2253
- * and the not-after time. Shared by `bin/apisix certs` and the workers' expiry gauge.
+ * (exactly as nginx's $ssl_client_s_dn prints it, through core/tls/dn.ts) and the not-after
+ * time. Shared by `bin/apisix certs` and the workers' expiry gauge.
  */
-import { X509Certificate } from 'node:crypto'
 import type { ParsedCert } from './cert-records.js'
+import { buildClientCertFacts } from './tls/client-cert.js'
+
+const BEGIN = '-----BEGIN CERTIFICATE-----'
+const END = '-----END CERTIFICATE-----'
 
 /**
- * Parses one PEM certificate block; throws when it is not a certificate (certificateRecords
- * turns the throw into a skipped record).
+ * Parses one PEM certificate block (the first, when there are several); throws when it is not a
+ * certificate (certificateRecords turns the throw into a skipped record).
  */
 export function parseCertPem(pem: string): ParsedCert {
-  const x = new X509Certificate(pem)
-  return { subject: rfc2253FromNodeSubject(x.subject), notAfter: new Date(Date.parse(x.validTo)) }
-}
-
-/**
- * Node's `X509Certificate.subject` (OpenSSL's multi-line form, certificate order, values already
- * escaped as RFC 2253 asks) → RFC 2253 as nginx's $ssl_client_s_dn prints it: RDNs in reverse
- * order joined by `,`, `+` inside a multi-valued RDN, bytes above 0x7f as `\XX`.
- * A minimal converter until core/tls/dn.ts (DER-exact, OpenSSL-identical) is on main.
- */
-export function rfc2253FromNodeSubject(subject: string): string {
-  if (subject === '') return ''
-  return subject
-    .split('\n')
-    .reverse()
-    .map((rdn) => rdn.split(' + ').join('+'))
-    .join(',')
-    .replace(/[^\x00-\x7f]/gu, (c) =>
-      Array.from(Buffer.from(c, 'utf8'), (b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
-    )
+  const start = pem.indexOf(BEGIN)
+  const end = start < 0 ? -1 : pem.indexOf(END, start + BEGIN.length)
+  if (end < 0) throw new Error('no PEM certificate block')
+  const der = Buffer.from(pem.slice(start + BEGIN.length, end), 'base64')
+  const facts = buildClientCertFacts(der)
+  if (facts === undefined) throw new Error('not a DER certificate')
+  return { subject: facts.subjectDn, notAfter: new Date(facts.notAfter) }
 }

@@ -1,26 +1,29 @@
 import t from 'tap'
-import { parseCertPem, rfc2253FromNodeSubject } from '../../core/cert-parse.js'
+import { parseCertPem } from '../../core/cert-parse.js'
 import { issue, makeCa } from '../lib/certs.js'
 
-t.test('Node subject → RFC 2253 as nginx prints it', async (t) => {
-  const cases: [string, string, string][] = [
-    ['one RDN', 'CN=a.test', 'CN=a.test'],
-    ['order reversed', 'C=FR\nO=Test Org\nCN=alice', 'CN=alice,O=Test Org,C=FR'],
-    ['escaped specials kept', 'CN=x\\,y\\+z', 'CN=x\\,y\\+z'],
-    ['multi-valued RDN joined with +', 'O=Org\nCN=a + UID=7', 'CN=a+UID=7,O=Org'],
-    ['non-ASCII as \\XX of its UTF-8 bytes', 'CN=é', 'CN=\\C3\\A9'],
-    ['empty', '', ''],
-  ]
-  for (const [name, input, want] of cases) t.equal(rfc2253FromNodeSubject(input), want, name)
-})
-
-t.test('parseCertPem: a real certificate → RFC 2253 subject and not-after', async (t) => {
+t.test('parseCertPem: a real certificate → RFC 2253 subject (last RDN first) and not-after', async (t) => {
   const ca = makeCa('Root')
   const notAfter = new Date(Date.UTC(2031, 5, 1, 12, 0, 0))
-  const c = issue(ca, { subject: [{ shortName: 'CN', value: 'alice' }, { shortName: 'O', value: 'Test Org' }, { shortName: 'C', value: 'FR' }], notAfter })
-  t.same(parseCertPem(c.cert), { subject: 'C=FR,O=Test Org,CN=alice', notAfter })
+  const cases: [string, Parameters<typeof issue>[1], string][] = [
+    ['one RDN', { cn: 'a.test', notAfter }, 'CN=a.test'],
+    ['three RDNs, reversed', { subject: [{ shortName: 'CN', value: 'alice' }, { shortName: 'O', value: 'Test Org' }, { shortName: 'C', value: 'FR' }], notAfter }, 'C=FR,O=Test Org,CN=alice'],
+    ['specials escaped', { subject: [{ shortName: 'CN', value: 'x,y+z' }], notAfter }, 'CN=x\\,y\\+z'],
+  ]
+  for (const [name, o, subject] of cases) t.same(parseCertPem(issue(ca, o).cert), { subject, notAfter }, name)
+})
+
+t.test('parseCertPem: a chain → the first block; text around the block is ignored', async (t) => {
+  const ca = makeCa('Root')
+  const leaf = issue(ca, { cn: 'leaf' })
+  t.equal(parseCertPem(`subject=leaf\n${leaf.cert}${ca.cert}`).subject, 'CN=leaf')
 })
 
 t.test('parseCertPem: not a certificate → throws', async (t) => {
-  t.throws(() => parseCertPem('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'))
+  const cases: [string, string][] = [
+    ['no block', 'hello'],
+    ['no end marker', '-----BEGIN CERTIFICATE-----\nAAAA\n'],
+    ['garbage body', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'],
+  ]
+  for (const [name, pem] of cases) t.throws(() => parseCertPem(pem), name)
 })

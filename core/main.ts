@@ -70,7 +70,7 @@ export async function runWorker(): Promise<void> {
   let tlsFront: TlsFront | undefined
   try {
     plain = await startHttpListeners(config, server)
-    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log })
+    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops })
   } catch (err) {
     send({ type: 'fatal', message: (err as Error).message })
     return

@@ -55,6 +55,7 @@ export async function runWorker(): Promise<void> {
     isReady: () => store.state().loaded,
     readyError: () => (store.state().reachable ? 'configuration not loaded yet' : 'etcd has not been reached yet'),
     pools,
+    onRequest: ops.onRequest,
   })
   const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     inflight++

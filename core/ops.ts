@@ -20,7 +20,9 @@ import { parseCertPem } from './cert-parse.js'
 import { RESOURCES } from './etcd/keys.js'
 import { createGatewayMetrics, type ClientCertFailureReason, type GatewayMetrics, type HandshakeResult } from './metrics.js'
 import { createExpiryTracker } from './ops/expiry.js'
-import { accessEntry, type RequestFacts } from './ops/request.js'
+import { accessEntry, factsOfRecord, type RequestFacts } from './ops/request.js'
+import type { RequestRecord } from './pipeline/handle.js'
+import { tlsFactsOf } from './tls/facts.js'
 import { packageVersion } from './version.js'
 
 export type { RequestFacts } from './ops/request.js'
@@ -30,6 +32,8 @@ export type { ClientCertFailureReason, HandshakeResult } from './metrics.js'
 export interface Ops {
   /** One finished request: counts its status and latencies, writes its access-log line. */
   request(f: RequestFacts): void
+  /** The same, from the request handler's record (core/pipeline/handle.ts `onRequest`). */
+  onRequest(r: RequestRecord): void
   /** One TLS handshake outcome, for an ssl object ('' when none matched) and SNI ('' when none). */
   handshake(sslId: string, sni: string, result: HandshakeResult): void
   /** One refused client certificate, at the handshake or at the request. */
@@ -87,15 +91,18 @@ export function createOps(o: OpsOptions): WorkerOps {
     clock: () => performance.now(),
   })
 
+  const request = (f: RequestFacts): void => {
+    const route = f.route ?? ''
+    metrics.httpStatus({ code: f.status, route, method: f.method, consumer: f.consumer ?? '', sni: f.sni ?? '' })
+    metrics.latency('request', route, f.latencyMs)
+    if (f.upstreamLatencyMs !== null) metrics.latency('upstream', route, f.upstreamLatencyMs)
+    if (logging) accessLog.write(accessEntry(f))
+  }
+
   return {
     metrics,
-    request(f) {
-      const route = f.route ?? ''
-      metrics.httpStatus({ code: f.status, route, method: f.method, consumer: f.consumer ?? '', sni: f.sni ?? '' })
-      metrics.latency('request', route, f.latencyMs)
-      if (f.upstreamLatencyMs !== null) metrics.latency('upstream', route, f.upstreamLatencyMs)
-      if (logging) accessLog.write(accessEntry(f))
-    },
+    request,
+    onRequest: (r) => request(factsOfRecord(r, tlsFactsOf(r.req.socket), Date.now())),
     handshake: (sslId, sni, result) => metrics.handshake(sslId, sni, result),
     clientCertFailure: (sslId, sni, reason) => metrics.clientCertFailure(sslId, sni, reason),
     storeHooks: {

@@ -3,6 +3,8 @@
  * built from it (CONTRACT.md "Operations").
  */
 import type { AccessLogEntry } from '../access-log.js'
+import type { RequestRecord } from '../pipeline/handle.js'
+import type { TlsFacts } from '../tls/facts.js'
 
 /** The facts of one finished request. `null` where a fact does not apply. */
 export interface RequestFacts {
@@ -48,5 +50,36 @@ export function accessEntry(f: RequestFacts): AccessLogEntry {
     client_s_dn: f.clientSDn,
     client_serial: f.clientSerial,
     consumer: f.consumer,
+  }
+}
+
+/** nginx's status for a request whose client went away before the response: 499. */
+const CLIENT_CLOSED = 499
+
+/**
+ * The facts of one request as the pipeline reports it (core/pipeline/handle.ts), with the TLS
+ * facts of its connection (undefined on plain HTTP) and the clock at the end of the request.
+ * A certificate from a trusted proxy's header (on the request context) wins over the
+ * connection's own.
+ */
+export function factsOfRecord(r: RequestRecord, tls: TlsFacts | undefined, nowMs: number): RequestFacts {
+  const cert = r.ctx?.clientCert ?? tls?.clientCert
+  const up = r.upstream
+  return {
+    startMs: r.startMs,
+    remoteAddr: r.ctx?.remoteAddr ?? r.req.socket.remoteAddress ?? '',
+    method: r.req.method ?? '',
+    uri: r.req.url ?? '/',
+    status: r.status === 0 ? CLIENT_CLOSED : r.status,
+    route: r.route?.id ?? null,
+    upstream: up?.node ?? null,
+    latencyMs: nowMs - r.startMs,
+    upstreamLatencyMs: up?.node === undefined ? null : up.upstreamMs,
+    sni: tls?.sni ?? null,
+    tlsVersion: tls?.protocol ?? null,
+    clientVerify: cert?.verify ?? tls?.verify ?? 'NONE',
+    clientSDn: cert?.subjectDn ?? null,
+    clientSerial: cert?.serial ?? null,
+    consumer: r.ctx?.consumer?.username ?? null,
   }
 }

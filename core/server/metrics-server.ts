@@ -34,7 +34,8 @@ const isSnapshot = (v: unknown): v is MetricsSnapshot =>
 /**
  * Starts the listener on export_addr; undefined when `enable_export_server` is false.
  * A port in use rejects with GW_PORT_IN_USE naming `plugin_attr.prometheus.export_addr`.
- * GET (or HEAD) on export_uri answers the scrape; other paths 404, other methods 405.
+ * GET (or HEAD) on export_uri answers the scrape (503 while no worker answers); other paths
+ * 404, other methods 405.
  */
 export async function startMetricsServer(config: LocalConfig, sources: MetricsSources, log: Logger): Promise<MetricsServer | undefined> {
   const p = config.plugin_attr.prometheus
@@ -51,6 +52,11 @@ export async function startMetricsServer(config: LocalConfig, sources: MetricsSo
     }
     void scrape(sources, log).then(
       (body) => {
+        if (body === undefined) {
+          // before the workers are up, or none answered: a failed scrape (up 0), not an empty one
+          res.writeHead(503, { 'content-type': 'application/json' }).end('{"error_msg":"no data-plane worker answered"}\n')
+          return
+        }
         res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE, 'content-length': Buffer.byteLength(body) })
         res.end(req.method === 'HEAD' ? undefined : body)
       },
@@ -74,9 +80,11 @@ export async function startMetricsServer(config: LocalConfig, sources: MetricsSo
   }
 }
 
-async function scrape(sources: MetricsSources, log: Logger): Promise<string> {
+/** The rendered scrape; undefined when no worker answered (none forked yet, or all too slow). */
+async function scrape(sources: MetricsSources, log: Logger): Promise<string | undefined> {
   const w = sources.workers
   const replies = w === undefined ? [] : (await w.ask('metrics')).filter(isSnapshot)
+  if (replies.length === 0) return undefined
   if (w !== undefined && replies.length < w.count) log.warn({ answered: replies.length, expected: w.count }, 'metrics scrape: some workers did not answer in time')
   const all = sources.primary === undefined ? replies : [...replies, sources.primary()]
   return renderPrometheus(mergeSnapshots(all))

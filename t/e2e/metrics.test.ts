@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createServer } from 'node:net'
+import { request as httpRequest } from 'node:http'
 import { hostname } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import { eventually } from '../lib/eventually.js'
 import { issue, makeCa, makePki, type Issued } from '../lib/certs.js'
 import { find, parsePrometheus, type Scrape } from '../lib/prometheus.js'
 import { spawnNode } from '../lib/proc.js'
+import { startEcho } from '../lib/echo.js'
 
 const DAY = 86_400_000
 const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
@@ -17,6 +19,18 @@ const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 async function scrape(port: number, path = '/apisix/prometheus/metrics'): Promise<{ status: number; type: string | null; text: string }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`)
   return { status: r.status, type: r.headers.get('content-type'), text: await r.text() }
+}
+
+/** One plain HTTP request on a new connection; resolves with the status. */
+function get(port: number, path: string, method = 'GET'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', reject)
+    req.end()
+  })
 }
 
 const parsed = async (port: number): Promise<Scrape> => parsePrometheus((await scrape(port)).text)
@@ -36,8 +50,9 @@ t.test('metrics listener with two workers and a real etcd', async (t) => {
   t.teardown(() => client.close())
   const gw = await startGateway(t, { etcd: etcd.url, workers: 2 })
 
-  t.test('scrape → 200, Prometheus text 0.0.4 that parses, HELP and TYPE for every family', async (t) => {
-    const r = await scrape(gw.metrics)
+  t.test('scrape → 200 once the workers answer, Prometheus text 0.0.4 that parses, HELP and TYPE for every family', async (t) => {
+    // the data plane may answer before the primary has counted its workers in: 503 until then
+    const r = await eventually(() => scrape(gw.metrics), (r) => r.status !== 503, { describe: gw.output })
     t.equal(r.status, 200)
     t.equal(r.type, 'text/plain; version=0.0.4; charset=utf-8')
     const s = parsePrometheus(r.text)
@@ -130,6 +145,45 @@ t.test('metrics listener with two workers and a real etcd', async (t) => {
     })
   })
 
+  t.test('traffic → apisix_http_status by code, route and method, and latency histograms, summed over both workers', async (t) => {
+    const echo = await startEcho(t)
+    await client.put('/apisix/routes/m1').value(JSON.stringify({ uri: '/m', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } } })).exec()
+    await eventually(() => get(gw.http, '/m'), (s) => s === 200, { describe: gw.output })
+    const s0 = await parsed(gw.metrics)
+    const was = (name: string, labels: Record<string, string>): number => value(s0, name, labels) ?? 0
+    const ok = { code: '200', route: 'm1', method: 'GET', consumer: '', sni: '' }
+    const miss = { code: '404', route: '', method: 'GET', consumer: '', sni: '' }
+    const post = { ...ok, method: 'POST' }
+    const before = {
+      ok: was('apisix_http_status', ok),
+      miss: was('apisix_http_status', miss),
+      post: was('apisix_http_status', post),
+      req: was('apisix_http_latency_count', { type: 'request', route: 'm1' }),
+      up: was('apisix_http_latency_count', { type: 'upstream', route: 'm1' }),
+    }
+    // a new connection per request, so both workers take some
+    const codes = await Promise.all([
+      ...Array.from({ length: 20 }, () => get(gw.http, '/m')),
+      ...Array.from({ length: 5 }, () => get(gw.http, '/missing')),
+      ...Array.from({ length: 3 }, () => get(gw.http, '/m', 'POST')),
+    ])
+    t.same(codes.filter((c) => c === 200).length, 23)
+    const s = await eventually(
+      () => parsed(gw.metrics),
+      (s) => value(s, 'apisix_http_status', ok) === before.ok + 20,
+      { describe: gw.output },
+    )
+    t.equal(value(s, 'apisix_http_status', miss), before.miss + 5, '404 with an empty route label')
+    t.equal(value(s, 'apisix_http_status', post), before.post + 3)
+    t.equal(value(s, 'apisix_http_latency_count', { type: 'request', route: 'm1' }), before.req + 23)
+    t.equal(value(s, 'apisix_http_latency_count', { type: 'upstream', route: 'm1' }), before.up + 23)
+    const buckets = find(s, 'apisix_http_latency_bucket', { type: 'request', route: 'm1' })
+    t.equal(buckets.at(-1)?.labels['le'], '+Inf')
+    t.equal(buckets.at(-1)?.value, before.req + 23, '+Inf bucket = count')
+    t.ok(buckets.every((b, i) => i === 0 || b.value >= (buckets[i - 1]?.value ?? 0)), 'buckets are cumulative')
+    t.ok((value(s, 'apisix_http_latency_sum', { type: 'request', route: 'm1' }) ?? -1) >= 0)
+  })
+
   t.test('another path on the metrics port → 404; POST on the metrics path → 405', async (t) => {
     t.equal((await scrape(gw.metrics, '/metrics')).status, 404)
     const r = await fetch(`http://127.0.0.1:${gw.metrics}/apisix/prometheus/metrics`, { method: 'POST' })
@@ -177,7 +231,7 @@ t.test('metrics port settings', async (t) => {
     const off = await startGateway(t, { etcd: etcd.url, config: { plugin_attr: { prometheus: { enable_export_server: false } } } })
     await t.rejects(fetch(`http://127.0.0.1:${off.metrics}/apisix/prometheus/metrics`), 'connection refused')
     const custom = await startGateway(t, { etcd: etcd.url, config: { plugin_attr: { prometheus: { export_uri: '/m' } } } })
-    const r = await scrape(custom.metrics, '/m')
+    const r = await eventually(() => scrape(custom.metrics, '/m'), (r) => r.status !== 503, { describe: custom.output })
     t.equal(r.status, 200)
     t.equal(find(parsePrometheus(r.text), 'apisix_node_info').length, 1)
     t.equal((await scrape(custom.metrics)).status, 404)

@@ -174,13 +174,18 @@ function runProxyRewrite(c: Compiled, ctx: RequestContext): undefined {
   if (c.host !== undefined) u.host = c.host
   if (c.method !== undefined) u.method = c.method
   // APISIX's code order: add, then set (replacing added values too), then remove
-  for (const [name, t] of c.add) u.addHeaders.push([name, t(varOf, captures)])
+  for (const [name, t] of c.add) {
+    const v = t(varOf, captures)
+    if (v !== '') u.addHeaders.push([name, v])
+  }
   for (const [name, ts] of c.set) {
     const lower = name.toLowerCase()
     removeAdded(u, lower)
     u.removeHeaders.delete(lower)
-    const vals = ts.map((t) => t(varOf, captures))
-    u.setHeaders.set(lower, vals.length === 1 ? vals[0]! : vals)
+    const vals = ts.map((t) => t(varOf, captures)).filter((v) => v !== '')
+    // ngx.req.set_header with an empty value removes the header (an absent $ssl_client_* sets nothing)
+    if (vals.length === 0) u.removeHeaders.add(lower)
+    else u.setHeaders.set(lower, vals.length === 1 ? vals[0]! : vals)
   }
   for (const lower of c.remove) {
     removeAdded(u, lower)

@@ -13,6 +13,7 @@ import { createPools } from './proxy/pools.js'
 import type { PrimaryMessage, WorkerMessage } from './server/workers.js'
 import { randomBytes } from 'node:crypto'
 import { createPolicyCache } from './tls/contexts.js'
+import { decodeSecrets, firstSecrets } from './tls/ticket-secrets.js'
 import { startTlsFront, type TlsFront } from './server/tls-front.js'
 import { startOps } from './ops.js'
 
@@ -27,10 +28,14 @@ export async function runWorker(): Promise<void> {
   const log = createLogger('worker')
   const ops = startOps({ config, log })
   const etcd = createEtcdClient(config)
-  const secretHex = process.env['APISIX_TICKET_SECRET']
+  // the primary's ticket secrets: every worker derives the same keys; rotated over IPC
+  let tickets = decodeSecrets(process.env['APISIX_TICKET_SECRET'] ?? '') ?? firstSecrets(randomBytes(48))
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.type === 'tickets') tickets = decodeSecrets(m.secrets) ?? tickets
+  })
   const policies = createPolicyCache({
     keyring: config.apisix.data_encryption.keyring,
-    ticketSecret: secretHex ? Buffer.from(secretHex, 'hex') : randomBytes(48),
+    tickets: () => tickets,
     onBuildError: (id, reason) => log.error({ ssl_id: id, reason }, 'ssl object cannot be served; handshakes for its SNIs fail'),
   })
   const pools = createPools()

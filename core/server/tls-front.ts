@@ -150,7 +150,7 @@ export async function startTlsFront(o: {
         socket.end(ALERT_UNRECOGNIZED_NAME)
         return
       }
-      const server = policy.server()
+      const server = policy.server(r.ticketKeyName)
       if (server instanceof Error) {
         observe?.handshake(policy.id, name, 'error')
         socket.end(ALERT_INTERNAL_ERROR)

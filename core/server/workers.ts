@@ -1,8 +1,10 @@
 import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
+import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../log.js'
 import type { LocalConfig } from '../config/local-schema.js'
+import { TICKET_ROTATE_MS, encodeSecrets, firstSecrets, rotateSecrets } from '../tls/ticket-secrets.js'
 
 /** Messages a data-plane worker sends to the primary. */
 export type WorkerMessage =
@@ -12,7 +14,11 @@ export type WorkerMessage =
   | { readonly type: 'reply'; readonly id: number; readonly data: unknown }
 
 /** Messages the primary sends to a worker. */
-export type PrimaryMessage = { readonly type: 'drain' } | { readonly type: 'ask'; readonly id: number; readonly what: string }
+export type PrimaryMessage =
+  | { readonly type: 'drain' }
+  | { readonly type: 'ask'; readonly id: number; readonly what: string }
+  /** new session-ticket secrets (encodeSecrets' text): current and previous */
+  | { readonly type: 'tickets'; readonly secrets: string }
 
 export interface Workers {
   readonly count: number
@@ -30,16 +36,19 @@ export const workerCount = (c: LocalConfig): number => (c.apisix.workers === 'au
 /**
  * Forks the data-plane workers (node:cluster shares the listeners); resolves when all listen.
  * A worker that dies later is replaced (at most 10 restarts a minute, then the primary gives up).
- * A worker that cannot listen makes startup reject with its one-line reason.
+ * A worker that cannot listen makes startup reject with its one-line reason. Every `rotateMs`
+ * the primary replaces the session-ticket secret and sends it to the workers (the previous one
+ * stays accepted); a worker forked later gets both in its environment.
  */
-export async function startWorkers(o: { config: LocalConfig; configFile: string; ticketSecret: Buffer; log: Logger }): Promise<Workers> {
+export async function startWorkers(o: { config: LocalConfig; configFile: string; ticketSecret: Buffer; log: Logger; rotateMs?: number }): Promise<Workers> {
   const n = workerCount(o.config)
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-entry.js', import.meta.url)),
     execArgv: process.execArgv,
     silent: false,
   })
-  const env = { APISIX_CONF: o.configFile, APISIX_TICKET_SECRET: o.ticketSecret.toString('hex') }
+  let secrets = firstSecrets(o.ticketSecret)
+  const env = (): Record<string, string> => ({ APISIX_CONF: o.configFile, APISIX_TICKET_SECRET: encodeSecrets(secrets) })
   let draining = false
   let fatal: ((m: string) => void) | undefined
   let pendingFatal: string | undefined
@@ -49,7 +58,7 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
   const asks = new Map<number, (worker: Worker, data: unknown) => void>()
 
   const fork = (): Worker => {
-    const w = cluster.fork(env)
+    const w = cluster.fork(env())
     live.add(w)
     w.on('message', (m: WorkerMessage) => {
       if (m.type === 'fatal') {
@@ -91,10 +100,18 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
     throw err
   })
 
+  const rotation = setInterval(() => {
+    secrets = rotateSecrets(secrets, randomBytes(48))
+    const m: PrimaryMessage = { type: 'tickets', secrets: encodeSecrets(secrets) }
+    for (const w of live) if (w.isConnected()) w.send(m)
+  }, o.rotateMs ?? TICKET_ROTATE_MS)
+  rotation.unref()
+
   return {
     count: n,
     async drain() {
       draining = true
+      clearInterval(rotation)
       const exits = [...live].map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r()))))
       for (const w of live) if (w.isConnected()) w.send({ type: 'drain' } satisfies PrimaryMessage)
       const hard = setTimeout(() => {

@@ -28,6 +28,12 @@ export interface ClientHello {
   readonly legacyVersion: number
   /** The supported_versions extension (e.g. 0x0304 for TLS 1.3), GREASE values included. */
   readonly supportedVersions?: readonly number[]
+  /**
+   * The key name (first 16 bytes, hex) of the ticket the client offers to resume with: the
+   * session_ticket extension (TLS 1.2) or the first pre_shared_key identity (TLS 1.3).
+   * Absent without one; the TLS library still judges the ticket itself.
+   */
+  readonly ticketKeyName?: string
 }
 
 /** The reader's verdict on the bytes received so far; it never throws. */
@@ -46,6 +52,9 @@ const MAX_HOST_NAME = 255 // OpenSSL's TLSEXT_MAXLEN_host_name
 const EXT_SERVER_NAME = 0
 const EXT_ALPN = 16
 const EXT_SUPPORTED_VERSIONS = 43
+const EXT_SESSION_TICKET = 35
+const EXT_PRE_SHARED_KEY = 41
+const TICKET_KEY_NAME = 16
 
 const malformed = (reason: MalformedReason, detail: string): ClientHelloResult => ({ state: 'malformed', reason, detail })
 
@@ -179,6 +188,12 @@ class Reader {
     for (let i = this.pos; i < this.end; i++) s += String.fromCharCode(this.b[i]!)
     return s
   }
+  /** The next `n` bytes in lower-case hex (the caller checked they are there). */
+  hex(n: number): string {
+    let s = ''
+    for (let i = this.pos; i < this.pos + n; i++) s += hex2(this.b[i]!)
+    return s
+  }
   /** True when every remaining byte is printable ASCII without space (RFC 6066 host names). */
   isPrintable(): boolean {
     for (let i = this.pos; i < this.end; i++) {
@@ -193,6 +208,7 @@ interface Parsed {
   serverName?: string
   alpn?: string[]
   supportedVersions?: number[]
+  ticketKeyName?: string
 }
 
 function readHello(body: Uint8Array, helloBytes: number): ClientHelloResult {
@@ -223,7 +239,7 @@ function readHello(body: Uint8Array, helloBytes: number): ClientHelloResult {
       if (bad) return bad
     }
   }
-  const { serverName, alpn, supportedVersions } = parsed
+  const { serverName, alpn, supportedVersions, ticketKeyName } = parsed
   return {
     state: 'ok',
     helloBytes,
@@ -231,6 +247,7 @@ function readHello(body: Uint8Array, helloBytes: number): ClientHelloResult {
     ...(serverName !== undefined ? { serverName, sni: normalizeSni(serverName) } : {}),
     ...(alpn ? { alpn } : {}),
     ...(supportedVersions ? { supportedVersions } : {}),
+    ...(ticketKeyName !== undefined ? { ticketKeyName } : {}),
   }
 }
 
@@ -272,6 +289,20 @@ function readExtension(type: number, data: Reader, out: Parsed): ClientHelloResu
       const versions: number[] = []
       while (data.left() > 0) versions.push(data.u16()!)
       out.supportedVersions = versions
+      return undefined
+    }
+    case EXT_SESSION_TICKET: {
+      // a TLS 1.2 ticket: opaque bytes filling the extension (empty: the client asks for one)
+      if (data.left() >= TICKET_KEY_NAME) out.ticketKeyName = data.hex(TICKET_KEY_NAME)
+      return undefined
+    }
+    case EXT_PRE_SHARED_KEY: {
+      // identities<7..2^16-1> of { identity<1..2^16-1>, obfuscated_ticket_age }; the binders
+      // follow. Only the first identity's key name is read; OpenSSL checks the rest.
+      const listLen = data.u16()
+      const idLen = data.u16()
+      if (listLen !== undefined && idLen !== undefined && idLen >= TICKET_KEY_NAME && idLen + 6 <= listLen && data.left() >= TICKET_KEY_NAME)
+        out.ticketKeyName = data.hex(TICKET_KEY_NAME)
       return undefined
     }
     default:

@@ -1,10 +1,11 @@
-import { constants as cryptoConstants, hkdfSync } from 'node:crypto'
+import { constants as cryptoConstants, createHash, hkdfSync } from 'node:crypto'
 import { createServer, DEFAULT_CIPHERS, type DetailedPeerCertificate, type Server, type TlsOptions } from 'node:tls'
 import type { Entry } from '../config/snapshot.js'
 import type { Ssl } from '../resources/ssl.js'
 import { decryptKey } from '../resources/key-crypto.js'
 import type { SniEntry } from './sni-index.js'
 import type { ClientRules } from './facts.js'
+import { ticketKeyName, type TicketSecrets } from './ticket-secrets.js'
 
 /** An ssl object as the data plane holds it (schema defaults filled, id from the key). */
 export type SslValue = Readonly<Ssl> & { readonly id: string }
@@ -18,8 +19,12 @@ export interface TlsPolicy extends SniEntry {
   readonly modRevision: string
   /** the object's `client` block compiled; undefined: no CertificateRequest */
   readonly client: ClientRules | undefined
-  /** the policy's server, built once; an Error when the object cannot be served (bad key) */
-  server(): Server | Error
+  /**
+   * The policy's server, built once; an Error when the object cannot be served (bad key). Given
+   * the key name of the ticket a client offers, a ticket made with the previous secret gets a
+   * server holding that secret's keys, so it resumes until the next rotation.
+   */
+  server(ticketKeyName?: string): Server | Error
   /** true once server() has been built (or failed) */
   built(): boolean
 }
@@ -28,8 +33,8 @@ export interface TlsPolicy extends SniEntry {
 export interface PolicyDeps {
   /** apisix.data_encryption.keyring: stored keys are encrypted with it */
   readonly keyring: readonly string[]
-  /** the primary's secret (APISIX_TICKET_SECRET): ticket keys derive from it, so workers agree */
-  readonly ticketSecret: Buffer
+  /** the primary's secrets (APISIX_TICKET_SECRET, rotated over IPC): ticket keys derive from them, so workers agree */
+  tickets(): TicketSecrets
   /** called once when an object's server cannot be built */
   onBuildError(id: string, reason: string): void
 }
@@ -70,11 +75,13 @@ export function protocolOptions(protocols: readonly string[] | undefined): Pick<
 /**
  * Ticket keys (48 bytes) and session id context of one version of one object: every worker
  * derives the same ones, and a replaced object (new modRevision) resumes nothing made before.
+ * The context does not depend on the secret: a server whose keys were rotated in place and one
+ * built after the rotation must accept each other's sessions.
  */
 export function sessionSecrets(secret: Buffer, id: string, modRevision: string): { ticketKeys: Buffer; sessionIdContext: string } {
   const info = `${id}\u0000${modRevision}`
   const ticketKeys = Buffer.from(hkdfSync('sha256', secret, 'apisix-tls-ticket-keys', info, 48))
-  const sessionIdContext = Buffer.from(hkdfSync('sha256', secret, 'apisix-tls-session-id-context', info, 16)).toString('hex')
+  const sessionIdContext = createHash('sha256').update(`apisix-tls-session-id-context\u0000${info}`).digest().subarray(0, 16).toString('hex')
   return { ticketKeys, sessionIdContext }
 }
 
@@ -93,7 +100,7 @@ export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | unde
 }
 
 /** Node's options for an object's policy server; throws when a key cannot be decrypted. */
-export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring' | 'ticketSecret'>): TlsOptions {
+export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring'> & { readonly ticketSecret: Buffer }): TlsOptions {
   const keys = [ssl.key, ...(ssl.keys ?? [])].map((k, i) => {
     const plain = decryptKey(k, deps.keyring)
     if (!plain.ok) throw new Error(`${i === 0 ? 'key' : `keys[${i - 1}]`}: ${plain.error}`)
@@ -129,15 +136,34 @@ export function createPolicyCache(deps: PolicyDeps): PolicyCache {
   const make = (entry: Entry<SslValue>): TlsPolicy => {
     const ssl = entry.value
     let built: Server | Error | undefined
-    const server = (): Server | Error => {
-      if (built) return built
-      try {
-        built = createServer(serverOptions(ssl, entry.modRevision, deps))
-      } catch (err) {
-        built = err instanceof Error ? err : new Error(String(err))
-        deps.onBuildError(ssl.id, built.message)
+    let epoch = 0
+    // the server for tickets made with the previous secret, built when such a ticket arrives
+    let older: { epoch: number; name: string; server: Server | undefined } | undefined
+    const server = (ticket?: string): Server | Error => {
+      const secrets = deps.tickets()
+      if (!built) {
+        epoch = secrets.epoch
+        try {
+          built = createServer(serverOptions(ssl, entry.modRevision, { keyring: deps.keyring, ticketSecret: secrets.current }))
+        } catch (err) {
+          built = err instanceof Error ? err : new Error(String(err))
+          deps.onBuildError(ssl.id, built.message)
+        }
       }
-      return built
+      if (built instanceof Error) return built
+      if (epoch !== secrets.epoch) {
+        // rotated: new tickets are made with the new secret
+        built.setTicketKeys(sessionSecrets(secrets.current, ssl.id, entry.modRevision).ticketKeys)
+        epoch = secrets.epoch
+      }
+      if (ticket === undefined || !secrets.previous) return built
+      if (older?.epoch !== secrets.epoch) {
+        const keys = sessionSecrets(secrets.previous, ssl.id, entry.modRevision).ticketKeys
+        older = { epoch: secrets.epoch, name: ticketKeyName(keys), server: undefined }
+      }
+      if (ticket !== older.name) return built
+      older.server ??= createServer(serverOptions(ssl, entry.modRevision, { keyring: deps.keyring, ticketSecret: secrets.previous }))
+      return older.server
     }
     return Object.freeze({
       id: ssl.id,

@@ -252,3 +252,26 @@ t.test('client hello: 20,000 fuzzed inputs (fixed seed) → one of the three sta
   t.equal(bad, 0, 'no throw, no internal error, helloBytes within the input')
   t.ok(counts['need-more'] > 0 && counts.ok > 0 && counts.malformed > 0, `all three states seen: ${JSON.stringify(counts)}`)
 })
+
+t.test('client hello: the offered ticket → its 16-byte key name in hex (TLS 1.2 ticket, first TLS 1.3 PSK identity)', async (t) => {
+  const name = Buffer.from('00112233445566778899aabbccddeeff', 'hex')
+  const ticket = Buffer.concat([name, Buffer.alloc(80, 9)])
+  const identity = (id: Buffer): Buffer => Buffer.concat([u16(id.length), id, Buffer.alloc(4)])
+  const psk = (ids: Buffer[]): Buffer => {
+    const list = Buffer.concat(ids.map(identity))
+    const binders = Buffer.concat([u16(33), Buffer.from([32]), Buffer.alloc(32)])
+    return ext(41, Buffer.concat([u16(list.length), list, binders]))
+  }
+  const other = Buffer.concat([Buffer.alloc(16, 0xee), Buffer.alloc(40)])
+  const cases: [string, Buffer[], string | undefined][] = [
+    ['no ticket extension', [sniExt(Buffer.from('a.test'))], undefined],
+    ['an empty session_ticket (asking for one)', [ext(35, Buffer.alloc(0))], undefined],
+    ['a TLS 1.2 ticket', [ext(35, ticket)], name.toString('hex')],
+    ['a ticket shorter than a key name', [ext(35, Buffer.alloc(15, 1))], undefined],
+    ['one TLS 1.3 identity', [psk([ticket])], name.toString('hex')],
+    ['two identities: the first one counts', [psk([ticket, other])], name.toString('hex')],
+    ['a short identity', [psk([Buffer.alloc(8, 1)])], undefined],
+    ['a truncated pre_shared_key', [ext(41, Buffer.from([0, 90, 0, 80, 1, 2]))], undefined],
+  ]
+  for (const [why, exts, want] of cases) t.equal(ok(parseClientHello(hello(exts))).ticketKeyName, want, why)
+})

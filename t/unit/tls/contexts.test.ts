@@ -1,9 +1,13 @@
-import t from 'tap'
-import { DEFAULT_CIPHERS, type DetailedPeerCertificate } from 'node:tls'
+import t, { type Test } from 'tap'
+import { DEFAULT_CIPHERS, connect, type DetailedPeerCertificate, type SecureVersion } from 'node:tls'
 import { compileClientRules, createPolicyCache, intermediatesIn, protocolOptions, sessionSecrets, type SslValue } from '../../../core/tls/contexts.js'
 import type { Entry } from '../../../core/config/snapshot.js'
 import { encryptKey } from '../../../core/resources/key-crypto.js'
 import { issue, makeCa } from '../../lib/certs.js'
+import { firstSecrets, rotateSecrets, type TicketSecrets } from '../../../core/tls/ticket-secrets.js'
+import { parseClientHello } from '../../../core/tls/client-hello.js'
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
+import type { PolicyCache, TlsPolicy } from '../../../core/tls/contexts.js'
 
 const RING = ['qeddd145sfvddff3']
 
@@ -58,7 +62,7 @@ t.test('contexts: a policy is cached by its entry, built lazily or eagerly, and 
   const ca = makeCa('Unit CA')
   const leaf = issue(ca, { cn: 'p.test', sans: ['p.test'] })
   const errors: string[] = []
-  const cache = createPolicyCache({ keyring: RING, ticketSecret: Buffer.alloc(48, 1), onBuildError: (id, why) => errors.push(`${id}:${why}`) })
+  const cache = createPolicyCache({ keyring: RING, tickets: () => firstSecrets(Buffer.alloc(48, 1)), onBuildError: (id, why) => errors.push(`${id}:${why}`) })
   const entry = (id: string, key: string, extra: Partial<SslValue> = {}): Entry<SslValue> =>
     Object.freeze({ id, modRevision: '5', createRevision: '5', value: Object.freeze({ id, type: 'server', status: 1, sni: 'p.test', cert: leaf.cert, key, ...extra } as SslValue) })
   const e1 = entry('1', encryptKey(leaf.key, RING), { client: { ca: ca.cert, depth: 1 }, update_time: 42 })
@@ -77,4 +81,71 @@ t.test('contexts: a policy is cached by its entry, built lazily or eagerly, and 
   bad.server()
   t.equal(errors.length, 1, 'logged once')
   t.match(errors[0], /^3:key: /)
+})
+
+/** A listener that hands each connection to `pick(ticket key name)`'s server, as the TLS front does. */
+async function frontFor(t: Test, pick: () => TlsPolicy): Promise<number> {
+  const srv = createNetServer((socket: Socket) => {
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause()
+      const r = parseClientHello(chunk)
+      const server = pick().server(r.state === 'ok' ? r.ticketKeyName : undefined)
+      if (server instanceof Error) return socket.destroy()
+      socket.unshift(chunk)
+      server.emit('connection', socket)
+    })
+  })
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
+  t.teardown(() => srv.close())
+  return (srv.address() as AddressInfo).port
+}
+/** One handshake; resolves with whether it resumed and the newest session the client holds. */
+function handshake(port: number, version: SecureVersion, session?: Buffer): Promise<{ reused: boolean; session: Buffer | undefined }> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port, servername: 'p.test', rejectUnauthorized: false, minVersion: version, maxVersion: version, ...(session ? { session } : {}) })
+    s.once('secureConnect', () => {
+      const done = (sess: Buffer | undefined): void => {
+        resolve({ reused: s.isSessionReused(), session: sess })
+        s.destroy()
+      }
+      // TLS 1.2: the session is known now; TLS 1.3: a new session's ticket follows the handshake
+      // (a resumed one keeps the ticket it offered: stateless tickets can be offered again)
+      if (version === 'TLSv1.2') return done(s.getSession() ?? session)
+      if (s.isSessionReused()) return done(session)
+      s.once('session', done)
+      s.resume()
+    })
+    s.on('error', reject)
+  })
+}
+
+t.test('contexts: tickets resume on another worker, still after one rotation, no more after two, never on another object', async (t) => {
+  const ca = makeCa('Unit CA')
+  const leaf = issue(ca, { cn: 'p.test', sans: ['p.test'] })
+  const entry = (id: string): Entry<SslValue> =>
+    Object.freeze({ id, modRevision: '5', createRevision: '5', value: Object.freeze({ id, type: 'server', status: 1, sni: 'p.test', cert: leaf.cert, key: leaf.key } as SslValue) })
+  const A = entry('a')
+  const B = entry('b')
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    let secrets: TicketSecrets = firstSecrets(Buffer.alloc(48, 1))
+    const worker = (): PolicyCache => createPolicyCache({ keyring: RING, tickets: () => secrets, onBuildError: () => undefined })
+    const [w1, w2] = [worker(), worker()]
+    const p1 = await frontFor(t, () => w1.policyFor(A, false))
+    const p2 = await frontFor(t, () => w2.policyFor(A, false))
+    const other = await frontFor(t, () => w2.policyFor(B, false))
+    const first = await handshake(p1, version)
+    t.equal(first.reused, false, `${version}: a new session`)
+    t.equal((await handshake(p2, version, first.session)).reused, true, `${version}: resumed on the other worker`)
+    t.equal((await handshake(other, version, first.session)).reused, false, `${version}: object b never resumes a ticket of object a`)
+    secrets = rotateSecrets(secrets, Buffer.alloc(48, 2))
+    const w3 = worker()
+    const p3 = await frontFor(t, () => w3.policyFor(A, false))
+    t.equal((await handshake(p1, version, first.session)).reused, true, `${version}: after a rotation, on a worker that rotated`)
+    t.equal((await handshake(p3, version, first.session)).reused, true, `${version}: after a rotation, on a worker started after it`)
+    const fresh = await handshake(p1, version)
+    t.equal((await handshake(p3, version, fresh.session)).reused, true, `${version}: a ticket made after the rotation resumes on the newer worker`)
+    secrets = rotateSecrets(secrets, Buffer.alloc(48, 3))
+    t.equal((await handshake(p1, version, first.session)).reused, false, `${version}: two rotations later the old ticket is refused`)
+    t.equal((await handshake(p2, version, fresh.session)).reused, true, `${version}: the previous period's ticket still resumes`)
+  }
 })

@@ -1,0 +1,518 @@
+// `npm run bench`: the gateway against nginx and HAProxy (Debian packages, installed when
+// missing) side by side on loopback, all proxying one fast upstream (nginx `return 200`).
+// Every scenario runs 3 times, interleaved; medians go to a table on stdout and bench/results.md.
+// Plain JavaScript on purpose: it runs the built gateway (bin/setup.sh builds dist/) and needs
+// no npm package. Options: --quick (short runs, one repetition), --only=1,2,5 (scenarios).
+import { spawn, spawnSync, execFileSync } from 'node:child_process'
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { connect } from 'node:tls'
+import { request } from 'node:http'
+import { tmpdir, cpus, loadavg } from 'node:os'
+import { join, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const argv = process.argv.slice(2)
+const QUICK = argv.includes('--quick')
+const ONLY = (argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['1', '2', '3', '4', '5', '6']).map(Number)
+const REPS = QUICK ? 1 : 3
+const KA_SECONDS = QUICK ? 3 : 8
+const HS_SECONDS = QUICK ? 2 : 4
+const BULK = QUICK ? [2_000, 10_000] : [10_000, 100_000]
+const KEY = 'bench-admin-key-0123456789abcdef'
+const dir = mkdtempSync(join(tmpdir(), 'apisix-bench-'))
+const procs = []
+const log = (...a) => console.error(new Date().toISOString().slice(11, 19), ...a)
+const loads = []
+const sampleLoad = () => loads.push(loadavg()[0])
+
+// ---------- tools ----------
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
+}
+function ensureTools() {
+  const want = [['nginx', 'nginx-light'], ['haproxy', 'haproxy'], ['wrk', 'wrk'], ['etcd', 'etcd-server'], ['openssl', 'openssl']]
+  const missing = want.filter(([c]) => !have(c) && !existsSync(`/usr/sbin/${c}`))
+  if (missing.length === 0) return
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.map((m) => m[0]).join(', ')}: apt-get install -y ${missing.map((m) => m[1]).join(' ')}`)
+  log('installing', missing.map((m) => m[1]).join(' '))
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  let r = spawnSync('apt-get', ['install', '-y', '-qq', ...missing.map((m) => m[1])], { stdio: 'inherit', env })
+  if (r.status !== 0) {
+    spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
+    r = spawnSync('apt-get', ['install', '-y', '-qq', ...missing.map((m) => m[1])], { stdio: 'inherit', env })
+  }
+  if (r.status !== 0) throw new Error('apt-get install failed')
+}
+const bin = (c) => (have(c) ? c : `/usr/sbin/${c}`)
+
+// ---------- processes ----------
+function start(cmd, args, opts = {}) {
+  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts })
+  let out = ''
+  p.stdout.on('data', (d) => (out = (out + d).slice(-20000)))
+  p.stderr.on('data', (d) => (out = (out + d).slice(-20000)))
+  p.output = () => out
+  procs.push(p)
+  return p
+}
+async function stop(p, sig = 'SIGTERM') {
+  if (p.exitCode !== null || p.signalCode !== null) return
+  const done = new Promise((r) => p.once('exit', r))
+  p.kill(sig)
+  const t = setTimeout(() => p.kill('SIGKILL'), 15000)
+  await done
+  clearTimeout(t)
+}
+process.on('exit', () => {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL')
+})
+for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130))
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+async function until(fn, ms, what) {
+  const end = Date.now() + ms
+  let last
+  while (Date.now() < end) {
+    try {
+      const v = await fn()
+      if (v) return v
+    } catch (e) {
+      last = e
+    }
+    await sleep(20)
+  }
+  throw new Error(`timed out: ${what} (${last?.message ?? ''})`)
+}
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address()
+      s.close(() => resolve(port))
+    })
+    s.on('error', reject)
+  })
+}
+
+/** pid → [ppid, cpu ticks, rss pages] for every process */
+function procTable() {
+  const t = new Map()
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    try {
+      const s = readFileSync(`/proc/${e}/stat`, 'utf8')
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+      t.set(Number(e), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]), rss: Number(f[21]) })
+    } catch {
+      // gone
+    }
+  }
+  return t
+}
+function tree(pid, t = procTable()) {
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) for (const [p, v] of t) if (v.ppid === out[i]) out.push(p)
+  return out.filter((p) => t.has(p)).map((p) => t.get(p))
+}
+const treeCpu = (pid) => tree(pid).reduce((s, v) => s + v.ticks, 0) / 100
+const treeRssMiB = (pid) => (tree(pid).reduce((s, v) => s + v.rss, 0) * 4096) / 2 ** 20
+
+// ---------- certificates ----------
+function openssl(...args) {
+  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] })
+}
+function makeCerts() {
+  const ext = (name) => {
+    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=DNS:${name === 'rsa' ? 'localhost,DNS:rsa.bench,DNS:rsa-m.bench' : 'ec.bench,DNS:ec-m.bench'}\nextendedKeyUsage=serverAuth\n`)
+    return `${name}.ext`
+  }
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '30', '-subj', '/CN=Bench CA')
+  openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rsa.key', '-out', 'rsa.csr', '-subj', '/CN=rsa.bench')
+  openssl('x509', '-req', '-in', 'rsa.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'rsa.crt', '-days', '30', '-extfile', ext('rsa'))
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ec.key', '-out', 'ec.csr', '-subj', '/CN=ec.bench')
+  openssl('x509', '-req', '-in', 'ec.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'ec.crt', '-days', '30', '-extfile', ext('ec'))
+  writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n')
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/C=DE/O=Bench Org/CN=bench-client')
+  openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.crt', '-days', '30', '-extfile', 'client.ext')
+  for (const n of ['rsa', 'ec']) writeFileSync(join(dir, `${n}.pem`), readFileSync(join(dir, `${n}.crt`), 'utf8') + readFileSync(join(dir, `${n}.key`), 'utf8'))
+  const f = (n) => readFileSync(join(dir, n), 'utf8')
+  return { ca: f('ca.crt'), rsa: { cert: f('rsa.crt'), key: f('rsa.key') }, ec: { cert: f('ec.crt'), key: f('ec.key') } }
+}
+
+// ---------- servers ----------
+async function startUpstream(port) {
+  const d = join(dir, 'upstream')
+  mkdirSync(d, { recursive: true })
+  const conf = `worker_processes 1; daemon off; pid ${d}/nginx.pid; error_log ${d}/error.log warn;
+events { worker_connections 8192; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
+  server { listen 127.0.0.1:${port} reuseport backlog=4096; location / { return 200 "ok\\n"; } } }`
+  writeFileSync(join(d, 'nginx.conf'), conf)
+  const p = start(bin('nginx'), ['-p', d, '-c', join(d, 'nginx.conf')])
+  await until(() => httpGet(port, '/').then((r) => r.status === 200), 10000, 'upstream nginx')
+  return p
+}
+async function startNginx(port, up) {
+  const d = join(dir, 'nginx')
+  mkdirSync(d, { recursive: true })
+  const srv = (name, cert, mtls) => `
+  server { listen 127.0.0.1:${port} ssl${name === 'localhost' ? ' default_server' : ''}; server_name ${name};
+    ssl_certificate ${dir}/${cert}.crt; ssl_certificate_key ${dir}/${cert}.key;
+    ${mtls ? `ssl_verify_client on; ssl_client_certificate ${dir}/ca.crt; ssl_verify_depth 1;` : ''}
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
+      ${mtls ? 'proxy_set_header X-S-DN $ssl_client_s_dn; proxy_set_header X-Fp $ssl_client_fingerprint;' : ''} } }`
+  const conf = `worker_processes 2; daemon off; pid ${d}/nginx.pid; error_log ${d}/error.log warn;
+events { worker_connections 8192; }
+http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; ssl_protocols TLSv1.2 TLSv1.3;
+  upstream up { server 127.0.0.1:${up}; keepalive 128; }
+  ${srv('localhost', 'rsa', false)} ${srv('rsa.bench', 'rsa', false)} ${srv('rsa-m.bench', 'rsa', true)}
+  ${srv('ec.bench', 'ec', false)} ${srv('ec-m.bench', 'ec', true)} }`
+  writeFileSync(join(d, 'nginx.conf'), conf)
+  const p = start(bin('nginx'), ['-p', d, '-c', join(d, 'nginx.conf')])
+  await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'nginx front')
+  return { name: 'nginx', port, pid: p.pid, proc: p }
+}
+async function startHaproxy(port, up) {
+  const d = join(dir, 'haproxy')
+  mkdirSync(d, { recursive: true })
+  writeFileSync(
+    join(d, 'crt-list'),
+    [`${dir}/rsa.pem [verify none] localhost rsa.bench`, `${dir}/rsa.pem [verify required ca-file ${dir}/ca.crt] rsa-m.bench`,
+      `${dir}/ec.pem [verify none] ec.bench`, `${dir}/ec.pem [verify required ca-file ${dir}/ca.crt] ec-m.bench`].join('\n') + '\n',
+  )
+  const conf = `global
+  nbthread 2
+  maxconn 4000
+  ssl-default-bind-options ssl-min-ver TLSv1.2
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:${port} ssl crt-list ${d}/crt-list
+  http-request set-header X-S-DN %[ssl_c_s_dn] if { ssl_c_used }
+  http-request set-header X-Fp %[ssl_c_sha1,hex,lower] if { ssl_c_used }
+  default_backend be
+backend be
+  server up 127.0.0.1:${up}
+`
+  writeFileSync(join(d, 'haproxy.cfg'), conf)
+  const p = start(bin('haproxy'), ['-db', '-f', join(d, 'haproxy.cfg')])
+  await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'haproxy')
+  return { name: 'haproxy', port, pid: p.pid, proc: p }
+}
+async function startEtcd() {
+  const d = join(dir, 'etcd')
+  const [client, peer] = [await freePort(), await freePort()]
+  const url = `http://127.0.0.1:${client}`
+  const p = start('etcd', ['--data-dir', d, '--name', 'b', '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', `http://127.0.0.1:${peer}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${peer}`, '--initial-cluster', `b=http://127.0.0.1:${peer}`, '--log-level', 'error', '--quota-backend-bytes', String(4 * 2 ** 30)])
+  await until(() => fetch(`${url}/health`).then((r) => r.ok), 15000, 'etcd')
+  return { url, proc: p }
+}
+function gatewayConfig(etcdUrl) {
+  return {
+    apisix: { node_listen: [{ ip: '127.0.0.1', port: 0 }], workers: 2, ssl: { enable: true, listen: [{ ip: '127.0.0.1', port: 0 }] }, access_log: { enable: false } },
+    plugin_attr: { prometheus: { enable_export_server: false } },
+    deployment: { admin: { admin_key: [{ name: 'admin', key: KEY, role: 'admin' }], admin_listen: { ip: '127.0.0.1', port: 0 } }, etcd: { host: [etcdUrl], prefix: '/apisix', startup_retry: 10 } },
+  }
+}
+/** Starts `bin/apisix start` with 2 workers; resolves once both workers answer ready (or `probeSni` handshakes). */
+async function startGateway(etcdUrl, ports, probeSni) {
+  const c = gatewayConfig(etcdUrl)
+  c.apisix.node_listen[0].port = ports.http
+  c.apisix.ssl.listen[0].port = ports.https
+  c.deployment.admin.admin_listen.port = ports.admin
+  const file = join(dir, 'gateway.yaml')
+  writeFileSync(file, JSON.stringify(c, null, 1))
+  const t0 = performance.now()
+  const p = start(process.execPath, ['--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks', join(ROOT, 'bin', 'apisix'), 'start', '-c', file], { cwd: dir })
+  let streak = 0
+  await until(
+    async () => {
+      if (p.exitCode !== null) throw new Error(`gateway exited: ${p.output()}`)
+      const r = await httpGet(ports.http, '/apisix/status/ready')
+      streak = r.status === 200 ? streak + 1 : 0
+      return streak >= 4 && (!probeSni || (await handshakeOnce(ports.https, probeSni)))
+    },
+    120000,
+    'gateway ready',
+  )
+  const startup = (performance.now() - t0) / 1000
+  return { name: 'gateway', port: ports.https, pid: p.pid, proc: p, startup, ports }
+}
+
+// ---------- clients ----------
+function httpGet(port, path, method = 'GET', body, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const r = request({ host: '127.0.0.1', port, path, method, agent: false, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+      let b = ''
+      res.on('data', (d) => (b += d))
+      res.on('end', () => resolve({ status: res.statusCode, body: b }))
+    })
+    r.on('error', reject)
+    r.setTimeout(10000, () => r.destroy(new Error('timeout')))
+    r.end(body)
+  })
+}
+const admin = (gw, path, body) => httpGet(gw.ports.admin, `/apisix/admin/${path}`, 'PUT', JSON.stringify(body), { 'x-api-key': KEY })
+function handshakeOnce(port, servername) {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false })
+    s.on('secureConnect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.on('error', () => resolve(false))
+    s.setTimeout(5000, () => (s.destroy(), resolve(false)))
+  })
+}
+/** Runs a generator with the server's CPU measured over the run; returns the parsed result. */
+async function measured(server, fn) {
+  sampleLoad()
+  const c0 = treeCpu(server.pid)
+  const t0 = performance.now()
+  const r = await fn()
+  const secs = (performance.now() - t0) / 1000
+  r.serverCpu = (100 * (treeCpu(server.pid) - c0)) / secs
+  return r
+}
+function wrk(server) {
+  return measured(server, async () => {
+    const cmd = `wrk -t1 -c32 -d${KA_SECONDS}s --latency https://localhost:${server.port}/; times`
+    const out = await runChild('sh', ['-c', cmd])
+    const unit = (v, u) => Number(v) * ({ us: 1e-3, ms: 1, s: 1000 }[u] ?? 1)
+    const q = (p) => {
+      const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out)
+      return m ? unit(m[1], m[2]) : NaN
+    }
+    const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN)
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
+    const errs = /Socket errors: (.*)/.exec(out)?.[1]
+    const times = out.trim().split('\n').pop() ?? ''
+    const tm = [...times.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]))
+    return { rate, p50ms: q(50), p99ms: q(99), errors: non2xx + (errs ? 1 : 0), genCpu: (100 * ((tm[0] ?? 0) + (tm[1] ?? 0))) / KA_SECONDS }
+  })
+}
+function load(server, mode, o) {
+  return measured(server, async () => {
+    const out = await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), mode, JSON.stringify({ port: server.port, ...o })])
+    const r = JSON.parse(out.trim().split('\n').pop())
+    r.genCpu = (100 * r.cpuSeconds) / r.seconds
+    return r
+  })
+}
+function runChild(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const p = start(cmd, args)
+    p.on('exit', (code) => (code === 0 ? resolve(p.output()) : reject(new Error(`${cmd} ${args.join(' ')} → ${code}: ${p.output().slice(-2000)}`))))
+  })
+}
+
+// ---------- results ----------
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b)
+  return s.length ? s[Math.floor(s.length / 2)] : NaN
+}
+const rows = []
+const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '–')
+function record(scenario, server, runs, unit) {
+  const m = (k) => median(runs.map((r) => r[k]))
+  const row = { scenario, server, unit, rate: m('rate'), p50: m('p50ms'), p99: m('p99ms'), serverCpu: m('serverCpu'), genCpu: m('genCpu'), errors: runs.reduce((s, r) => s + (r.errors ?? 0), 0), runs: runs.map((r) => r.rate), extra: runs[0]?.extra }
+  rows.push(row)
+  log(`${scenario} ${server}: ${fmt(row.rate)} ${unit} p50 ${fmt(row.p50, 2)} ms p99 ${fmt(row.p99, 2)} ms (runs ${row.runs.map((x) => fmt(x)).join(' / ')}; errors ${row.errors})`)
+}
+/** Runs fn(server) REPS times for every server, interleaved, and records medians. */
+async function compare(scenario, servers, unit, fn) {
+  const runs = new Map(servers.map((s) => [s, []]))
+  for (let i = 0; i < REPS; i++) for (const s of servers) runs.get(s).push(await fn(s))
+  for (const s of servers) record(scenario, s.name, runs.get(s), unit)
+}
+
+// ---------- bulk ssl objects ----------
+async function etcdTxnPut(url, kvs) {
+  const body = { success: kvs.map(([k, v]) => ({ request_put: { key: Buffer.from(k).toString('base64'), value: Buffer.from(v).toString('base64') } })) }
+  const r = await fetch(`${url}/v3/kv/txn`, { method: 'POST', body: JSON.stringify(body) })
+  if (!r.ok) throw new Error(`etcd txn ${r.status}: ${await r.text()}`)
+}
+async function etcdGet(url, key) {
+  const r = await fetch(`${url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key: Buffer.from(key).toString('base64') }) })
+  const j = await r.json()
+  return j.kvs?.[0] ? Buffer.from(j.kvs[0].value, 'base64').toString() : undefined
+}
+/** Writes ssl objects bulk-{from..to-1} (one certificate, distinct SNIs) straight into etcd, 128 a transaction. */
+async function bulkLoad(url, template, from, to) {
+  const tpl = JSON.parse(template)
+  const batches = []
+  for (let i = from; i < to; i += 128) {
+    const kvs = []
+    for (let j = i; j < Math.min(to, i + 128); j++) kvs.push([`/apisix/ssls/bulk-${j}`, JSON.stringify({ ...tpl, id: `bulk-${j}`, snis: [`b${j}.bulk.bench`] })])
+    batches.push(kvs)
+  }
+  let next = 0
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < batches.length) await etcdTxnPut(url, batches[next++])
+  }))
+}
+
+// ---------- main ----------
+async function main() {
+  ensureTools()
+  const started = Date.now()
+  log(`bench dir ${dir}; ${cpus().length} CPUs; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+  const certs = makeCerts()
+  const up = await freePort()
+  await startUpstream(up)
+  const etcd = await startEtcd()
+  const ports = { http: await freePort(), https: await freePort(), admin: await freePort() }
+  let gw = await startGateway(etcd.url, ports)
+  const ssl = (id, c, snis, mtls) => admin(gw, `ssls/${id}`, { cert: c.cert, key: c.key, snis, ...(mtls ? { client: { ca: certs.ca, depth: 1 } } : {}) })
+  const upstream = { type: 'roundrobin', nodes: { [`127.0.0.1:${up}`]: 1 }, keepalive_pool: { size: 128 } }
+  for (const r of [
+    await ssl('rsa', certs.rsa, ['localhost', 'rsa.bench'], false),
+    await ssl('rsa-m', certs.rsa, ['rsa-m.bench'], true),
+    await ssl('ec', certs.ec, ['ec.bench'], false),
+    await ssl('ec-m', certs.ec, ['ec-m.bench'], true),
+    await admin(gw, 'routes/plain', { uri: '/*', upstream }),
+    await admin(gw, 'routes/mtls', { uri: '/*', hosts: ['rsa-m.bench'], upstream,
+      plugins: { 'proxy-rewrite': { headers: { set: { 'X-S-DN': '$ssl_client_s_dn', 'X-Fp': '$ssl_client_fingerprint' } } } } }),
+  ]) if (r.status >= 300) throw new Error(`admin: ${r.status} ${r.body}`)
+  await until(() => handshakeOnce(ports.https, 'ec-m.bench'), 10000, 'gateway ssl objects')
+  const nginx = await startNginx(await freePort(), up)
+  const haproxy = await startHaproxy(await freePort(), up)
+  const servers = [gw, nginx, haproxy]
+  for (const s of servers) {
+    const r = await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'keepalive', JSON.stringify({ port: s.port, servername: 'rsa-m.bench', connections: 1, seconds: 0.3, cert: join(dir, 'client.crt'), key: join(dir, 'client.key') })])
+    if (JSON.parse(r.trim().split('\n').pop()).requests === 0) {
+      const c = spawnSync('curl', ['-skv', '-i', '-m', '5', '--resolve', `rsa-m.bench:${s.port}:127.0.0.1`, '--cert', join(dir, 'client.crt'), '--key', join(dir, 'client.key'), `https://rsa-m.bench:${s.port}/`], { encoding: 'utf8' })
+      throw new Error(`${s.name}: no mTLS request answered: ${c.stdout} ${c.stderr.slice(-300)} ${s.proc.output()}`)
+    }
+  }
+  const client = { cert: join(dir, 'client.crt'), key: join(dir, 'client.key') }
+  const hold = argv.find((a) => a.startsWith('--hold='))
+  if (hold) {
+    log(`holding ${hold.slice(7)} s: gateway ${gw.port} (pid ${gw.pid}), nginx ${nginx.port}, haproxy ${haproxy.port}, upstream ${up}, dir ${dir}`)
+    await sleep(Number(hold.slice(7)) * 1000)
+  }
+
+  if (ONLY.includes(1)) await compare('1 keep-alive HTTPS (wrk, no client cert)', servers, 'req/s', (s) => wrk(s))
+  if (ONLY.includes(2)) await compare('2 keep-alive HTTPS, client cert + DN/fingerprint headers (Node client)', servers, 'req/s', (s) =>
+    load(s, 'keepalive', { servername: 'rsa-m.bench', connections: 32, seconds: KA_SECONDS, ...client }))
+  if (ONLY.includes(3)) {
+    for (const [kind, sni] of [['RSA-2048', 'rsa'], ['ECDSA P-256', 'ec']]) {
+      await compare(`3 full handshakes, ${kind}, no client cert`, servers, 'hs/s', (s) => load(s, 'handshake', { servername: `${sni}.bench`, concurrency: 16, seconds: HS_SECONDS }))
+      await compare(`3 full handshakes, ${kind}, client cert`, servers, 'hs/s', (s) => load(s, 'handshake', { servername: `${sni}-m.bench`, concurrency: 16, seconds: HS_SECONDS, ...client }))
+    }
+  }
+  if (ONLY.includes(4)) {
+    for (const v of ['TLSv1.3', 'TLSv1.2']) {
+      await compare(`4 resumed handshakes, ${v} ticket, ECDSA`, servers, 'hs/s', async (s) => {
+        const r = await load(s, 'handshake', { servername: 'ec.bench', concurrency: 16, seconds: HS_SECONDS, resume: true, maxVersion: v })
+        if (r.resumed < r.handshakes) r.errors = (r.errors ?? 0) + (r.handshakes - r.resumed)
+        return r
+      })
+    }
+  }
+  await stop(nginx.proc, 'SIGQUIT')
+  await stop(haproxy.proc)
+
+  const template = await etcdGet(etcd.url, '/apisix/ssls/ec')
+  if (ONLY.includes(5) || ONLY.includes(6)) {
+    await stop(gw.proc)
+    let loaded = 0
+    for (const n of BULK) {
+      log(`loading ${n} ssl objects into etcd`)
+      const t0 = performance.now()
+      await bulkLoad(etcd.url, template, loaded, n)
+      loaded = n
+      log(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+      const runs = []
+      for (let i = 0; i < REPS; i++) {
+        sampleLoad()
+        gw = await startGateway(etcd.url, ports, `b${n - 1}.bulk.bench`)
+        await sleep(500)
+        const rss = treeRssMiB(gw.pid)
+        // the first handshake on a bulk object builds its context lazily
+        const h0 = performance.now()
+        await handshakeOnce(ports.https, `b${Math.floor(n / 2)}.bulk.bench`)
+        runs.push({ rate: gw.startup, p50ms: (performance.now() - h0), rss, errors: 0 })
+        log(`start-up with ${n} ssl objects: ${gw.startup.toFixed(2)} s, RSS ${rss.toFixed(0)} MiB (primary + 2 workers)`)
+        if (i < REPS - 1 || n !== BULK[0] || !ONLY.includes(5)) await stop(gw.proc)
+      }
+      rows.push({ scenario: `6 start-up with ${n.toLocaleString('en-US')} ssl objects`, server: 'gateway', unit: 's', rate: median(runs.map((r) => r.rate)), p50: median(runs.map((r) => r.p50ms)), p99: NaN,
+        rss: median(runs.map((r) => r.rss)), runs: runs.map((r) => r.rate), errors: 0 })
+      if (n === BULK[0] && ONLY.includes(5)) {
+        const times = []
+        for (let k = 0; k < (QUICK ? 10 : 30); k++) {
+          sampleLoad()
+          const sni = `p${k}.prop.bench`
+          const t0 = performance.now()
+          const r = await ssl(`prop-${k}`, certs.ec, [sni], false)
+          if (r.status >= 300) throw new Error(`admin: ${r.status} ${r.body}`)
+          // both workers must serve it: two consecutive fresh handshakes
+          await until(async () => (await handshakeOnce(ports.https, sni)) && (await handshakeOnce(ports.https, sni)), 10000, `propagation of ${sni}`)
+          times.push(performance.now() - t0)
+        }
+        const s = times.slice().sort((a, b) => a - b)
+        rows.push({ scenario: `5 propagation, PUT → handshake with ${n.toLocaleString('en-US')} ssl objects`, server: 'gateway', unit: 'ms', rate: NaN, p50: s[Math.floor(s.length / 2)], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))], runs: [], errors: 0, count: s.length })
+        log(`propagation p50 ${s[Math.floor(s.length / 2)].toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms`)
+        await stop(gw.proc)
+      }
+    }
+  } else await stop(gw.proc)
+  await stop(etcd.proc)
+  writeResults((Date.now() - started) / 1000)
+}
+
+function writeResults(seconds) {
+  const by = (scenario, server) => rows.find((r) => r.scenario === scenario && r.server === server)
+  const lines = []
+  lines.push('# Benchmark results', '')
+  lines.push(`Run ${new Date().toISOString()} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ${REPS} run(s) per scenario, medians; ` +
+    `1-minute load average during the runs ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} (median ${fmt(median(loads), 1)}); whole bench ${fmt(seconds / 60, 1)} min.`, '')
+  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. CPU columns: percent of one core (server process tree / load generator).', '')
+  lines.push('| scenario | server | rate | p50 ms | p99 ms | server CPU % | generator CPU % | runs | errors |', '|---|---|---|---|---|---|---|---|---|')
+  for (const r of rows) {
+    const rate = r.unit === 's' ? `${fmt(r.rate, 2)} s start-up, ${fmt(r.rss)} MiB RSS` : r.unit === 'ms' ? `${r.count} PUTs` : `${fmt(r.rate)} ${r.unit}`
+    const runs = r.runs.map((x) => fmt(x, r.unit === 's' ? 2 : 0)).join(' / ')
+    lines.push(`| ${r.scenario} | ${r.server} | ${rate} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.serverCpu)} | ${fmt(r.genCpu)} | ${runs} | ${r.errors} |`)
+  }
+  lines.push('', '## Targets', '', '| target | measured | met |', '|---|---|---|')
+  const target = (name, measured, ok) => lines.push(`| ${name} | ${measured} | ${ok === undefined ? 'not run' : ok ? 'yes' : 'no'} |`)
+  for (const sc of rows.map((r) => r.scenario).filter((s, i, a) => a.indexOf(s) === i)) {
+    const g = by(sc, 'gateway')
+    const n = by(sc, 'nginx')
+    if (!g || !n) continue
+    if (sc.startsWith('1') || sc.startsWith('2')) {
+      target(`${sc}: req/s ≥ 0.5× nginx`, `${fmt(g.rate / n.rate, 2)}×`, g.rate >= 0.5 * n.rate)
+      target(`${sc}: p99 ≤ 2× nginx`, `${fmt(g.p99, 2)} vs ${fmt(n.p99, 2)} ms`, g.p99 <= 2 * n.p99)
+    }
+    if (sc.startsWith('3')) target(`${sc}: ≥ 0.8× nginx`, `${fmt(g.rate / n.rate, 2)}×`, g.rate >= 0.8 * n.rate)
+  }
+  const prop = rows.find((r) => r.scenario.startsWith('5'))
+  if (prop) target('5 propagation p99 < 100 ms', `${fmt(prop.p99, 1)} ms`, prop.p99 < 100)
+  const big = rows.filter((r) => r.scenario.startsWith('6')).pop()
+  if (big) target(`${big.scenario}: < 10 s and < 1 GiB RSS`, `${fmt(big.rate, 2)} s, ${fmt(big.rss)} MiB`, big.rate < 10 && big.rss < 1024)
+  const text = lines.join('\n') + '\n'
+  mkdirSync(join(ROOT, 'bench'), { recursive: true })
+  writeFileSync(join(ROOT, 'bench', 'results.md'), text)
+  process.stdout.write(text)
+}
+
+main()
+  .catch((err) => {
+    console.error(err)
+    process.exitCode = 1
+    if (process.env.BENCH_DEBUG) {
+      console.error(`debug: leaving everything up for ${process.env.BENCH_DEBUG} s in ${dir}`)
+      return sleep(Number(process.env.BENCH_DEBUG) * 1000)
+    }
+  })
+  .finally(async () => {
+    for (const p of procs) await stop(p).catch(() => undefined)
+    rmSync(dir, { recursive: true, force: true })
+  })

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { finishUpstreamHeaders, forwardableHeaders, stripResponseHeaders, upstreamHostFor } from '../../../core/proxy/headers.js'
+import { finishUpstreamHeaders, forwardableHeaders, responseHeaderList, stripResponseHeaders, upstreamHostFor } from '../../../core/proxy/headers.js'
 import type { ForwardFacts } from '../../../core/proxy/headers.js'
 
 const facts = (o: Partial<ForwardFacts> = {}): ForwardFacts => ({
@@ -112,4 +112,10 @@ t.test('response headers: hop-by-hop and Connection-listed names stripped', asyn
     'x-gone': undefined,
   })
   t.same(got, { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] })
+})
+
+t.test('responseHeaderList: hop-by-hop, Connection-listed and Server dropped; order and repeats kept; 5xx adds X-APISIX-Upstream-Status', async (t) => {
+  const raw = ['Connection', 'x-hop', 'X-Hop', '1', 'Set-Cookie', 'a=1', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'b=2', 'Server', 'up', 'Transfer-Encoding', 'chunked'].map((s) => Buffer.from(s))
+  t.same(responseHeaderList(raw, 200), ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Server', 'APISIX'])
+  t.same(responseHeaderList([], 502), ['Server', 'APISIX', 'X-APISIX-Upstream-Status', '502'])
 })

@@ -102,7 +102,12 @@ export function createOps(o: OpsOptions): WorkerOps {
   return {
     metrics,
     request,
-    onRequest: (r) => request(factsOfRecord(r, tlsFactsOf(r.req.socket), Date.now())),
+    onRequest(r) {
+      const tls = tlsFactsOf(r.req.socket)
+      // a request the mTLS gate refused counts as a client-certificate failure, like a refused handshake
+      if (r.gateReason !== undefined && tls !== undefined && isFailureReason(r.gateReason)) metrics.clientCertFailure(tls.sslId, tls.matchSni, r.gateReason)
+      request(factsOfRecord(r, tls, Date.now()))
+    },
     handshake: (sslId, sni, result) => metrics.handshake(sslId, sni, result),
     clientCertFailure: (sslId, sni, reason) => metrics.clientCertFailure(sslId, sni, reason),
     storeHooks: {
@@ -129,6 +134,9 @@ export function createOps(o: OpsOptions): WorkerOps {
     },
   }
 }
+
+const FAILURE_REASONS: ReadonlySet<string> = new Set<ClientCertFailureReason>(['no_certificate', 'untrusted', 'expired', 'depth', 'sni_host_mismatch'])
+const isFailureReason = (s: string): s is ClientCertFailureReason => FAILURE_REASONS.has(s)
 
 /** The values of a snapshot map, iterable more than once (a pass may restart). */
 const valuesOf = <T extends object>(m: ReadonlyMap<string, { readonly value: T }>): Iterable<T> => ({

@@ -11,6 +11,7 @@ import { eventually } from '../lib/eventually.js'
 import { issue, makeCa, makePki, type Issued } from '../lib/certs.js'
 import { find, parsePrometheus, type Scrape } from '../lib/prometheus.js'
 import { spawnNode } from '../lib/proc.js'
+import { closeAgents, handshake, httpsGet } from '../lib/tls-client.js'
 import { startEcho } from '../lib/echo.js'
 
 const DAY = 86_400_000
@@ -49,6 +50,7 @@ t.test('metrics listener with two workers and a real etcd', async (t) => {
   const client = new Etcd3({ hosts: etcd.url })
   t.teardown(() => client.close())
   const gw = await startGateway(t, { etcd: etcd.url, workers: 2 })
+  t.teardown(closeAgents)
 
   t.test('scrape → 200 once the workers answer, Prometheus text 0.0.4 that parses, HELP and TYPE for every family', async (t) => {
     // the data plane may answer before the primary has counted its workers in: 503 until then
@@ -182,6 +184,49 @@ t.test('metrics listener with two workers and a real etcd', async (t) => {
     t.equal(buckets.at(-1)?.value, before.req + 23, '+Inf bucket = count')
     t.ok(buckets.every((b, i) => i === 0 || b.value >= (buckets[i - 1]?.value ?? 0)), 'buckets are cumulative')
     t.ok((value(s, 'apisix_http_latency_sum', { type: 'request', route: 'm1' }) ?? -1) >= 0)
+  })
+
+  t.test('TLS handshakes and refused client certificates → counted per ssl object, SNI and result, summed over both workers', async (t) => {
+    const clientCa = makeCa('Handshake CA')
+    const bob = issue(clientCa, { cn: 'bob' })
+    const pki = makePki({ servers: [['h.test']] })
+    await client.put('/apisix/ssls/h1').value(JSON.stringify({ id: 'h1', cert: pki.server.cert, key: pki.server.key, snis: ['h.test'], client: { ca: clientCa.cert } })).exec()
+    // the object is live once a handshake with a client certificate succeeds
+    await eventually(() => handshake({ port: gw.https, servername: 'h.test', cert: bob.cert, key: bob.key }), (r) => r.ok, { describe: gw.output })
+    const s0 = await parsed(gw.metrics)
+    const before = (labels: Record<string, string>, name = 'apisix_tls_handshakes_total'): number => value(s0, name, labels) ?? 0
+    const okBefore = before({ ssl_id: 'h1', sni: 'h.test', result: 'ok' })
+    const refusedBefore = before({ ssl_id: 'h1', sni: 'h.test', result: 'refused' })
+    const noCertBefore = before({ ssl_id: 'h1', sni: 'h.test', reason: 'no_certificate' }, 'apisix_client_cert_failures_total')
+    const unknownBefore = before({ ssl_id: '', sni: 'unknown.test', result: 'refused' })
+    for (let i = 0; i < 4; i++) t.ok((await handshake({ port: gw.https, servername: 'h.test', cert: bob.cert, key: bob.key })).ok, `handshake ${i + 1} with bob`)
+    for (let i = 0; i < 3; i++) t.notOk((await handshake({ port: gw.https, servername: 'h.test' })).ok, `handshake ${i + 1} without a certificate is refused`)
+    t.notOk((await handshake({ port: gw.https, servername: 'unknown.test' })).ok, 'an SNI no object serves is refused')
+    const s = await eventually(
+      () => parsed(gw.metrics),
+      (s) => value(s, 'apisix_tls_handshakes_total', { ssl_id: '', sni: 'unknown.test', result: 'refused' }) === unknownBefore + 1 &&
+        value(s, 'apisix_tls_handshakes_total', { ssl_id: 'h1', sni: 'h.test', result: 'refused' }) === refusedBefore + 3,
+      { describe: gw.output },
+    )
+    t.equal(value(s, 'apisix_tls_handshakes_total', { ssl_id: 'h1', sni: 'h.test', result: 'ok' }), okBefore + 4)
+    t.equal(value(s, 'apisix_client_cert_failures_total', { ssl_id: 'h1', sni: 'h.test', reason: 'no_certificate' }), noCertBefore + 3)
+
+    t.test('a request the mTLS gate refuses (skip_mtls_uri_regex set, no certificate, path not skipped) → counted too', async (t) => {
+      const echo = await startEcho(t)
+      await client.put('/apisix/ssls/h2').value(JSON.stringify({ id: 'h2', cert: pki.server.cert, key: pki.server.key, snis: ['h2.test'], client: { ca: clientCa.cert, skip_mtls_uri_regex: ['^/public/'] } })).exec()
+      await client.put('/apisix/routes/h2').value(JSON.stringify({ uri: '/*', host: 'h2.test', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } } })).exec()
+      const o = { port: gw.https, servername: 'h2.test' }
+      await eventually(() => httpsGet('/public/x', o), (r) => r.status === 200, { describe: gw.output })
+      const was = value(await parsed(gw.metrics), 'apisix_client_cert_failures_total', { ssl_id: 'h2', sni: 'h2.test', reason: 'no_certificate' }) ?? 0
+      t.equal((await httpsGet('/private', o)).status, 400)
+      t.equal((await httpsGet('/private', o)).status, 400)
+      const s = await eventually(
+        () => parsed(gw.metrics),
+        (s) => value(s, 'apisix_client_cert_failures_total', { ssl_id: 'h2', sni: 'h2.test', reason: 'no_certificate' }) === was + 2,
+        { describe: gw.output },
+      )
+      t.equal(value(s, 'apisix_http_status', { code: '400', route: '', method: 'GET', consumer: '', sni: 'h2.test' }), 2, 'and as 400s for that SNI')
+    })
   })
 
   t.test('another path on the metrics port → 404; POST on the metrics path → 405', async (t) => {

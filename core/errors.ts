@@ -14,6 +14,7 @@ const table = {
   },
   GW_ETCD_UNREACHABLE: { status: 503, msg: (url: string, secs: number, why: string) => `etcd at ${url} unreachable after ${secs}s: ${why}` },
   GW_ETCD_FAILED: { status: 503, msg: (why: string) => `etcd request failed: ${why}` },
+  GW_ETCD_CONFIG: { status: 500, msg: (key: string, why: string) => `${key}: ${why}` },
   GW_PORT_IN_USE: { status: 500, msg: (what: string, addr: string) => `${what} port ${addr} is already in use` },
   GW_LISTEN_FAILED: { status: 500, msg: (what: string, addr: string, why: string) => `${what} cannot listen on ${addr}: ${why}` },
   GW_CLI_USAGE: { status: 500, msg: (why: string) => why },

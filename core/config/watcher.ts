@@ -95,7 +95,7 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
         })
         w.on('disconnected', (err: Error) => sink.reachable(false, err.message))
         w.on('connected', () => sink.reachable(true))
-        // a cancelled watch (compaction past our revision): list everything again; etcd has
+        // a cancelled watch (compaction past our revision, an auth token etcd forgot): list everything again; etcd has
         // cancelled this watcher already, so it is dropped rather than cancelled once more
         w.on('error', () => {
           if (watcher !== w) return

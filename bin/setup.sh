@@ -11,6 +11,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 node node_modules/typescript/bin/tsc -p tsconfig.json
+date -u +%FT%TZ > dist/.stamp   # bin/apisix compares sources against this (see its comment)
 
 if ! command -v etcd >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

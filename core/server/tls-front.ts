@@ -51,13 +51,17 @@ const sentSni = (s: TLSSocket): string | undefined => {
  * The TLS data plane (DESIGN.md §2.7): a plain net.Server per `apisix.ssl.listen` address reads
  * the ClientHello, looks the SNI up in the current generation and hands the socket to that
  * object's own tls.Server; a verified socket then goes to the one HTTP server, with its TlsFacts.
+ * One front per worker: it attaches its listeners to each policy server it hands sockets to, so
+ * two fronts sharing one policy cache would both handle every connection.
  */
 export async function startTlsFront(o: {
   config: LocalConfig
   httpServer: HttpServer
   current(): Generation
-  log: Logger
+  log: Pick<Logger, 'info' | 'debug'>
   observe?: TlsObserver
+  /** how long a client may take to send its ClientHello (default HELLO_TIMEOUT_MS) */
+  helloTimeoutMs?: number
 }): Promise<TlsFront> {
   const fallback = normalizeSni(o.config.apisix.ssl.fallback_sni)
   const wired = new WeakSet<TlsServer>()
@@ -122,7 +126,7 @@ export async function startTlsFront(o: {
 
   const onSocket = (socket: Socket): void => {
     socket.on('error', ignore)
-    const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS)
+    const timer = setTimeout(() => socket.destroy(), o.helloTimeoutMs ?? HELLO_TIMEOUT_MS)
     let buf: Buffer = Buffer.alloc(0)
     const onData = (chunk: Buffer): void => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk])

@@ -5,6 +5,7 @@ import { connect } from 'node:tls'
 import { ALERT_INTERNAL_ERROR, ALERT_UNRECOGNIZED_NAME, startTlsFront, type HandshakeResult } from '../../../core/server/tls-front.js'
 import { createHttpServer } from '../../../core/server/listeners.js'
 import { createPolicyCache, type SslValue } from '../../../core/tls/contexts.js'
+import { firstSecrets } from '../../../core/tls/ticket-secrets.js'
 import { tlsFactsOf } from '../../../core/tls/facts.js'
 import { deriveSni } from '../../../core/derive.js'
 import { emptyGeneration, type Generation } from '../../../core/state.js'
@@ -30,7 +31,7 @@ const buildErrors: string[] = []
 const snapshot: Snapshot = { revision: '7', objects: { ...emptySnapshot().objects, ssls: new Map(ssls.map((e) => [e.id, e])) } }
 /** A generation with its own policy cache: a policy server belongs to one front (one per worker). */
 const generation = (): Generation => {
-  const policies = createPolicyCache({ keyring: ['qeddd145sfvddff3'], ticketSecret: Buffer.alloc(48, 3), onBuildError: (id) => buildErrors.push(id) })
+  const policies = createPolicyCache({ keyring: ['qeddd145sfvddff3'], tickets: () => firstSecrets(Buffer.alloc(48, 3)), onBuildError: (id) => buildErrors.push(id) })
   return { ...emptyGeneration(), snapshot, sni: deriveSni(snapshot, policies, false) }
 }
 

@@ -45,6 +45,15 @@ export const CONSUMER_HEADER = 'x-consumer-username'
 
 /** How many distinct ssl-object CA bundles one compiled conf keeps compiled. */
 const MAX_CA_CACHE = 64
+/** How many header-certificate verdicts one trust store keeps, and for how long at most. */
+const MAX_VERDICTS = 1024
+const VERDICT_MS = 60_000
+
+/** A chain verdict kept for a while: the message of a failure, or undefined for a pass. */
+interface Verdict {
+  readonly why: string | undefined
+  readonly until: number
+}
 
 /** mtls-auth compiled once per generation. */
 export interface MtlsAuthCompiled {
@@ -55,6 +64,10 @@ export interface MtlsAuthCompiled {
   readonly ca: TrustStore | undefined
   /** ssl objects' client.ca bundles compiled on first use (bounded; this conf lives one generation) */
   readonly sslCas: Map<string, TrustStoreResult>
+  /** chain verdicts of header certificates per trust store, by SHA-256 (bounded, time-limited) */
+  readonly verdicts: WeakMap<TrustStore, Map<string, Verdict>>
+  /** issuer_acl verdicts per certificate object (parsing a DN costs about 10 µs) */
+  readonly issuerSeen: WeakMap<object, boolean>
 }
 
 /** Compiles a validated conf: the CA bundle and the issuer patterns, once. */
@@ -66,6 +79,8 @@ export function compileMtlsAuth(conf: Conf): MtlsAuthCompiled {
     consumerRequired: conf.consumer_required,
     ca: ca?.ok ? ca.store : undefined,
     sslCas: new Map(),
+    verdicts: new WeakMap(),
+    issuerSeen: new WeakMap(),
   }
 }
 
@@ -105,8 +120,32 @@ function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContex
     store = r.store
   }
   if (!store) return 'no CA to verify a certificate from the proxy header against (set the plugin\'s "ca", or client.ca on the ssl object)'
-  const r = verifyChain(cert.x509 ?? cert.der, store, ctx.nowMs)
-  return r.ok ? undefined : r.message
+  return verdict(c, store, cert, ctx.nowMs)
+}
+
+/**
+ * verifyChain costs about 150 µs (signatures); a proxy sends the same certificates again and
+ * again, so a verdict is kept per trust store and certificate for up to a minute, and a pass
+ * never past the leaf's or any CA's not-after (validity only ends; not-before already passed).
+ */
+function verdict(c: MtlsAuthCompiled, store: TrustStore, cert: ClientCert, nowMs: number): string | undefined {
+  let byCert = c.verdicts.get(store)
+  if (!byCert) c.verdicts.set(store, (byCert = new Map()))
+  const hit = byCert.get(cert.sha256)
+  if (hit && nowMs <= hit.until) return hit.why
+  const r = verifyChain(cert.x509 ?? cert.der, store, nowMs)
+  const why = r.ok ? undefined : r.message
+  let until = nowMs + VERDICT_MS
+  if (r.ok) until = Math.min(until, store.earliestNotAfter, cert.notAfter ?? nowMs)
+  if (byCert.size >= MAX_VERDICTS) byCert.clear()
+  byCert.set(cert.sha256, { why, until })
+  return why
+}
+
+function issuerAllowed(c: MtlsAuthCompiled, acl: DnMatcher, cert: ClientCert): boolean {
+  let ok = c.issuerSeen.get(cert)
+  if (ok === undefined) c.issuerSeen.set(cert, (ok = acl.matches(cert.issuerDn)))
+  return ok
 }
 
 /** The rewrite phase: certificate → checks → consumer; sets X-Consumer-Username and the consumer on success. */
@@ -124,7 +163,7 @@ export function runMtlsAuth(c: MtlsAuthCompiled, ctx: RequestContext): Step {
     const why = validate(c, cert, ctx)
     if (why) return refuse('validate_certificate', why)
   }
-  if (c.issuerAcl && !c.issuerAcl.matches(cert.issuerDn))
+  if (c.issuerAcl && !issuerAllowed(c, c.issuerAcl, cert))
     return refuse('validate_issuer_acl', `the issuer ${JSON.stringify(cert.issuerDn)} matches no issuer_acl pattern`)
   const username = ctx.consumerByCertSha256(cert.sha256)
   if (username === undefined) {

@@ -57,6 +57,8 @@ export interface SslEnforcementCompiled {
   /** undefined: any authenticated certificate (no list, or an empty one, as in Gravitee) */
   readonly allowed: DnMatcher | undefined
   readonly refuse: (key: Key, name?: string) => Reply
+  /** allow-list verdicts per certificate object (a connection's, or a cached header one) */
+  readonly seen: WeakMap<object, boolean>
 }
 
 /** Escapes `s` for the inside of a JSON string, so a DN cannot break a JSON template. */
@@ -82,6 +84,7 @@ export function compileSslEnforcement(conf: Conf): SslEnforcementCompiled {
     requiresClientAuthentication: conf.requiresClientAuthentication,
     allowed: list && list.length > 0 ? compileDnPatterns(list) : undefined,
     refuse: (key, name) => replyFor(key, templates?.[key], name),
+    seen: new WeakMap(),
   }
 }
 
@@ -94,8 +97,11 @@ export function runSslEnforcement(c: SslEnforcementCompiled, ctx: Pick<RequestCo
   // handshake-verified, or passed by a trusted proxy; a certificate that failed the handshake's
   // verification (an ssl object with skip_mtls_uri_regex) does not authenticate anybody
   if (!cert?.verified) return c.refuse('SSL_ENFORCEMENT_AUTHENTICATION_REQUIRED')
-  if (c.allowed && !c.allowed.matches(cert.subjectDn)) return c.refuse('SSL_ENFORCEMENT_CLIENT_FORBIDDEN', cert.subjectDn)
-  return undefined
+  if (!c.allowed) return undefined
+  // parsing the DN costs about 20 µs: keep-alive requests and cached header certificates reuse the verdict
+  let ok = c.seen.get(cert)
+  if (ok === undefined) c.seen.set(cert, (ok = c.allowed.matches(cert.subjectDn)))
+  return ok ? undefined : c.refuse('SSL_ENFORCEMENT_CLIENT_FORBIDDEN', cert.subjectDn)
 }
 
 /** The admin's semantic check: every allow-list entry is an X.500 name. */

@@ -27,6 +27,8 @@ interface Entry {
 /** A CA bundle compiled once (per generation): certificates indexed by subject. */
 export interface TrustStore {
   readonly size: number
+  /** the earliest not-after of the bundle's certificates, epoch ms: no chain through it verifies later */
+  readonly earliestNotAfter: number
   /** @internal */ readonly bySubject: ReadonlyMap<string, readonly Entry[]>
   /** @internal */ readonly all: readonly Entry[]
 }
@@ -72,7 +74,8 @@ export function compileTrustStore(pem: string): TrustStoreResult {
     else bySubject.set(x509.subject, [e])
   }
   if (n === 0) return { ok: false, error: 'the CA bundle holds no "-----BEGIN CERTIFICATE-----" block' }
-  return { ok: true, store: { size: n, bySubject, all } }
+  const earliestNotAfter = Math.min(...all.map((e) => e.notAfter))
+  return { ok: true, store: { size: n, earliestNotAfter, bySubject, all } }
 }
 
 const refuse = (check: ChainCheck, message: string): ChainResult => ({ ok: false, check, message })

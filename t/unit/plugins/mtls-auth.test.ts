@@ -91,3 +91,16 @@ t.test('mtls-auth: the admin checks patterns, the ca bundle and consumer certifi
   t.match(checkMtlsAuthConsumer({ certificates: [alice.cert + alice2.cert] }), /^certificates\[0\]: PEM holds 2 blocks/)
   t.match(warnMtlsAuth(conf({ issuer_acl: ['CN=a'] })), /validate_issuer_acl/)
 })
+
+t.test('mtls-auth: a kept chain verdict never outlives the certificate or a minute', async (t) => {
+  const c = compileMtlsAuth(conf({ ca: ca.cert }))
+  const cert = clientCertOf(alice, { source: 'header' })
+  const now = Date.now()
+  t.equal(runMtlsAuth(c, makeCtx({ owners, clientCert: cert, nowMs: now })), undefined, 'verified once')
+  t.equal(runMtlsAuth(c, makeCtx({ owners, clientCert: cert, nowMs: now + 1000 })), undefined, 'kept')
+  const late = runMtlsAuth(c, makeCtx({ owners, clientCert: cert, nowMs: (cert.notAfter ?? 0) + 1 }))
+  t.match(msg(late), /expired/, 'past the not-after the chain is verified again → expired')
+  const bad = clientCertOf(foreign, { source: 'header' })
+  t.equal(runMtlsAuth(c, makeCtx({ owners, clientCert: bad, nowMs: now }))?.status, 401)
+  t.equal(runMtlsAuth(c, makeCtx({ owners, clientCert: bad, nowMs: now + 30_000 }))?.status, 401, 'a failure is kept too')
+})

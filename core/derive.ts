@@ -5,10 +5,13 @@ import { buildSniIndex, type SniIndex } from './tls/sni-index.js'
 import type { PolicyCache, TlsPolicy } from './tls/contexts.js'
 import { buildHttpPlan } from './pipeline/plan.js'
 import { pluginByName } from './plugins/registry.js'
+import { buildConsumerIndex, type NormalizedCert } from './plugins/consumer-index.js'
 
-/** What derive needs besides the snapshot: the worker's TLS policy cache. */
+/** What derive needs besides the snapshot: the worker's TLS policy cache and consumer certificate cache. */
 export interface DeriveDeps {
   readonly policies?: PolicyCache
+  /** decoded certificates per consumer object, kept across generations (an unchanged object is the same key) */
+  readonly consumerCerts?: WeakMap<object, readonly NormalizedCert[]>
 }
 
 /**
@@ -34,5 +37,9 @@ export function deriveGeneration(snapshot: Snapshot, prev: Generation, change: {
     change.full || change.changed.has('routes') || change.changed.has('upstreams') || change.changed.has('global_rules')
       ? buildHttpPlan(snapshot, pluginByName)
       : prev.http
-  return { version: prev.version + 1, snapshot, sni, http }
+  const consumers =
+    change.full || change.changed.has('consumers')
+      ? buildConsumerIndex([...snapshot.objects.consumers.values()].map((e) => e.value), deps.consumerCerts)
+      : prev.consumers
+  return { version: prev.version + 1, snapshot, sni, http, consumers }
 }

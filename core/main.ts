@@ -16,6 +16,8 @@ import { createPolicyCache } from './tls/contexts.js'
 import { decodeSecrets, firstSecrets } from './tls/ticket-secrets.js'
 import { startTlsFront, type TlsFront } from './server/tls-front.js'
 import { startOps } from './ops.js'
+import { createClientCertSource } from './pipeline/client-cert-source.js'
+import type { NormalizedCert } from './plugins/consumer-index.js'
 
 const send = (m: WorkerMessage): void => {
   process.send?.(m)
@@ -39,11 +41,12 @@ export async function runWorker(): Promise<void> {
     onBuildError: (id, reason) => log.error({ ssl_id: id, reason }, 'ssl object cannot be served; handshakes for its SNIs fail'),
   })
   const pools = createPools()
+  const consumerCerts = new WeakMap<object, readonly NormalizedCert[]>()
   const store = createStore({
     etcd,
     prefix: config.deployment.etcd.prefix,
     decode: buildDecode(),
-    derive: (snapshot, prev, change) => deriveGeneration(snapshot, prev, change, { policies }),
+    derive: (snapshot, prev, change) => deriveGeneration(snapshot, prev, change, { policies, consumerCerts }),
     initial: emptyGeneration(),
     log,
     // pools no generation names any more close once their in-flight requests finish
@@ -61,6 +64,7 @@ export async function runWorker(): Promise<void> {
     readyError: () => (store.state().reachable ? 'configuration not loaded yet' : 'etcd has not been reached yet'),
     pools,
     onRequest: ops.onRequest,
+    certSource: createClientCertSource(config.apisix.ssl.client_cert_header),
   })
   const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     inflight++

@@ -3,6 +3,7 @@ import { emptySnapshot } from './config/snapshot.js'
 import { buildSniIndex, type SniIndex } from './tls/sni-index.js'
 import type { TlsPolicy } from './tls/contexts.js'
 import { emptyHttpPlan, type HttpPlan } from './pipeline/plan.js'
+import { buildConsumerIndex, type ConsumerIndex } from './plugins/consumer-index.js'
 
 /**
  * A generation: the frozen snapshot plus everything derived from it (DESIGN.md §2.5). Built by
@@ -17,7 +18,9 @@ export interface Generation {
   readonly sni: SniIndex<TlsPolicy>
   /** routes, global rules' plugin chains, upstream plans (core/pipeline/plan.ts) */
   readonly http: HttpPlan
+  /** consumers by the SHA-256 of their mtls-auth certificates */
+  readonly consumers: ConsumerIndex
 }
 
 /** The generation before the first load. */
-export const emptyGeneration = (): Generation => ({ version: 0, snapshot: emptySnapshot(), sni: buildSniIndex<TlsPolicy>([]), http: emptyHttpPlan() })
+export const emptyGeneration = (): Generation => ({ version: 0, snapshot: emptySnapshot(), sni: buildSniIndex<TlsPolicy>([]), http: emptyHttpPlan(), consumers: buildConsumerIndex([]) })

@@ -5,6 +5,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { ClientCert, RequestContext, UpstreamRequest } from '../plugins/types.js'
 import type { TlsFacts } from '../tls/facts.js'
+import type { CertResolution } from './client-cert-source.js'
 import { parseCookies, readVar, type VarSource } from './vars.js'
 
 /** What the handler knows when it makes the context. */
@@ -19,6 +20,8 @@ export interface ContextInit {
   readonly tls: TlsFacts | undefined
   readonly nowMs: number
   readonly consumerByCertSha256: (sha256: string) => string | undefined
+  /** the effective client certificate and TLS verdict (core/pipeline/client-cert-source.ts); default: the connection's */
+  readonly cert?: CertResolution | undefined
 }
 
 /** `::ffff:1.2.3.4` → `1.2.3.4` (nginx shows IPv4 clients of a dual-stack socket that way). */
@@ -41,6 +44,7 @@ export class Context implements RequestContext, VarSource {
   readonly headers: IncomingHttpHeaders
   readonly rawTarget: string
   readonly clientCert: ClientCert | undefined
+  readonly clientCertError: string | undefined
   readonly sslClientCa: string | undefined
   readonly nowMs: number
   readonly upstream: UpstreamRequest
@@ -63,13 +67,14 @@ export class Context implements RequestContext, VarSource {
     this.remotePort = sock.remotePort ?? 0
     this.serverAddr = plainAddr(sock.localAddress)
     this.serverPort = sock.localPort ?? 0
-    this.secure = i.tls !== undefined
+    this.secure = i.cert ? i.cert.secure : i.tls !== undefined
     this.scheme = i.tls ? 'https' : 'http'
     this.sni = i.tls?.sni
     this.tlsProtocol = i.tls?.protocol
     this.headers = req.headers
     this.rawTarget = req.url ?? '/'
-    this.clientCert = i.tls?.clientCert
+    this.clientCert = i.cert ? i.cert.clientCert : i.tls?.clientCert
+    this.clientCertError = i.cert?.clientCertError
     this.sslClientCa = i.tls?.client?.ca
     this.nowMs = i.nowMs
     this.#byCert = i.consumerByCertSha256
@@ -80,7 +85,8 @@ export class Context implements RequestContext, VarSource {
       host: undefined,
       setHeaders: new Map(),
       addHeaders: [],
-      removeHeaders: new Set(),
+      // headers an untrusted peer may not send never reach the upstream
+      removeHeaders: new Set(i.cert?.strip),
     }
   }
 

@@ -11,6 +11,7 @@ import { forward, type ForwardResult, type UpgradeSocket } from '../proxy/forwar
 import type { Pools } from '../proxy/pools.js'
 import { hashKeyOf } from '../proxy/upstream-plan.js'
 import { Context } from './context.js'
+import type { ClientCertSource } from './client-cert-source.js'
 import { parseTarget } from './path.js'
 import type { RouteEntry } from './plan.js'
 import { sendError, sendJson, sendReply } from './respond.js'
@@ -33,6 +34,8 @@ export interface HandlerDeps {
   isReady(): boolean
   readyError(): string
   readonly pools: Pools
+  /** the client certificate of a request: the handshake's or a trusted proxy's header (apisix.ssl.client_cert_header) */
+  readonly certSource?: ClientCertSource
   /** called once per finished request (access log, metrics) */
   onRequest?(r: RequestRecord): void
 }
@@ -100,7 +103,16 @@ export function createHandler(d: HandlerDeps): Handler {
       sendError(res, gate.status, gate.error_msg)
       return d.onRequest?.({ ctx, req, status: gate.status, route, startMs, upstream: undefined, gateReason: gate.reason })
     }
-    ctx = new Context({ req, uri: target.path, query: target.query, rawPath: target.rawPath, host, tls, nowMs: startMs, consumerByCertSha256: () => undefined })
+    // before anything reads the headers: a certificate header or X-Forwarded-Proto from an
+    // untrusted peer is dropped here (and, through ctx.upstream.removeHeaders, from the proxied request)
+    const cert = d.certSource?.resolve(req.socket.remoteAddress ?? '', req.headers, tls)
+    if (cert) for (const h of cert.strip) delete req.headers[h]
+    const byCert = gen.consumers.byCert
+    ctx = new Context({
+      req, uri: target.path, query: target.query, rawPath: target.rawPath, host, tls, nowMs: startMs,
+      consumerByCertSha256: (sha256) => byCert.get(sha256),
+      cert,
+    })
     const c = ctx
     route = gen.http.routes.match({ method: c.method, host, path: target.path, remoteAddr: c.remoteAddr, varOf: (n) => c.varOf(n) })
     if (!route) return fail(404, '404 Route Not Found')

@@ -92,7 +92,7 @@ const locals = new Map<string, Agent>()
 const localAgent = (addr: string): Agent => {
   let a = locals.get(addr)
   if (!a) {
-    a = new Agent({ connect: { localAddress: addr } })
+    a = new Agent({ localAddress: addr }) // a Client option: undici ignores connect.localAddress
     locals.set(addr, a)
   }
   return a

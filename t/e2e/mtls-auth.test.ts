@@ -36,7 +36,7 @@ t.test('mtls-auth: certificates identify consumers through a real gateway', asyn
     t.equal(dup.status, 400)
     t.match(dup.json.error_msg, /certificates\[1\] already belongs to consumer "alice"/, 'the same certificate in another form is still a duplicate')
     const cases: [string, string, RegExp][] = [
-      ['not base64', 'this is not a certificate, not even base64 at all', /certificates\[0\]: .*neither PEM nor base64/],
+      ['not base64', 'this is not a certificate: not even base64 at all; it is prose that goes on for a while', /certificates\[0\]: .*neither PEM nor base64/],
       ['a private key', pki.server.key, /certificates\[0\]: PEM holds a .*PRIVATE KEY, not a CERTIFICATE/],
       ['a chain', c('bob').cert + pki.ca.cert, /certificates\[0\]: PEM holds 2 blocks/],
       ['truncated DER', c('bob').der.subarray(0, 200).toString('base64'), /certificates\[0\]: DER certificate is truncated/],

@@ -28,6 +28,36 @@ function toKv(kv: IKeyValue): Kv | undefined {
  */
 export function createEtcdStore(etcd: Etcd3, prefix: string): KvStore {
   const genIdKey = `${prefix.replace(/\/+$/, '')}/gen_id`
+  // Listings by directory, each key with the mod revision it was read at. Every ssl PUT lists
+  // all ssls (the shared-SNI warning): with 10,000 objects, reading every value each time cost
+  // about a second, so a listing reads the keys only and fetches the values that moved.
+  const listed = new Map<string, Map<string, { mod: string; kv: Kv | undefined }>>()
+  const listCached = async (dir: string): Promise<Kv[]> => {
+    const key = Buffer.from(dir)
+    const end = Buffer.from(dir)
+    end[end.length - 1] = (end[end.length - 1] ?? 0) + 1
+    const keys = await etcd.kv.range({ key, range_end: end, keys_only: true })
+    const prev = listed.get(dir)
+    const next = new Map<string, { mod: string; kv: Kv | undefined }>()
+    let oldest: bigint | undefined
+    for (const k of keys.kvs) {
+      const name = k.key.toString('utf8')
+      const seen = prev?.get(name)
+      if (seen && seen.mod === k.mod_revision) next.set(name, seen)
+      else if (oldest === undefined || BigInt(k.mod_revision) < oldest) oldest = BigInt(k.mod_revision)
+    }
+    if (oldest !== undefined) {
+      const res = await etcd.kv.range({ key, range_end: end, min_mod_revision: oldest.toString(), revision: keys.header.revision })
+      for (const kv of res.kvs) next.set(kv.key.toString('utf8'), { mod: kv.mod_revision, kv: toKv(kv) })
+    }
+    listed.set(dir, next)
+    const out: Kv[] = []
+    for (const k of keys.kvs) {
+      const kv = next.get(k.key.toString('utf8'))?.kv
+      if (kv) out.push(kv)
+    }
+    return out
+  }
   return {
     get: (key) =>
       guard(`get ${key}`, async () => {
@@ -35,11 +65,7 @@ export function createEtcdStore(etcd: Etcd3, prefix: string): KvStore {
         const kv = res.kvs[0]
         return kv ? toKv(kv) : undefined
       }),
-    list: (dir) =>
-      guard(`list ${dir}`, async () => {
-        const res = await etcd.getAll().prefix(dir).exec()
-        return res.kvs.map(toKv).filter((kv): kv is Kv => kv !== undefined)
-      }),
+    list: (dir) => guard(`list ${dir}`, () => listCached(dir)),
     putIf: (key, value, expectMod) =>
       guard(`put ${key}`, async () => {
         const res = await etcd.if(key, 'Mod', '==', expectMod).then(etcd.put(key).value(value)).commit()

@@ -201,5 +201,8 @@ function clientCertOf(der: Buffer, verified: boolean, verify: string): ClientCer
     get sha256() {
       return f.sha256
     },
+    // mtls-auth re-checks the dates per request (a keep-alive connection can outlive them)
+    notBefore: f.notBefore,
+    notAfter: f.notAfter,
   }
 }

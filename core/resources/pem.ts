@@ -28,7 +28,8 @@ export function certBlocks(pem: string): string[] {
  */
 export function parseCertChain(pem: string): X509Certificate[] | undefined {
   const blocks = certBlocks(pem)
-  if (blocks.length === 0) return undefined
+  // an unterminated block after good ones (OpenSSL: "bad end line") refuses the whole text
+  if (blocks.length === 0 || pem.split(BEGIN_CERT).length - 1 !== blocks.length) return undefined
   const out: X509Certificate[] = []
   for (const b of blocks) {
     try {

@@ -20,6 +20,7 @@ t.test('pem: a chain parses leaf first; garbage around blocks is tolerated', asy
 t.test('pem: broken certificates and keys → undefined', async (t) => {
   t.equal(parseCertChain(site.cert.slice(0, 200)), undefined, 'truncated certificate')
   t.equal(parseCertChain(site.cert.replace(/[A-Z]{10}/, 'xxxxxxxxxx')), undefined, 'corrupted body')
+  t.equal(parseCertChain(site.cert + site.cert.slice(0, 100)), undefined, 'a good certificate followed by an unterminated block')
   t.equal(parsePrivateKey(site.key.slice(0, 300)), undefined, 'truncated key')
   t.equal(parsePrivateKey('hello'), undefined, 'not a PEM')
   t.ok(parsePrivateKey(site.key), 'a PKCS#1 RSA key parses')

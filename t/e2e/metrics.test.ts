@@ -211,6 +211,31 @@ t.test('metrics listener with two workers and a real etcd', async (t) => {
     t.equal(value(s, 'apisix_tls_handshakes_total', { ssl_id: 'h1', sni: 'h.test', result: 'ok' }), okBefore + 4)
     t.equal(value(s, 'apisix_client_cert_failures_total', { ssl_id: 'h1', sni: 'h.test', reason: 'no_certificate' }), noCertBefore + 3)
 
+    t.test('a client certificate from a foreign CA, or an expired one, refused at the handshake → result refused, reason untrusted / expired', async (t) => {
+      await client.put('/apisix/ssls/h3').value(JSON.stringify({ id: 'h3', cert: pki.server.cert, key: pki.server.key, snis: ['h3.test'], client: { ca: pki.ca.cert } })).exec()
+      const alice = pki.clients['alice']
+      if (!alice) throw new Error('no alice')
+      const o = { port: gw.https, servername: 'h3.test' }
+      await eventually(() => handshake({ ...o, cert: alice.cert, key: alice.key }), (r) => r.ok, { describe: gw.output })
+      const s0 = await parsed(gw.metrics)
+      const at = (s: Scrape, labels: Record<string, string>, name = 'apisix_client_cert_failures_total'): number => value(s, name, { ssl_id: 'h3', sni: 'h3.test', ...labels }) ?? 0
+      const was = { untrusted: at(s0, { reason: 'untrusted' }), expired: at(s0, { reason: 'expired' }), refused: at(s0, { result: 'refused' }, 'apisix_tls_handshakes_total'), error: at(s0, { result: 'error' }, 'apisix_tls_handshakes_total') }
+      const cases: [string, Issued, 'TLSv1.2' | 'TLSv1.3'][] = [
+        ['foreign CA, TLS 1.3', pki.foreignClient, 'TLSv1.3'],
+        ['foreign CA, TLS 1.2', pki.foreignClient, 'TLSv1.2'],
+        ['expired, TLS 1.3', pki.expiredClient, 'TLSv1.3'],
+      ]
+      for (const [name, c, v] of cases) t.notOk((await handshake({ ...o, cert: c.cert, key: c.key, maxVersion: v })).ok, `${name} is refused`)
+      const s = await eventually(
+        () => parsed(gw.metrics),
+        (s) => at(s, { result: 'refused' }, 'apisix_tls_handshakes_total') === was.refused + 3,
+        { describe: gw.output },
+      )
+      t.equal(at(s, { reason: 'untrusted' }), was.untrusted + 2, 'two untrusted')
+      t.equal(at(s, { reason: 'expired' }), was.expired + 1, 'one expired')
+      t.equal(at(s, { result: 'error' }, 'apisix_tls_handshakes_total'), was.error, 'none counted as error')
+    })
+
     t.test('a request the mTLS gate refuses (skip_mtls_uri_regex set, no certificate, path not skipped) → counted too', async (t) => {
       const echo = await startEcho(t)
       await client.put('/apisix/ssls/h2').value(JSON.stringify({ id: 'h2', cert: pki.server.cert, key: pki.server.key, snis: ['h2.test'], client: { ca: clientCa.cert, skip_mtls_uri_regex: ['^/public/'] } })).exec()

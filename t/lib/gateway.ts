@@ -109,7 +109,7 @@ export async function startGateway(t: Test, o: GatewayOptions): Promise<Gateway>
       return r.status
     },
     (s) => s === 200,
-    { timeoutMs: 30_000, describe: output },
+    { timeoutMs: 60_000, describe: output },
   )
   return gw
 }

@@ -5,18 +5,7 @@ import { startGateway } from '../lib/gateway.js'
 import { adminOf } from '../lib/admin.js'
 import { makePki } from '../lib/certs.js'
 import { httpGet } from '../lib/tls-client.js'
-
-/** mulberry32: a small seeded PRNG, so every run sends the same 5,000 bodies. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let x = a
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seeded as prng } from '../lib/random.js'
 
 const SEED = 0x9e3779b9
 const COUNT = 5000

@@ -10,23 +10,13 @@ import type { Route } from '../resources/route.js'
 import type { Upstream } from '../resources/upstream.js'
 import type { PluginDef } from '../plugins/types.js'
 import { compileChain, EMPTY_CHAIN, type Chain } from '../plugins/chain.js'
-import { buildRouteIndex, type RouteIndex, type Rejected } from '../router/route-index.js'
+import { buildRouteIndex, type RouteIndex, type RouteLike, type Rejected } from '../router/route-index.js'
 import { compileUpstream, timeoutsOf, type Timeouts, type UpstreamPlan } from '../proxy/upstream-plan.js'
 
 /** A route as the request pipeline uses it: the route fields the router reads, plus compiled parts. */
-export interface RouteEntry {
+export interface RouteEntry extends RouteLike {
   readonly id: string
   readonly name: string | undefined
-  readonly uri?: string | undefined
-  readonly uris?: readonly string[] | undefined
-  readonly host?: string | undefined
-  readonly hosts?: readonly string[] | undefined
-  readonly methods?: readonly string[] | undefined
-  readonly priority?: number | undefined
-  readonly vars?: readonly unknown[] | undefined
-  readonly remote_addr?: string | undefined
-  readonly remote_addrs?: readonly string[] | undefined
-  readonly status?: number | undefined
   readonly chain: Chain
   /** the upstream plan; undefined with `missing` saying why */
   readonly upstream: UpstreamPlan | undefined

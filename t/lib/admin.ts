@@ -1,5 +1,6 @@
 import type { Gateway } from './gateway.js'
 import { KEY } from './gateway.js'
+import { parseJson } from './tls-client.js'
 
 export interface AdminReply {
   readonly status: number
@@ -34,13 +35,7 @@ export function adminOf(gw: Pick<Gateway, 'admin'>): AdminClient {
     if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json'
     const res = await fetch(base + path.replace(/^\//, ''), { method, headers, ...(body !== undefined ? { body } : {}) })
     const text = await res.text()
-    let json: unknown
-    try {
-      json = JSON.parse(text)
-    } catch {
-      json = undefined
-    }
-    return { status: res.status, headers: res.headers, text, json }
+    return { status: res.status, headers: res.headers, text, json: parseJson(text) }
   }
   const send = (method: string) => (path: string, body: unknown, o?: RequestOpts) => raw(method, path, JSON.stringify(body), o)
   return {

@@ -61,13 +61,7 @@ export async function httpsGet(path: string, o: TlsOpts, init: { method?: string
     ...(init.body !== undefined ? { body: init.body } : {}),
   })
   const text = await res.body.text()
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: res.statusCode, headers: res.headers, text, json }
+  return { status: res.statusCode, headers: res.headers, text, json: parseJson(text) }
 }
 
 /** A plain HTTP request to 127.0.0.1:port. */
@@ -79,13 +73,7 @@ export async function httpGet(port: number, path: string, init: { method?: strin
     ...(init.localAddress ? { dispatcher: localAgent(init.localAddress) } : {}),
   })
   const text = await res.body.text()
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    json = undefined
-  }
-  return { status: res.statusCode, headers: res.headers, text, json }
+  return { status: res.statusCode, headers: res.headers, text, json: parseJson(text) }
 }
 
 const locals = new Map<string, Agent>()
@@ -152,4 +140,13 @@ export function handshake(o: TlsOpts & { keep?: boolean; timeoutMs?: number }): 
       resolve({ ok: false, error: err.code ?? err.message })
     })
   })
+}
+
+/** The parsed JSON of a body, or undefined when it is not JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
 }

@@ -20,8 +20,8 @@ export const isIdString = (s: string): boolean => s.length >= 1 && s.length <= 6
 /** APISIX's host_def pattern; also the pattern of an ssl object's `sni`/`snis`. */
 export const HOST_PATTERN = '^\\*$|^\\*?[0-9a-zA-Z-._\\[\\]:]+$'
 
-/** A host or SNI name (`*`, `*.a.com`, `a.com`, `[::1]`). */
-export const Host = Type.String({ pattern: HOST_PATTERN })
+/** A host or SNI name (`*`, `*.a.com`, `a.com`, `[::1]`); at most 255 characters (a DNS name is 253, plus a trailing dot and room for a port). */
+export const Host = Type.String({ pattern: HOST_PATTERN, maxLength: 255 })
 
 /** `name`: 1..256 characters. */
 export const Name = Type.String({ minLength: 1, maxLength: 256 })

@@ -37,6 +37,8 @@ t.test('ssl schema: refusals name the field', async (t) => {
     ['no key', { cert: site.cert, sni: 'a.com' }, /"key" is required/],
     ['empty snis', { cert: site.cert, key: site.key, snis: [] }, /snis/],
     ['bad sni', { ...base, sni: 'a b.com' }, /"sni"/],
+    ['sni longer than a DNS name can be', { ...base, sni: 'a'.repeat(252) + '.com' }, /"sni"/],
+    ['one of the snis too long', { cert: site.cert, key: site.key, snis: ['a.com', 'b'.repeat(300)] }, /snis/],
     ['short cert', { ...base, certs: ['https://APISIX_TEST_SSL_CERTS'], keys: [site.key] }, /certs\[0\]/],
     ['labels with an array value', { ...base, labels: { env: ['production'] } }, /labels.env/],
     ['TLSv1.0', { ...base, ssl_protocols: ['TLSv1.0', 'TLSv1.2'] }, /ssl_protocols\[0\]/],

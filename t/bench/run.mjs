@@ -502,7 +502,9 @@ function writeResults(seconds) {
   if (big) target(`${big.scenario}: < 10 s and < 1 GiB RSS`, `${fmt(big.rate, 2)} s, ${fmt(big.rss)} MiB`, big.rate < 10 && big.rss < 1024)
   const text = lines.join('\n') + '\n'
   mkdirSync(join(ROOT, 'bench'), { recursive: true })
-  writeFileSync(join(ROOT, 'bench', 'results.md'), text)
+  // only a full run replaces the committed table; --quick / --only runs go to a side file
+  const partial = QUICK || argv.some((a) => a.startsWith('--only='))
+  writeFileSync(join(ROOT, 'bench', partial ? 'results-partial.md' : 'results.md'), text)
   process.stdout.write(text)
 }
 

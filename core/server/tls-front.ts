@@ -128,6 +128,9 @@ export async function startTlsFront(o: {
         observe?.handshake(policy.id, sni, 'error')
       }
       o.log.debug({ ssl_id: policy.id, sni, err: err.code ?? err.message, verify: verifyError ?? null }, 'TLS handshake failed')
+      // Node reports a handshake timeout (handshakeTimeout) here without closing the socket: a
+      // client that sent a whole ClientHello and then nothing would hold it forever (measured)
+      s.destroy()
     })
   }
 

@@ -13,6 +13,7 @@ import { hashKeyOf } from '../proxy/upstream-plan.js'
 import { Context } from './context.js'
 import type { ClientCertSource } from './client-cert-source.js'
 import { parseTarget } from './path.js'
+import { checkHostHeader, isChunkedLast } from './authority.js'
 import type { RouteEntry } from './plan.js'
 import { sendError, sendJson, sendReply } from './respond.js'
 
@@ -91,11 +92,24 @@ export function createHandler(d: HandlerDeps): Handler {
       sendError(res, status, msg)
       record(status)
     }
-    if (hostCount(req.rawHeaders) > 1) return fail(400, 'bad request: more than one Host header')
+    // a malformed request is answered 400 and the connection closed, as nginx does (its body,
+    // if any, is never read as a next request)
+    const refuse = (reason: string): void => {
+      res.shouldKeepAlive = false
+      fail(400, `bad request: ${reason}`)
+    }
+    if (hostCount(req.rawHeaders) > 1) return refuse('more than one Host header')
+    // Node's parser hands such a request over before failing it: it must not be proxied
+    const te = req.headers['transfer-encoding']
+    if (te !== undefined && !isChunkedLast(te)) return refuse('invalid Transfer-Encoding')
     const target = parseTarget(url)
-    if (!target.ok) return fail(400, `bad request: ${target.reason}`)
-    const hostHeader = req.headers.host ?? ''
-    const host = normalizeHost(target.authority ?? hostHeader)
+    if (!target.ok) return refuse(target.reason)
+    const badHost = req.headers.host === undefined ? undefined : checkHostHeader(req.headers.host)
+    if (badHost) return refuse(badHost)
+    // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host (nginx's $host), for
+    // routing and for the Host the upstream sees alike
+    const hostHeader = target.authority ?? req.headers.host ?? ''
+    const host = normalizeHost(hostHeader)
     const tls = tlsFactsOf(req.socket)
     // per-request client-certificate checks on the same normalised path that is routed and proxied
     const gate = tls ? mtlsGate(tls, target.path, host, hostRulesIn(gen.sni)) : undefined

@@ -6,6 +6,8 @@
  * resolved after decoding (so `%2e%2e` and `%2F` count), and refusals instead of guesses.
  */
 
+import { checkAuthority, isHttpScheme } from './authority.js'
+
 /** A normalised request target, or the reason it must be answered with 400. */
 export type ParsedTarget =
   | {
@@ -110,18 +112,22 @@ function resolveSegments(bytes: readonly number[]): number[] | undefined {
 
 /**
  * Parses a request target (`req.url`) into nginx's `$uri` and `$args`. Refuses (→ 400) what
- * nginx refuses: a bad `%` escape, a decoded NUL, `..` above the root, and a target that is
- * neither origin-form nor absolute-form. Also refuses decoded bytes that are not UTF-8, since a
- * JS string cannot carry them faithfully (nginx would pass them through).
+ * nginx refuses: a bad `%` escape, a decoded NUL, `..` above the root, a target that is
+ * neither origin-form nor absolute-form, and an absolute-form target that is not http(s) or
+ * whose authority is not a plain host and port (authority.ts). Also refuses decoded bytes that
+ * are not UTF-8, since a JS string cannot carry them faithfully (nginx would pass them through).
  */
 export function parseTarget(target: string): ParsedTarget {
   let authority: string | undefined
   let rest = target
   if (!rest.startsWith('/')) {
     // absolute-form (RFC 9112 §3.2.2): scheme "://" authority path-abempty
-    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(rest)
+    const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(rest)
     if (!m) return refuse('request target is not a path')
-    authority = m[1]
+    if (!isHttpScheme(m[1]!)) return refuse('request target is not an http or https URI')
+    authority = m[2]!
+    const bad = checkAuthority(authority)
+    if (bad) return refuse(bad)
     rest = rest.slice(m[0].length)
     if (!rest.startsWith('/')) rest = `/${rest}`
   }

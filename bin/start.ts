@@ -18,6 +18,15 @@ export async function start(file: string): Promise<void> {
   checkAdminKeySafety(file, config)
   const log = createLogger('primary')
   const etcd = createEtcdClient(config)
+  // handlers first: a signal during start-up must not kill the primary under workers already serving
+  let onSignal: (signal: string) => void = (signal) => {
+    log.info({ signal }, 'stopping before any worker started')
+    etcd.close()
+    log.flush()
+    process.exit(0)
+  }
+  process.on('SIGINT', () => onSignal('SIGINT'))
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
   try {
     await waitForEtcd(etcd, config)
   } catch (err) {
@@ -33,6 +42,9 @@ export async function start(file: string): Promise<void> {
     throw err
   })
   let workers: Awaited<ReturnType<typeof startWorkers>>
+  // a signal while workers fork is kept, and drains them once they all listen
+  let pending: string | undefined
+  onSignal = (signal) => (pending ??= signal)
   try {
     workers = await startWorkers({ config, configFile: resolve(file), ticketSecret: randomBytes(48), log })
     scraped.workers = workers
@@ -48,16 +60,18 @@ export async function start(file: string): Promise<void> {
   const stop = (signal: string): void => {
     if (stopping) return
     stopping = true
+    const since = Date.now()
     log.info({ signal }, 'stopping: draining in-flight requests')
     void (async () => {
       await Promise.allSettled([workers.drain(), admin.close(), metrics?.close()])
       etcd.close()
+      log.info({ ms: Date.now() - since }, 'stopped')
       log.flush()
       process.exit(0)
     })()
   }
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('SIGTERM', () => stop('SIGTERM'))
+  onSignal = stop
+  if (pending !== undefined) stop(pending)
   workers.onFatal((message) => {
     if (stopping) return
     stopping = true

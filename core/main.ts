@@ -8,6 +8,7 @@ import { deriveGeneration } from './derive.js'
 import { emptyGeneration } from './state.js'
 import { createHandler } from './pipeline/handle.js'
 import { createHttpServer, startHttpListeners } from './server/listeners.js'
+import { drainWorker, shutdownTimeoutMs } from './server/drain.js'
 import { buildDecode } from './config/decode-all.js'
 import { createPools } from './proxy/pools.js'
 import type { PrimaryMessage, WorkerMessage } from './server/workers.js'
@@ -58,6 +59,8 @@ export async function runWorker(): Promise<void> {
   })
   ops.attach(store.state)
   let inflight = 0
+  let draining = false
+  const upgraded = new Set<Duplex>()
   const handle = createHandler({
     current: store.current,
     isReady: () => store.state().loaded,
@@ -73,7 +76,11 @@ export async function runWorker(): Promise<void> {
   })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     inflight++
-    socket.once('close', () => inflight--)
+    upgraded.add(socket)
+    socket.once('close', () => {
+      inflight--
+      upgraded.delete(socket)
+    })
     handle.upgrade(req, socket, head)
   })
   let plain: { close(): void }
@@ -88,22 +95,29 @@ export async function runWorker(): Promise<void> {
   send({ type: 'listening' })
 
   process.on('message', (m: PrimaryMessage) => {
-    if (m.type !== 'drain') return
-    plain.close()
-    tlsFront?.close()
-    server.closeIdleConnections()
-    const deadline = Date.now() + 20_000
-    const tick = setInterval(() => {
-      server.closeIdleConnections()
-      if (inflight === 0 || Date.now() > deadline) {
-        clearInterval(tick)
-        void Promise.allSettled([store.close(), pools.close(), ops.close()]).finally(() => {
-          etcd.close()
-          log.flush()
-          process.exit(0)
-        })
-      }
-    }, 20)
+    if (m.type !== 'drain' || draining) return
+    draining = true
+    drainWorker({
+      boundMs: shutdownTimeoutMs(config.nginx_config.worker_shutdown_timeout),
+      log,
+      target: {
+        stopAccepting: () => {
+          plain.close()
+          tlsFront?.close()
+        },
+        closeIdle: () => server.closeIdleConnections(),
+        cutAll: () => {
+          server.closeAllConnections()
+          for (const s of upgraded) s.destroy()
+        },
+        inflight: () => inflight,
+        cleanup: () => Promise.allSettled([store.close(), pools.close(), ops.close()]).finally(() => etcd.close()),
+      },
+      exit: () => {
+        log.flush()
+        process.exit(0)
+      },
+    })
   })
   process.on('disconnect', () => process.exit(0))
 }

@@ -59,6 +59,14 @@ export const ConfigSchema = Type.Object(
       },
       { ...closed, default: {} },
     ),
+    nginx_config: Type.Object(
+      {
+        // APISIX's name (nginx time: seconds as a number, or "Nms" / "Ns" / "Nm"); APISIX's default
+        // is 240s, ours stays under Kubernetes' 30 s grace period
+        worker_shutdown_timeout: Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(ms|s|m)?$' })], { default: '20s' }),
+      },
+      { ...closed, default: {} },
+    ),
     plugin_attr: Type.Object(
       {
         prometheus: Type.Object(

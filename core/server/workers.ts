@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../log.js'
 import type { LocalConfig } from '../config/local-schema.js'
+import { shutdownTimeoutMs } from './drain.js'
 import { TICKET_ROTATE_MS, encodeSecrets, firstSecrets, rotateSecrets } from '../tls/ticket-secrets.js'
 
 /** Messages a data-plane worker sends to the primary. */
@@ -114,9 +115,13 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
       clearInterval(rotation)
       const exits = [...live].map((w) => new Promise<void>((r) => (w.isDead() ? r() : w.once('exit', () => r()))))
       for (const w of live) if (w.isConnected()) w.send({ type: 'drain' } satisfies PrimaryMessage)
+      // a worker cuts its requests at the bound and exits; one that hangs past it is killed
       const hard = setTimeout(() => {
-        for (const w of live) w.process.kill('SIGKILL')
-      }, 30_000)
+        for (const w of live) {
+          o.log.error({ pid: w.process.pid }, 'worker still running after the drain bound; killing it')
+          w.process.kill('SIGKILL')
+        }
+      }, shutdownTimeoutMs(o.config.nginx_config.worker_shutdown_timeout) + 10_000)
       await Promise.all(exits)
       clearTimeout(hard)
     },

@@ -1,7 +1,8 @@
 import type { Etcd3 } from 'etcd3'
 import type { Logger } from '../log.js'
 import type { ResourceName } from '../etcd/keys.js'
-import { applyEvents, loadAll, type Decode, type Rejected } from './apply.js'
+import { applyEvents, type Decode, type Rejected } from './apply.js'
+import { createFullLoad } from './full-load.js'
 import { emptySnapshot, type Snapshot } from './snapshot.js'
 import { createWatcher } from './watcher.js'
 
@@ -64,20 +65,27 @@ export function createStore<G>(o: {
   }
 
   const watcher = createWatcher(o.etcd, o.prefix, {
-    full(kvs, revision) {
-      const r = loadAll(snapshot, kvs, revision, o.prefix, o.decode)
-      reject(r.rejected)
-      snapshot = r.snapshot
-      for (const ev of kvs) {
-        const res = ev.key.slice(o.prefix.length + 1).split('/')[0] ?? ''
-        if (!modifyIndexes[res] || BigInt(ev.modRevision) > BigInt(modifyIndexes[res])) modifyIndexes[res] = ev.modRevision
-      }
-      publish(o.derive(snapshot, current, { full: true, changed: new Set(Object.keys(snapshot.objects) as ResourceName[]) }))
-      lastEventMs = Date.now()
-      o.log.info({ revision, objects: kvs.length, rejected: r.rejected.length }, 'configuration loaded')
-      if (!loaded) {
-        loaded = true
-        markReady()
+    listing() {
+      // decoded page by page (the raw page is dropped at once); published only when complete
+      const load = createFullLoad(o.prefix, o.decode)
+      return {
+        page: (kvs) => load.page(kvs),
+        done(revision) {
+          const r = load.finish(snapshot, revision)
+          reject(r.rejected)
+          snapshot = r.snapshot
+          for (const [res, rev] of Object.entries(r.modifyIndexes)) {
+            const had = modifyIndexes[res]
+            if (had === undefined || BigInt(rev) > BigInt(had)) modifyIndexes[res] = rev
+          }
+          publish(o.derive(snapshot, current, { full: true, changed: new Set(Object.keys(snapshot.objects) as ResourceName[]) }))
+          lastEventMs = Date.now()
+          o.log.info({ revision, objects: r.listed, rejected: r.rejected.length }, 'configuration loaded')
+          if (!loaded) {
+            loaded = true
+            markReady()
+          }
+        },
       }
     },
     changes(events, revision) {

@@ -1,10 +1,18 @@
 import type { Etcd3, Watcher as EtcdWatcher } from 'etcd3'
 import type { ConfigEvent } from './apply.js'
 
+/** Receives one full listing page by page; dropped without `done` when the listing fails. */
+export interface ListingSink {
+  /** one page of the listing; the watcher keeps no reference to it */
+  page(kvs: ConfigEvent[]): void
+  /** the listing is complete and consistent at `revision` */
+  done(revision: string): void
+}
+
 /** What the watcher reports to its owner. */
 export interface WatchSink {
-  /** a full listing at one revision (at start, and after a compaction or a lost watch) */
-  full(kvs: ConfigEvent[], revision: string): void
+  /** starts a full listing at one revision (at start, and after a compaction or a lost watch) */
+  listing(): ListingSink
   /** a batch of changes from one watch response */
   changes(events: ConfigEvent[], revision: string): void
   /** etcd reachable or not */
@@ -15,7 +23,12 @@ export interface ConfigWatcher {
   close(): Promise<void>
 }
 
-const PAGE = 500
+/**
+ * Keys per listing page. etcd (3.4, 3.5) counts every remaining key of the range for each page,
+ * so small pages make a large listing quadratic (500: 9 s for 100k objects, 2,000: under 3 s);
+ * a page is decoded and dropped before the next is asked for, so memory stays one page.
+ */
+const PAGE = 2000
 
 /**
  * Cancels a watcher without waiting forever: etcd3's cancel() never resolves for a watcher that
@@ -42,21 +55,27 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
   let delay = 100
   let generation = 0
 
-  const listAll = async (): Promise<{ kvs: ConfigEvent[]; revision: string }> => {
-    const kvs: ConfigEvent[] = []
+  // every page at the first page's revision; each page goes to `into` before the next is asked for
+  const listAll = async (into: ListingSink): Promise<string> => {
     let key = Buffer.from(dir)
     let revision: string | undefined
     for (;;) {
       const res = await etcd.kv.range({ key, range_end: rangeEnd(dir), limit: PAGE, ...(revision ? { revision } : {}) })
       revision ??= res.header.revision
-      for (const kv of res.kvs) {
-        kvs.push({ type: 'put', key: kv.key.toString(), value: kv.value.toString(), modRevision: kv.mod_revision, createRevision: kv.create_revision })
-      }
+      const kvs: ConfigEvent[] = res.kvs.map((kv) => ({
+        type: 'put',
+        key: kv.key.toString(),
+        value: kv.value.toString(),
+        modRevision: kv.mod_revision,
+        createRevision: kv.create_revision,
+      }))
       const last = res.kvs[res.kvs.length - 1]
-      if (!res.more || !last) break
-      key = Buffer.concat([last.key, Buffer.from([0])])
+      const more = res.more && last !== undefined
+      if (more) key = Buffer.concat([last.key, Buffer.from([0])])
+      into.page(kvs)
+      if (!more) break
     }
-    return { kvs, revision: revision ?? '0' }
+    return revision ?? '0'
   }
 
   const sync = async (): Promise<void> => {
@@ -68,10 +87,11 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
     }
     while (!closed && mine === generation) {
       try {
-        const { kvs, revision } = await listAll()
+        const listing = sink.listing()
+        const revision = await listAll(listing)
         if (closed || mine !== generation) return
         sink.reachable(true)
-        sink.full(kvs, revision)
+        listing.done(revision)
         delay = 100
         const w = await etcd
           .watch()

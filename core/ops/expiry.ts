@@ -54,6 +54,17 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
   // One pass as a generator: it yields when its slice is spent, and the driver resumes it later.
   function* pass(src: CertSources): Generator<void, CertRecord[]> {
     const out: CertRecord[] = []
+    // objects often share a certificate (one wildcard for many ssl objects): each PEM text is
+    // parsed once a pass; the memo lives only as long as the pass, so it holds no stale text
+    const memo = new Map<string, ParsedCert>()
+    const parse = (pem: string): ParsedCert => {
+      let p = memo.get(pem)
+      if (p === undefined) {
+        p = d.parse(pem)
+        memo.set(pem, p)
+      }
+      return p
+    }
     let sliceStart = d.clock()
     const tick = function* (): Generator<void> {
       if (d.clock() - sliceStart < sliceMs) return
@@ -61,11 +72,11 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
       sliceStart = d.clock()
     }
     for (const ssl of src.ssls) {
-      out.push(...recordsOf(ssl, () => certificateRecords([ssl], [], d.parse, d.onSkip)))
+      out.push(...recordsOf(ssl, () => certificateRecords([ssl], [], parse, d.onSkip)))
       yield* tick()
     }
     for (const c of src.consumers) {
-      out.push(...recordsOf(c, () => certificateRecords([], [c], d.parse, d.onSkip)))
+      out.push(...recordsOf(c, () => certificateRecords([], [c], parse, d.onSkip)))
       yield* tick()
     }
     return out

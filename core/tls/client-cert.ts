@@ -115,7 +115,7 @@ export function formatSerial(content: Uint8Array): string {
 }
 
 /** A validity Time as epoch ms; NaN for a form DER does not allow (fractions, no seconds, offsets). */
-function readTime(der: Uint8Array, node: DerNode | undefined): number {
+export function readTime(der: Uint8Array, node: DerNode | undefined): number {
   if (!node || node.cls !== 0 || (node.tag !== TAG.UTC_TIME && node.tag !== TAG.GENERALIZED_TIME)) throw new DerError('expected a Time')
   const s = String.fromCharCode(...der.subarray(node.contentStart, node.end))
   const m = node.tag === TAG.UTC_TIME ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)

@@ -20,9 +20,15 @@ export const etcdClient = (t: Test, etcd: Record<string, unknown>, apisix: Recor
 export const mirror = (t: Test, etcd: Etcd3): Map<string, string> => {
   const view = new Map<string, string>()
   const w = createWatcher(etcd, '/apisix', {
-    full(kvs) {
-      view.clear()
-      for (const kv of kvs) view.set(kv.key, kv.value)
+    listing() {
+      const fresh = new Map<string, string>()
+      return {
+        page: (kvs) => kvs.forEach((kv) => fresh.set(kv.key, kv.value)),
+        done() {
+          view.clear()
+          for (const [k, v] of fresh) view.set(k, v)
+        },
+      }
     },
     changes(events) {
       for (const e of events) {

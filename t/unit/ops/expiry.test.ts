@@ -85,3 +85,16 @@ t.test('expiry tracker: an unreadable certificate is left out; idle() resolves w
   t.ok(idle)
   t.same(h.published, [['server:y:CN=fine']])
 })
+
+t.test('expiry tracker: objects sharing one certificate text → it is parsed once a pass, each object still gets its record', async (t) => {
+  const h = harness()
+  const ssls = ['s1', 's2', 's3'].map((id) => ({ id, cert: pem('shared'), sni: `${id}.test` }))
+  h.tracker.update({ ssls, consumers: [{ username: 'eve', plugins: { 'mtls-auth': { certificates: [pem('shared')] } } }] })
+  h.flush()
+  t.same(h.parsed, ['shared'])
+  t.same(h.published, [['server:s1:CN=shared', 'server:s2:CN=shared', 'server:s3:CN=shared', 'consumer:eve:CN=shared']])
+  // a later pass with a new object holding the same text parses it again (the memo does not outlive its pass)
+  h.tracker.update({ ssls: [...ssls, { id: 's4', cert: pem('shared'), sni: 's4.test' }], consumers: [] })
+  h.flush()
+  t.same(h.parsed, ['shared', 'shared'])
+})

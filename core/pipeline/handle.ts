@@ -7,9 +7,9 @@ import { hostRulesIn, mtlsGate } from '../tls/mtls-gate.js'
 import { runChains } from '../plugins/chain.js'
 import type { Step, UpstreamRequest } from '../plugins/types.js'
 import { finishUpstreamHeaders, forwardableHeaders, upstreamHostFor, type HeaderPairs } from '../proxy/headers.js'
-import { forward, type ForwardResult, type UpgradeSocket } from '../proxy/forward.js'
+import { forward, type ForwardRequest, type ForwardResult, type UpgradeSocket } from '../proxy/forward.js'
 import type { Pools } from '../proxy/pools.js'
-import { hashKeyOf } from '../proxy/upstream-plan.js'
+import { hashKeyOf, type PlanNode, type Timeouts, type UpstreamPlan } from '../proxy/upstream-plan.js'
 import { Context } from './context.js'
 import type { ClientCertSource } from './client-cert-source.js'
 import { parseTarget } from './path.js'
@@ -68,11 +68,108 @@ function applyEdits(pairs: HeaderPairs, u: UpstreamRequest): HeaderPairs {
   return out
 }
 
+/** The proxy side of one request: what forward() asks for, as methods (no closures per request). */
+class Exchange implements ForwardRequest {
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly plan: UpstreamPlan
+  readonly pools: Pools
+  readonly method: string
+  readonly path: string
+  readonly hashKey: string | undefined
+  readonly timeouts: Timeouts
+  readonly upgrade: string | undefined
+  readonly upgradeSocket: UpgradeSocket | undefined
+  readonly now = Date.now
+  readonly #d: HandlerDeps
+  readonly #ctx: Context
+  readonly #route: RouteEntry
+  readonly #pairs: HeaderPairs
+  readonly #hostHeader: string
+  readonly #startMs: number
+
+  constructor(d: HandlerDeps, route: RouteEntry, plan: UpstreamPlan, ctx: Context, hostHeader: string, req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined, startMs: number) {
+    const fw = forwardableHeaders(req.rawHeaders, route.websocket && up !== undefined)
+    this.req = req
+    this.res = res
+    this.plan = plan
+    this.pools = d.pools
+    this.method = ctx.upstream.method
+    this.path = ctx.upstream.uri
+    this.hashKey = plan.type === 'chash' ? hashKeyOf(plan, (n) => ctx.varOf(n)) : undefined
+    this.timeouts = route.timeouts
+    this.upgrade = fw.upgrade
+    this.upgradeSocket = fw.upgrade !== undefined ? up : undefined
+    this.#d = d
+    this.#ctx = ctx
+    this.#route = route
+    this.#pairs = applyEdits(fw.pairs, ctx.upstream)
+    this.#hostHeader = hostHeader
+    this.#startMs = startMs
+  }
+
+  headersFor(node: PlanNode): string[] {
+    const ctx = this.#ctx
+    const plan = this.plan
+    const hostHeader = this.#hostHeader
+    return finishUpstreamHeaders(this.#pairs, {
+      upstreamHost: upstreamHostFor({
+        passHost: plan.passHost,
+        upstreamHost: plan.upstreamHost,
+        rewrittenHost: ctx.upstream.host,
+        hostHeader,
+        host: ctx.host,
+        node,
+        scheme: plan.scheme,
+      }),
+      remoteAddr: ctx.remoteAddr,
+      scheme: ctx.scheme,
+      hostHeader,
+      host: ctx.host,
+      serverPort: ctx.serverPort,
+    })
+  }
+
+  reply(status: number, msg: string, headers?: Readonly<Record<string, string>>): void {
+    sendJson(this.res, status, { error_msg: msg }, headers)
+  }
+
+  onEnd(r: ForwardResult): void {
+    this.#d.onRequest?.({ ctx: this.#ctx, req: this.req, status: r.status, route: this.#route, startMs: this.#startMs, upstream: r })
+  }
+}
+
+/** Reports a request that ended before the proxy (status endpoints excepted). */
+function record(d: HandlerDeps, req: IncomingMessage, status: number, startMs: number, ctx: Context | undefined, route: RouteEntry | undefined): void {
+  d.onRequest?.({ ctx, req, status, route, startMs, upstream: undefined })
+}
+
 /**
  * The request handler (DESIGN.md §1): status endpoints first (no route can shadow them), then
  * HTTP hygiene, the normalised path, the mTLS gate, route match, plugins, proxy.
  */
 export function createHandler(d: HandlerDeps): Handler {
+  // the generation's `hostHasClientRules`, made once per SNI index rather than once per request
+  let rulesIndex: Generation['sni'] | undefined
+  let rules: (host: string) => boolean = () => false
+  const hostRules = (gen: Generation): ((host: string) => boolean) => {
+    if (gen.sni !== rulesIndex) {
+      rulesIndex = gen.sni
+      rules = hostRulesIn(gen.sni)
+    }
+    return rules
+  }
+
+  const fail = (req: IncomingMessage, res: ServerResponse, status: number, msg: string, startMs: number, ctx?: Context, route?: RouteEntry): void => {
+    sendError(res, status, msg)
+    record(d, req, status, startMs, ctx, route)
+  }
+
+  const refuse = (req: IncomingMessage, res: ServerResponse, reason: string, startMs: number): void => {
+    res.shouldKeepAlive = false
+    fail(req, res, 400, `bad request: ${reason}`, startMs)
+  }
+
   const handle = (req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined): void => {
     const startMs = Date.now()
     const url = req.url ?? '/'
@@ -84,122 +181,73 @@ export function createHandler(d: HandlerDeps): Handler {
       }
     }
     const gen = d.current()
-    let route: RouteEntry | undefined
-    let ctx: Context | undefined
-    const record = (status: number, upstream?: ForwardResult): void =>
-      d.onRequest?.({ ctx, req, status, route, startMs, upstream })
-    const fail = (status: number, msg: string): void => {
-      sendError(res, status, msg)
-      record(status)
-    }
     // a malformed request is answered 400 and the connection closed, as nginx does (its body,
     // if any, is never read as a next request)
-    const refuse = (reason: string): void => {
-      res.shouldKeepAlive = false
-      fail(400, `bad request: ${reason}`)
-    }
-    if (hostCount(req.rawHeaders) > 1) return refuse('more than one Host header')
+    if (hostCount(req.rawHeaders) > 1) return refuse(req, res, 'more than one Host header', startMs)
     // Node's parser hands such a request over before failing it: it must not be proxied
     const te = req.headers['transfer-encoding']
-    if (te !== undefined && !isChunkedLast(te)) return refuse('invalid Transfer-Encoding')
+    if (te !== undefined && !isChunkedLast(te)) return refuse(req, res, 'invalid Transfer-Encoding', startMs)
     const target = parseTarget(url)
-    if (!target.ok) return refuse(target.reason)
+    if (!target.ok) return refuse(req, res, target.reason, startMs)
     const badHost = req.headers.host === undefined ? undefined : checkHostHeader(req.headers.host)
-    if (badHost) return refuse(badHost)
+    if (badHost) return refuse(req, res, badHost, startMs)
     // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host (nginx's $host), for
     // routing and for the Host the upstream sees alike
     const hostHeader = target.authority ?? req.headers.host ?? ''
     const host = normalizeHost(hostHeader)
     const tls = tlsFactsOf(req.socket)
     // per-request client-certificate checks on the same normalised path that is routed and proxied
-    const gate = tls ? mtlsGate(tls, target.path, host, hostRulesIn(gen.sni)) : undefined
+    const gate = tls ? mtlsGate(tls, target.path, host, hostRules(gen)) : undefined
     if (gate && !gate.ok) {
       sendError(res, gate.status, gate.error_msg)
-      return d.onRequest?.({ ctx, req, status: gate.status, route, startMs, upstream: undefined, gateReason: gate.reason })
+      return d.onRequest?.({ ctx: undefined, req, status: gate.status, route: undefined, startMs, upstream: undefined, gateReason: gate.reason })
     }
     // before anything reads the headers: a certificate header or X-Forwarded-Proto from an
     // untrusted peer is dropped here (and, through ctx.upstream.removeHeaders, from the proxied request)
     const cert = d.certSource?.resolve(req.socket.remoteAddress ?? '', req.headers, tls)
     if (cert) for (const h of cert.strip) delete req.headers[h]
     const byCert = gen.consumers.byCert
-    ctx = new Context({
+    const ctx = new Context({
       req, uri: target.path, query: target.query, rawPath: target.rawPath, host, tls, nowMs: startMs,
       consumerByCertSha256: (sha256) => byCert.get(sha256),
       cert,
     })
-    const c = ctx
-    route = gen.http.routes.match({ method: c.method, host, path: target.path, remoteAddr: c.remoteAddr, varOf: (n) => c.varOf(n) })
-    if (!route) return fail(404, '404 Route Not Found')
-    c.routeId = route.id
-    c.routeName = route.name
-    const r = route
-    const then = (step: Step): void => {
-      if (step) {
-        sendReply(res, step)
-        return record(step.status)
-      }
-      proxy(r, c, hostHeader, req, res, up, record)
-    }
-    const chains = gen.http.global.length === 0 ? [r.chain] : [...gen.http.global, r.chain]
+    const route = gen.http.routes.match({ method: ctx.method, host, path: target.path, remoteAddr: ctx.remoteAddr, varOf: (n) => ctx.varOf(n) })
+    if (!route) return fail(req, res, 404, '404 Route Not Found', startMs, ctx)
+    ctx.routeId = route.id
+    ctx.routeName = route.name
+    const global = gen.http.global
+    if (global.length === 0 && route.chain.length === 0) return proxy(route, ctx, hostHeader, req, res, up, startMs)
     let step: Step | Promise<Step>
     try {
-      step = runChains(chains, c)
+      step = runChains(global.length === 0 ? route.chains : [...global, route.chain], ctx)
     } catch (err) {
-      return fail(500, `plugin error: ${(err as Error).message}`)
+      return fail(req, res, 500, `plugin error: ${(err as Error).message}`, startMs, ctx, route)
     }
-    if (step instanceof Promise) step.then(then, (err: Error) => fail(500, `plugin error: ${err.message}`))
-    else then(step)
+    if (step instanceof Promise) {
+      step.then(
+        (s) => afterPlugins(s, route, ctx, hostHeader, req, res, up, startMs),
+        (err: Error) => fail(req, res, 500, `plugin error: ${err.message}`, startMs, ctx, route),
+      )
+    } else afterPlugins(step, route, ctx, hostHeader, req, res, up, startMs)
   }
 
-  const proxy = (
-    route: RouteEntry,
-    ctx: Context,
-    hostHeader: string,
-    req: IncomingMessage,
-    res: ServerResponse,
-    up: UpgradeSocket | undefined,
-    record: (status: number, upstream?: ForwardResult) => void,
-  ): void => {
+  const afterPlugins = (step: Step, route: RouteEntry, ctx: Context, hostHeader: string, req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined, startMs: number): void => {
+    if (step) {
+      sendReply(res, step)
+      return record(d, req, step.status, startMs, ctx, route)
+    }
+    proxy(route, ctx, hostHeader, req, res, up, startMs)
+  }
+
+  const proxy = (route: RouteEntry, ctx: Context, hostHeader: string, req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined, startMs: number): void => {
     const plan = route.upstream
     if (!plan) {
       const m = route.missing ?? { status: 503, msg: 'missing upstream configuration in Route or Service' }
       sendError(res, m.status, m.msg)
-      return record(m.status)
+      return record(d, req, m.status, startMs, ctx, route)
     }
-    const fw = forwardableHeaders(req.rawHeaders, route.websocket && up !== undefined)
-    const pairs = applyEdits(fw.pairs, ctx.upstream)
-    forward({
-      req,
-      res,
-      plan,
-      pools: d.pools,
-      method: ctx.upstream.method,
-      path: ctx.upstream.uri,
-      headersFor: (node) =>
-        finishUpstreamHeaders(pairs, {
-          upstreamHost: upstreamHostFor({
-            passHost: plan.passHost,
-            upstreamHost: plan.upstreamHost,
-            rewrittenHost: ctx.upstream.host,
-            hostHeader,
-            host: ctx.host,
-            node,
-            scheme: plan.scheme,
-          }),
-          remoteAddr: ctx.remoteAddr,
-          scheme: ctx.scheme,
-          hostHeader,
-          host: ctx.host,
-          serverPort: ctx.serverPort,
-        }),
-      hashKey: hashKeyOf(plan, (n) => ctx.varOf(n)),
-      timeouts: route.timeouts,
-      upgrade: fw.upgrade,
-      upgradeSocket: fw.upgrade !== undefined ? up : undefined,
-      reply: (status, msg, headers) => sendJson(res, status, { error_msg: msg }, headers),
-      now: Date.now,
-      onEnd: (r) => record(r.status, r),
-    })
+    forward(new Exchange(d, route, plan, ctx, hostHeader, req, res, up, startMs))
   }
 
   const handler = ((req: IncomingMessage, res: ServerResponse) => handle(req, res, undefined)) as Handler

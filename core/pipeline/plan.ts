@@ -18,6 +18,8 @@ export interface RouteEntry extends RouteLike {
   readonly id: string
   readonly name: string | undefined
   readonly chain: Chain
+  /** `[chain]`: what the plugin runner takes when there are no global rules (made once, not per request) */
+  readonly chains: readonly Chain[]
   /** the upstream plan; undefined with `missing` saying why */
   readonly upstream: UpstreamPlan | undefined
   /** why there is no upstream: 502 for an upstream_id that names nothing, 503 for none configured */
@@ -78,6 +80,7 @@ function entryOf(route: Readonly<Route> & { readonly id: string }, snapshot: Sna
     if (u) upstream = routePlan(route, u)
     else missing = { status: 502, msg: `failed to find upstream by id: ${String(route.upstream_id)}` }
   } else missing = { status: 503, msg: 'missing upstream configuration in Route or Service' }
+  const chain = chainOf(route, route.plugins, lookup)
   return {
     id: route.id,
     name: route.name,
@@ -91,7 +94,8 @@ function entryOf(route: Readonly<Route> & { readonly id: string }, snapshot: Sna
     remote_addr: route.remote_addr,
     remote_addrs: route.remote_addrs,
     status: route.status,
-    chain: chainOf(route, route.plugins, lookup),
+    chain,
+    chains: [chain],
     upstream,
     missing,
     timeouts: timeoutsOf(route.timeout) ?? upstream?.timeouts ?? { connectMs: 60_000, sendMs: 60_000, readMs: 60_000 },

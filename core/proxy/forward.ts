@@ -54,8 +54,6 @@ export interface ForwardRequest {
   onEnd?(r: ForwardResult): void
 }
 
-const nodeName = (n: PlanNode): string => `${n.host}:${n.port}`
-
 /** True when the request carries a body to stream (Content-Length > 0 or any Transfer-Encoding). */
 export function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length']
@@ -64,137 +62,169 @@ export function hasBody(req: IncomingMessage): boolean {
 
 /** Forwards one request; never throws (failures become the reply). */
 export function forward(f: ForwardRequest): void {
-  const plan = f.plan
-  const tried = new Set<PlanNode>()
-  const started = f.now()
-  const deadline = plan.retryTimeoutMs > 0 ? started + plan.retryTimeoutMs : Infinity
-  const body = f.upgrade === undefined && hasBody(f.req) ? f.req : null
-  let abortCurrent: ((err: Error) => void) | undefined
-  let clientGone = false
-  let ended = false
-  let last: PlanNode | undefined
-  let headersMs = 0
-
-  const end = (status: number, error: string | undefined): void => {
-    if (ended) return
-    ended = true
-    f.onEnd?.({ status, node: last ? nodeName(last) : undefined, upstreamMs: (headersMs || f.now()) - started, error })
+  const x = new Forwarding(f)
+  const first = f.plan.unusable === undefined ? x.pick() : undefined
+  if (!first) {
+    const msg = f.plan.unusable ?? 'no valid upstream node'
+    f.reply(503, msg)
+    x.end(503, msg)
+    return
   }
-  const onClientClose = (): void => {
-    if (f.res.writableFinished) return
-    clientGone = true
-    abortCurrent?.(new Error('client closed the connection'))
-    end(0, 'client closed')
+  x.attempt(first)
+}
+
+/** The state of one forwarded request across its attempts; its methods are undici's handler (no closures per request). */
+class Forwarding implements Dispatcher.DispatchHandler {
+  readonly f: ForwardRequest
+  readonly started: number
+  readonly deadline: number
+  readonly body: IncomingMessage | null
+  /** nodes tried so far (the current one included); a Set only once a retry needs one */
+  tried: PlanNode[] = []
+  abortCurrent: ((err: Error) => void) | undefined = undefined
+  clientGone = false
+  ended = false
+  last: PlanNode | undefined = undefined
+  headersMs = 0
+  /** least_conn: the current attempt's node still counts as active */
+  holding = false
+  resume: (() => void) | undefined = undefined
+  readonly onDrain = (): void => this.resume?.()
+
+  constructor(f: ForwardRequest) {
+    this.f = f
+    this.started = f.now()
+    this.deadline = f.plan.retryTimeoutMs > 0 ? this.started + f.plan.retryTimeoutMs : Infinity
+    this.body = f.upgrade === undefined && hasBody(f.req) ? f.req : null
+    f.res.on('close', () => this.onClientClose())
   }
-  f.res.once('close', onClientClose)
 
-  const pick = (): PlanNode | undefined =>
-    plan.picker.pick({
-      key: f.hashKey,
-      tried,
-      ...(plan.type === 'least_conn' ? { activeOf: (n: PlanNode) => plan.active.get(n) ?? 0 } : {}),
-    })
+  end(status: number, error: string | undefined): void {
+    if (this.ended) return
+    this.ended = true
+    this.f.onEnd?.({ status, node: this.last?.name, upstreamMs: (this.headersMs || this.f.now()) - this.started, error })
+  }
 
-  const attempt = (node: PlanNode): void => {
-    tried.add(node)
-    last = node
-    if (plan.type === 'least_conn') plan.active.set(node, (plan.active.get(node) ?? 0) + 1)
-    let released = false
-    const release = (): void => {
-      if (released || plan.type !== 'least_conn') return
-      released = true
-      plan.active.set(node, Math.max(0, (plan.active.get(node) ?? 1) - 1))
-    }
-    let resume: (() => void) | undefined
-    const onDrain = (): void => resume?.()
-    const handler: Dispatcher.DispatchHandler = {
-      onConnect(abort) {
-        abortCurrent = abort
-        if (clientGone) abort(new Error('client closed the connection'))
-      },
-      onHeaders(status, raw, res) {
-        if (status < 200) return true // 1xx: Node answered Expect itself; other interim responses are not relayed
-        headersMs = f.now()
-        resume = res
-        f.res.writeHead(status, responseHeaderList(raw, status))
-        return true
-      },
-      onData(chunk) {
-        const ok = f.res.write(chunk)
-        if (!ok) f.res.once('drain', onDrain)
-        return ok
-      },
-      onComplete() {
-        release()
-        f.res.end()
-        end(f.res.statusCode, undefined)
-      },
-      onError(err) {
-        release()
-        if (clientGone) return
-        if (f.res.headersSent) {
-          // the response is cut: the client must see it as such, never as a complete body
-          f.res.destroy(err)
-          end(f.res.statusCode, classifyUpstreamError(err).reason)
-          return
-        }
-        const failure = classifyUpstreamError(err)
-        const resendable = body === null || !body.readableDidRead
-        if (failure.retryable && resendable && tried.size <= plan.retries && f.now() < deadline) {
-          const next = pick()
-          if (next) return attempt(next)
-        }
-        headersMs = f.now()
-        f.reply(failure.status, `${failure.status} ${reasonPhrase(failure.status)}`, { 'X-APISIX-Upstream-Status': String(failure.status) })
-        end(failure.status, failure.reason)
-      },
-      onUpgrade(status, raw, upstream) {
-        release()
-        headersMs = f.now()
-        const client = f.upgradeSocket?.socket
-        if (!client || clientGone) {
-          upstream.destroy()
-          return
-        }
-        const list = responseHeaderList(raw ?? [], status)
-        let head = `HTTP/1.1 ${status} Switching Protocols\r\nConnection: upgrade\r\nUpgrade: ${f.upgrade ?? 'websocket'}\r\n`
-        for (let i = 0; i + 1 < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`
-        client.write(`${head}\r\n`)
-        const pending = f.upgradeSocket?.head
-        if (pending && pending.length > 0) upstream.write(pending)
-        const close = (): void => {
-          client.destroy()
-          upstream.destroy()
-        }
-        upstream.on('error', close).on('close', close)
-        client.on('error', close).on('close', close)
-        upstream.pipe(client)
-        client.pipe(upstream)
-        end(status, undefined)
-      },
+  onClientClose(): void {
+    if (this.f.res.writableFinished) return
+    this.clientGone = true
+    this.abortCurrent?.(new Error('client closed the connection'))
+    this.end(0, 'client closed')
+  }
+
+  pick(): PlanNode | undefined {
+    const plan = this.f.plan
+    const tried = this.tried.length === 0 ? undefined : new Set(this.tried)
+    if (plan.type !== 'least_conn') return plan.picker.pick({ key: this.f.hashKey, tried })
+    return plan.picker.pick({ key: this.f.hashKey, tried, activeOf: (n: PlanNode) => plan.active.get(n) ?? 0 })
+  }
+
+  release(): void {
+    if (!this.holding) return
+    this.holding = false
+    const active = this.f.plan.active
+    const node = this.last!
+    active.set(node, Math.max(0, (active.get(node) ?? 1) - 1))
+  }
+
+  attempt(node: PlanNode): void {
+    const f = this.f
+    const plan = f.plan
+    this.tried.push(node)
+    this.last = node
+    this.resume = undefined
+    if (plan.type === 'least_conn') {
+      plan.active.set(node, (plan.active.get(node) ?? 0) + 1)
+      this.holding = true
     }
     const pool = f.pools.get(node.poolKey, plan.poolOptions.get(node.poolKey)!)
     const opts: Dispatcher.DispatchOptions = {
       path: f.path,
       method: f.method,
       headers: f.headersFor(node),
-      body,
+      body: this.body,
       headersTimeout: f.timeouts.readMs,
       bodyTimeout: f.timeouts.readMs,
-      ...(f.upgrade !== undefined ? { upgrade: f.upgrade } : {}),
     }
+    if (f.upgrade !== undefined) opts.upgrade = f.upgrade
     try {
-      pool.dispatch(opts, handler)
+      pool.dispatch(opts, this)
     } catch (err) {
-      handler.onError?.(err as Error)
+      this.onError(err as Error)
     }
   }
 
-  const first = plan.unusable === undefined ? pick() : undefined
-  if (!first) {
-    f.reply(503, plan.unusable ?? 'no valid upstream node')
-    end(503, plan.unusable ?? 'no valid upstream node')
-    return
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortCurrent = abort
+    if (this.clientGone) abort(new Error('client closed the connection'))
   }
-  attempt(first)
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true // 1xx: Node answered Expect itself; other interim responses are not relayed
+    this.headersMs = this.f.now()
+    this.resume = resume
+    this.f.res.writeHead(status, responseHeaderList(raw, status))
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    const res = this.f.res
+    const ok = res.write(chunk)
+    if (!ok) res.once('drain', this.onDrain)
+    return ok
+  }
+
+  onComplete(): void {
+    this.release()
+    const res = this.f.res
+    res.end()
+    this.end(res.statusCode, undefined)
+  }
+
+  onError(err: Error): void {
+    this.release()
+    if (this.clientGone) return
+    const f = this.f
+    if (f.res.headersSent) {
+      // the response is cut: the client must see it as such, never as a complete body
+      f.res.destroy(err)
+      this.end(f.res.statusCode, classifyUpstreamError(err).reason)
+      return
+    }
+    const failure = classifyUpstreamError(err)
+    const resendable = this.body === null || !this.body.readableDidRead
+    if (failure.retryable && resendable && this.tried.length <= f.plan.retries && f.now() < this.deadline) {
+      const next = this.pick()
+      if (next) return this.attempt(next)
+    }
+    this.headersMs = f.now()
+    f.reply(failure.status, `${failure.status} ${reasonPhrase(failure.status)}`, { 'X-APISIX-Upstream-Status': String(failure.status) })
+    this.end(failure.status, failure.reason)
+  }
+
+  onUpgrade(status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
+    this.release()
+    this.headersMs = this.f.now()
+    const f = this.f
+    const client = f.upgradeSocket?.socket
+    if (!client || this.clientGone) {
+      upstream.destroy()
+      return
+    }
+    const list = responseHeaderList(raw ?? [], status)
+    let head = `HTTP/1.1 ${status} Switching Protocols\r\nConnection: upgrade\r\nUpgrade: ${f.upgrade ?? 'websocket'}\r\n`
+    for (let i = 0; i + 1 < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`
+    client.write(`${head}\r\n`)
+    const pending = f.upgradeSocket?.head
+    if (pending && pending.length > 0) upstream.write(pending)
+    const close = (): void => {
+      client.destroy()
+      upstream.destroy()
+    }
+    upstream.on('error', close).on('close', close)
+    client.on('error', close).on('close', close)
+    upstream.pipe(client)
+    client.pipe(upstream)
+    this.end(status, undefined)
+  }
 }

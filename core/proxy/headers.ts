@@ -20,7 +20,18 @@ const NEVER_LISTED = new Set(['content-length', 'content-type'])
 /** Names the gateway writes itself; the client's values only feed X-Forwarded-For and trusted restores. */
 const GATEWAY_OWNED = new Set(['host', 'x-real-ip', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded'])
 
-function connectionTokens(values: Iterable<string>): Set<string> {
+/** The one-token Connection values seen on nearly every request and response, parsed once. */
+const COMMON_TOKENS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['keep-alive', new Set(['keep-alive'])],
+  ['close', new Set(['close'])],
+])
+
+/** The lower-case names a Connection header lists (the framing names excepted). */
+function connectionTokens(values: readonly string[]): ReadonlySet<string> {
+  if (values.length === 1) {
+    const common = COMMON_TOKENS.get(values[0]!.toLowerCase())
+    if (common !== undefined) return common
+  }
   const out = new Set<string>()
   for (const v of values)
     for (const token of v.split(',')) {
@@ -42,23 +53,26 @@ export interface Forwardable {
  * the client's `Connection` names. `websocket` (route `enable_websocket`) keeps the Upgrade token.
  */
 export function forwardableHeaders(rawHeaders: readonly string[], websocket: boolean): Forwardable {
-  const conn: string[] = []
+  // one pass lower-cases each name once; the Connection tokens are only parsed when one was sent
+  const n = rawHeaders.length >> 1
+  const lowers: string[] = new Array<string>(n)
+  let conn: string[] | undefined
   let upgrade: string | undefined
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase()
-    if (name === 'connection') conn.push(rawHeaders[i + 1]!)
-    else if (name === 'upgrade' && upgrade === undefined) upgrade = rawHeaders[i + 1]
+  for (let i = 0; i < n; i++) {
+    const lower = rawHeaders[2 * i]!.toLowerCase()
+    lowers[i] = lower
+    if (lower === 'connection') (conn ??= []).push(rawHeaders[2 * i + 1]!)
+    else if (lower === 'upgrade' && upgrade === undefined) upgrade = rawHeaders[2 * i + 1]
   }
-  const listed = connectionTokens(conn)
+  const listed = conn === undefined ? undefined : connectionTokens(conn)
   const pairs: HeaderPairs = []
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!
-    const lower = name.toLowerCase()
-    if (HOP_BY_HOP.has(lower) || listed.has(lower)) continue
-    pairs.push([name, rawHeaders[i + 1]!])
+  for (let i = 0; i < n; i++) {
+    const lower = lowers[i]!
+    if (HOP_BY_HOP.has(lower) || (listed !== undefined && listed.has(lower))) continue
+    pairs.push([rawHeaders[2 * i]!, rawHeaders[2 * i + 1]!])
   }
   // an upgrade counts only when Connection says so (RFC 9110 §7.8)
-  const asked = upgrade !== undefined && listed.has('upgrade')
+  const asked = upgrade !== undefined && listed !== undefined && listed.has('upgrade')
   return { pairs, upgrade: websocket && asked ? upgrade : undefined }
 }
 
@@ -83,7 +97,16 @@ export interface ForwardFacts {
   readonly trustedPeer?: boolean | undefined
 }
 
-const valuesOf = (pairs: HeaderPairs, lower: string): string[] => pairs.filter(([n]) => n.toLowerCase() === lower).map(([, v]) => v)
+/** The port at the end of a Host header value (`a.com:8443`, `[::1]:8443`), or undefined. */
+function hostPort(h: string): string | undefined {
+  let i = h.length
+  while (i > 0) {
+    const c = h.charCodeAt(i - 1)
+    if (c < 0x30 || c > 0x39) break
+    i--
+  }
+  return i < h.length && i > 0 && h.charCodeAt(i - 1) === 0x3a ? h.slice(i) : undefined
+}
 
 /**
  * The header list for undici (flat `[name, value, …]`): Host first, the forwardable pairs minus
@@ -92,18 +115,32 @@ const valuesOf = (pairs: HeaderPairs, lower: string): string[] => pairs.filter((
  */
 export function finishUpstreamHeaders(pairs: HeaderPairs, f: ForwardFacts): string[] {
   const out: string[] = ['Host', f.upstreamHost]
-  for (const [name, value] of pairs) if (!GATEWAY_OWNED.has(name.toLowerCase())) out.push(name, value)
-  const clientXff = f.trustedPeer === false ? [] : valuesOf(pairs, 'x-forwarded-for')
-  const xff = [...clientXff, f.remoteAddr].join(', ')
+  // the client's own forwarding headers, read in the same pass (names lower-cased once)
+  let xff: string | undefined
+  let proto: string | undefined
+  let fhost: string | undefined
+  let fport: string | undefined
+  for (let i = 0; i < pairs.length; i++) {
+    const p = pairs[i]!
+    const name = p[0]
+    const lower = name.toLowerCase()
+    if (!GATEWAY_OWNED.has(lower)) {
+      out.push(name, p[1])
+      continue
+    }
+    if (lower === 'x-forwarded-for') xff = xff === undefined ? p[1] : `${xff}, ${p[1]}`
+    else if (lower === 'x-forwarded-proto') proto ??= p[1]
+    else if (lower === 'x-forwarded-host') fhost ??= p[1]
+    else if (lower === 'x-forwarded-port') fport ??= p[1]
+  }
   const hostHeader = f.hostHeader || f.host
-  const port = /:(\d+)$/.exec(hostHeader)?.[1] ?? String(f.serverPort)
-  const restore = (lower: string, ours: string): string => (f.trustedPeer === true ? (valuesOf(pairs, lower)[0] ?? ours) : ours)
+  const trusted = f.trustedPeer === true
   out.push(
     'X-Real-IP', f.remoteAddr,
-    'X-Forwarded-For', xff,
-    'X-Forwarded-Proto', restore('x-forwarded-proto', f.scheme),
-    'X-Forwarded-Host', restore('x-forwarded-host', hostHeader),
-    'X-Forwarded-Port', restore('x-forwarded-port', port),
+    'X-Forwarded-For', f.trustedPeer === false || xff === undefined ? f.remoteAddr : `${xff}, ${f.remoteAddr}`,
+    'X-Forwarded-Proto', trusted && proto !== undefined ? proto : f.scheme,
+    'X-Forwarded-Host', trusted && fhost !== undefined ? fhost : hostHeader,
+    'X-Forwarded-Port', trusted && fport !== undefined ? fport : (hostPort(hostHeader) ?? String(f.serverPort)),
   )
   return out
 }
@@ -161,18 +198,24 @@ const RESPONSE_DROPPED = new Set([...RESPONSE_HOP_BY_HOP, 'server'])
  * bytes kept as latin1 (what Node writes back out).
  */
 export function responseHeaderList(raw: readonly (Buffer | string)[], upstreamStatus: number): string[] {
-  const out: string[] = []
-  let listed: Set<string> | undefined
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1')
-    if (name.length === 10 && name.toLowerCase() === 'connection') (listed ??= new Set()).add(raw[i + 1]!.toString('latin1'))
-  }
-  const drop = listed ? connectionTokens(listed) : undefined
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1')
+  const n = raw.length >> 1
+  // names are converted and lower-cased once; Connection's tokens only parsed when one was sent
+  const names: string[] = new Array<string>(n)
+  const lowers: string[] = new Array<string>(n)
+  let listed: string[] | undefined
+  for (let i = 0; i < n; i++) {
+    const name = raw[2 * i]!.toString('latin1')
     const lower = name.toLowerCase()
-    if (RESPONSE_DROPPED.has(lower) || drop?.has(lower)) continue
-    out.push(name, raw[i + 1]!.toString('latin1'))
+    names[i] = name
+    lowers[i] = lower
+    if (lower === 'connection') (listed ??= []).push(raw[2 * i + 1]!.toString('latin1'))
+  }
+  const drop = listed === undefined ? undefined : connectionTokens(listed)
+  const out: string[] = []
+  for (let i = 0; i < n; i++) {
+    const lower = lowers[i]!
+    if (RESPONSE_DROPPED.has(lower) || (drop !== undefined && drop.has(lower))) continue
+    out.push(names[i]!, raw[2 * i + 1]!.toString('latin1'))
   }
   out.push('Server', 'APISIX')
   // APISIX adds the upstream's status when it is a 5xx (spec §9.2)

@@ -18,6 +18,8 @@ export interface PlanNode {
   readonly poolKey: string
   /** `http://host:port` or `https://host:port` */
   readonly origin: string
+  /** `host:port`, as logs and metrics name the node */
+  readonly name: string
 }
 
 /** Connect/read timeouts in milliseconds (send has no undici equivalent: see forward.ts). */
@@ -103,7 +105,7 @@ export function compileUpstream(u: Upstream): UpstreamPlan {
     }
     const poolKey = poolKeyOf(o)
     poolOptions.set(poolKey, o)
-    return { host, port: n.port, weight: n.weight, priority: n.priority, poolKey, origin }
+    return { host, port: n.port, weight: n.weight, priority: n.priority, poolKey, origin, name: `${host}:${n.port}` }
   })
   return {
     nodes,

@@ -31,6 +31,11 @@ export interface AdmitContext {
 export interface Admitted {
   readonly stored: Record<string, unknown>
   readonly warnings: readonly string[]
+  /**
+   * An ssl object taking part in SNI matching: its normalised SNIs. Other objects claiming one
+   * of them add a warning each, looked up after the write (admin/sni-claims.ts).
+   */
+  readonly sniNames?: readonly string[]
 }
 
 type Obj = Record<string, unknown>
@@ -47,10 +52,14 @@ export async function admit(ctx: AdmitContext, res: ResourceName, obj: Obj, self
   if (!decoded.ok) return decoded
   const warnings: string[] = []
   let why: string | undefined
+  let sniNames: readonly string[] | undefined
   switch (res) {
-    case 'ssls':
-      why = await admitSsl(ctx, decoded.value as Ssl, selfKey, warnings)
+    case 'ssls': {
+      const r = await admitSsl(ctx, decoded.value as Ssl, warnings)
+      if (r.ok) sniNames = r.value
+      else why = r.error
       break
+    }
     case 'routes': {
       const r = decoded.value as Route
       why = linearPatterns(r.vars, r.plugins) ?? (await routeReferences(ctx, r)) ?? (r.upstream ? await admitUpstream(ctx, r.upstream, 'upstream.') : undefined)
@@ -71,24 +80,15 @@ export async function admit(ctx: AdmitContext, res: ResourceName, obj: Obj, self
     }
   }
   if (why) return fail(why)
-  return ok({ stored: encryptKeys(res, obj, ctx.keyring), warnings })
+  return ok({ stored: encryptKeys(res, obj, ctx.keyring), warnings, ...(sniNames ? { sniNames } : {}) })
 }
 
-async function admitSsl(ctx: AdmitContext, ssl: Ssl, selfKey: string, warnings: string[]): Promise<string | undefined> {
+async function admitSsl(ctx: AdmitContext, ssl: Ssl, warnings: string[]): Promise<Result<readonly string[] | undefined>> {
   const facts = inspectSsl(ssl, ctx.keyring)
-  if (!facts.ok) return facts.error
+  if (!facts.ok) return fail(facts.error)
   warnings.push(...sslWarnings(ssl, facts.value, ctx.nowMs))
-  if (ssl.type === 'server' && ssl.status === 1) {
-    const mine = new Set(snisOf(ssl))
-    for (const other of await ctx.store.list(dirOf(ctx.prefix, 'ssls'))) {
-      if (other.key === selfKey || !isObject(other.value) || other.value['status'] === 0 || other.value['type'] === 'client') continue
-      const theirs = snisOf(other.value as Pick<Ssl, 'sni' | 'snis'>).filter((s) => mine.has(s))
-      if (theirs.length > 0) {
-        warnings.push(`sni ${theirs.map((s) => JSON.stringify(s)).join(', ')} also claimed by ssl ${lastSegment(other.key)}; the object updated last serves it`)
-      }
-    }
-  }
-  return undefined
+  // the names other objects may share: looked up once the object is written (crud.ts)
+  return ok(ssl.type === 'server' && ssl.status === 1 ? snisOf(ssl) : undefined)
 }
 
 async function admitUpstream(ctx: AdmitContext, u: Upstream, where: string): Promise<string | undefined> {

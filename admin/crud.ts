@@ -4,12 +4,13 @@ import { isIdString } from '../core/resources/defs.js'
 import { isUsername } from '../core/resources/consumer.js'
 import type { Registry } from '../core/resources/registry.js'
 import type { PluginLookup } from '../core/resources/plugins.js'
-import { admit, type AdmitContext } from './checks.js'
+import { admit, type AdmitContext, type Admitted } from './checks.js'
 import { formatGenId, type AdminPath } from './ids.js'
 import type { Kv, KvStore, KeyedQueue } from './kv.js'
 import { isObject, mergePatch, setSubPath } from './patch.js'
 import { redactForRead, redactForWrite } from './redact.js'
 import { listItems } from './list.js'
+import { sharedSniWarnings, type SniClaim } from './sni-claims.js'
 
 /** What the CRUD handlers work with. */
 export interface CrudDeps {
@@ -69,21 +70,43 @@ function forbidden(body: Obj): string | undefined {
   return undefined
 }
 
+/** An admitted object to write, and how to answer once it is written. */
+interface Write {
+  readonly res: ResourceName
+  readonly status: number
+  readonly admitted: Admitted
+}
+
 /**
  * Writes with compare-and-swap on the key's mod revision: `build` gets the current value and
- * returns the answer to give and the object to store; a concurrent writer makes it run again
- * on the new value. Writers to one key inside this process queue instead of colliding.
+ * returns either a final answer or the object to store; a concurrent writer makes it run again
+ * on the new value. Writers to one key inside this process queue instead of colliding. An ssl
+ * object's shared-SNI warnings are looked up once it is written, in an index that has seen
+ * that write (so every earlier write by anyone counts).
  */
-async function casWrite(d: CrudDeps, key: string, build: (cur: Kv | undefined) => Promise<Answer | { store: Obj; answer: Answer }>): Promise<Answer> {
+async function casWrite(d: CrudDeps, key: string, build: (cur: Kv | undefined) => Promise<Answer | Write>): Promise<Answer> {
   return d.queue.run(key, async () => {
     for (let attempt = 0; attempt < d.maxAttempts; attempt++) {
       const cur = await d.store.get(key)
       const next = await build(cur)
-      if (!('store' in next)) return next
-      if (await d.store.putIf(key, JSON.stringify(next.store), cur?.modRevision ?? '0')) return next.answer
+      if (!('admitted' in next)) return next
+      const { stored, warnings, sniNames } = next.admitted
+      const rev = await d.store.putIf(key, JSON.stringify(stored), cur?.modRevision ?? '0')
+      if (rev === undefined) continue
+      const shared = sniNames ? sharedSniWarnings(sniNames, await sniClaimsAfter(d, key, sniNames, rev)) : []
+      return { status: next.status, body: envelope(next.res, key, stored, [...warnings, ...shared]) }
     }
     throw new GatewayError('GW_ADMIN_CONFLICT', [key])
   })
+}
+
+/** The other ssl objects sharing a name; none when etcd cannot tell (the object is written already). */
+async function sniClaimsAfter(d: CrudDeps, key: string, names: readonly string[], rev: string): Promise<SniClaim[]> {
+  try {
+    return await d.store.sniClaims(dirOf(d.prefix, 'ssls'), new Set(names), key, rev)
+  } catch {
+    return []
+  }
 }
 
 /** Dispatches one admin call on a resource (the URL is already split and the body parsed). */
@@ -149,7 +172,7 @@ async function put(d: CrudDeps, res: ResourceName, kind: string, urlId: string |
     obj['update_time'] = now
     const a = await admit(ctxOf(d), res, obj, key)
     if (!a.ok) return bad(a.error)
-    return { store: a.value.stored, answer: { status: cur ? 200 : 201, body: envelope(res, key, a.value.stored, a.value.warnings) } }
+    return { res, status: cur ? 200 : 201, admitted: a.value }
   })
 }
 
@@ -170,7 +193,7 @@ async function post(d: CrudDeps, res: ResourceName, kind: string, urlId: string 
     const obj: Obj = { ...body, id, create_time: now, update_time: now }
     const a = await admit(ctxOf(d), res, obj, key)
     if (!a.ok) return bad(a.error)
-    return { store: a.value.stored, answer: { status: 201, body: envelope(res, key, a.value.stored, a.value.warnings) } }
+    return { res, status: 201, admitted: a.value }
   })
 }
 
@@ -197,7 +220,7 @@ async function patch(d: CrudDeps, res: ResourceName, kind: string, path: AdminPa
     obj['id'] = cur.value['id'] ?? path.id
     const a = await admit(ctxOf(d), res, obj, key)
     if (!a.ok) return bad(a.error)
-    return { store: a.value.stored, answer: { status: 200, body: envelope(res, key, a.value.stored, a.value.warnings) } }
+    return { res, status: 200, admitted: a.value }
   })
 }
 

@@ -1,5 +1,6 @@
 import { GatewayError } from '../core/errors.js'
 import type { Kv, KvStore } from './kv.js'
+import { claimsIn, type SniClaim } from './sni-claims.js'
 
 /** An in-memory KvStore with etcd's revision semantics, for unit tests of the admin. */
 export class MemoryStore implements KvStore {
@@ -47,13 +48,13 @@ export class MemoryStore implements KvStore {
     this.#data.set(key, { raw, create: prev?.create ?? this.#rev, mod: this.#rev })
   }
 
-  async putIf(key: string, value: string, expectMod: string): Promise<boolean> {
+  async putIf(key: string, value: string, expectMod: string): Promise<string | undefined> {
     this.#check()
     this.beforeWrite?.(key)
     const cur = this.#data.get(key)
-    if (String(cur?.mod ?? 0n) !== expectMod) return false
+    if (String(cur?.mod ?? 0n) !== expectMod) return undefined
     this.set(key, value)
-    return true
+    return String(this.#rev)
   }
 
   async deleteIf(key: string, expectMod: string): Promise<boolean> {
@@ -69,6 +70,13 @@ export class MemoryStore implements KvStore {
     this.#check()
     for (const k of [...this.#data.keys()]) if (k.startsWith(prefix)) this.#data.delete(k)
   }
+
+  /** Always current: computed from the stored values (the reference the etcd store's index follows). */
+  async sniClaims(dir: string, names: ReadonlySet<string>, except: string): Promise<SniClaim[]> {
+    return claimsIn(await this.list(dir), names, except)
+  }
+
+  async close(): Promise<void> {}
 
   async newRevision(): Promise<string> {
     this.#check()

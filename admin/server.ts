@@ -33,8 +33,9 @@ export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Log
   const { config, log } = o
   const admin = config.deployment.admin
   const prefix = config.deployment.etcd.prefix
+  const store = createEtcdStore(o.etcd, prefix)
   const app = buildAdminApp({
-    store: createEtcdStore(o.etcd, prefix),
+    store,
     registry: buildRegistry(pluginByName),
     plugins: pluginByName,
     keyring: usableKeyring(config.apisix.data_encryption.keyring, log),
@@ -52,8 +53,15 @@ export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Log
     await app.listen({ host: ip, port })
   } catch (err) {
     await app.close().catch(() => undefined)
+    await store.close()
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new GatewayError('GW_PORT_IN_USE', ['admin', where], { cause: err })
     throw new GatewayError('GW_LISTEN_FAILED', ['admin', where, err instanceof Error ? err.message : String(err)], { cause: err })
   }
-  return { address: where, close: () => app.close() }
+  return {
+    address: where,
+    close: async () => {
+      await app.close()
+      await store.close()
+    },
+  }
 }

@@ -1,6 +1,9 @@
 import type { Etcd3, IKeyValue } from 'etcd3'
 import { GatewayError } from '../core/errors.js'
 import type { Kv, KvStore } from './kv.js'
+import { dirOf } from '../core/etcd/keys.js'
+import { claimsIn } from './sni-claims.js'
+import { createSniWatch } from './sni-watch.js'
 
 async function guard<T>(what: string, op: () => Promise<T>): Promise<T> {
   try {
@@ -24,13 +27,17 @@ function toKv(kv: IKeyValue): Kv | undefined {
 
 /**
  * The admin's etcd I/O: reads, and writes conditioned on the key's mod revision (one etcd
- * transaction each). Any etcd failure becomes GW_ETCD_FAILED (503).
+ * transaction each). Any etcd failure becomes GW_ETCD_FAILED (503). The shared-SNI question of
+ * an ssl write is answered by an index fed by one watch on the ssl directory (started here);
+ * `sniWaitMs` bounds how long a query waits for that index to see the caller's write before it
+ * lists the directory instead.
  */
-export function createEtcdStore(etcd: Etcd3, prefix: string): KvStore {
+export function createEtcdStore(etcd: Etcd3, prefix: string, o: { sniWaitMs?: number } = {}): KvStore {
   const genIdKey = `${prefix.replace(/\/+$/, '')}/gen_id`
-  // Listings by directory, each key with the mod revision it was read at. Every ssl PUT lists
-  // all ssls (the shared-SNI warning): with 10,000 objects, reading every value each time cost
-  // about a second, so a listing reads the keys only and fetches the values that moved.
+  const sslDir = dirOf(prefix, 'ssls')
+  const sni = createSniWatch(etcd, sslDir, { waitMs: o.sniWaitMs ?? 2000 })
+  // Listings by directory (GET of a resource), each key with the mod revision it was read at:
+  // a listing reads the keys only and fetches the values that moved since the last one.
   const listed = new Map<string, Map<string, { mod: string; kv: Kv | undefined }>>()
   const listCached = async (dir: string): Promise<Kv[]> => {
     const key = Buffer.from(dir)
@@ -69,7 +76,7 @@ export function createEtcdStore(etcd: Etcd3, prefix: string): KvStore {
     putIf: (key, value, expectMod) =>
       guard(`put ${key}`, async () => {
         const res = await etcd.if(key, 'Mod', '==', expectMod).then(etcd.put(key).value(value)).commit()
-        return res.succeeded
+        return res.succeeded ? res.header.revision : undefined
       }),
     deleteIf: (key, expectMod) =>
       guard(`delete ${key}`, async () => {
@@ -80,6 +87,11 @@ export function createEtcdStore(etcd: Etcd3, prefix: string): KvStore {
       guard(`delete ${p}`, async () => {
         await etcd.delete().prefix(p).exec()
       }),
+    async sniClaims(dir, names, except, atLeast) {
+      const hit = dir === sslDir ? await sni.sharing(names, except, atLeast) : undefined
+      return hit ?? claimsIn(await guard(`list ${dir}`, () => listCached(dir)), names, except)
+    },
+    close: () => sni.close(),
     newRevision: () =>
       guard('gen_id', async () => {
         const res = await etcd.put(genIdKey).value('1').exec()

@@ -1,0 +1,145 @@
+import type { Etcd3, Watcher } from 'etcd3'
+import { createSniClaims, type SniClaim } from './sni-claims.js'
+
+/** The admin's SNI index kept current by one etcd watch on the ssl directory. */
+export interface SniWatch {
+  /**
+   * The claims sharing `names`, from an index that has applied every change up to revision
+   * `atLeast` (the caller's own write); undefined when the index did not get there within the
+   * wait (etcd unreachable, watch being re-created): the caller lists instead.
+   */
+  sharing(names: ReadonlySet<string>, except: string, atLeast: string): Promise<SniClaim[] | undefined>
+  close(): Promise<void>
+}
+
+const PAGE = 500
+
+const parse = (raw: Buffer): unknown => {
+  try {
+    return JSON.parse(raw.toString('utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+const cancelSoon = (w: Watcher): Promise<void> =>
+  Promise.race([w.cancel().catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1000).unref())])
+
+/**
+ * Lists `dir` once (in pages, at one revision), then watches it from the next revision; when the
+ * watch is cancelled (compaction past our revision) it lists again. A query waits, at most
+ * `waitMs`, until the index has seen the revision it asks for.
+ */
+export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; retryMs?: number }): SniWatch {
+  const claims = createSniClaims()
+  let revision = 0n
+  let closed = false
+  let generation = 0
+  let watcher: Watcher | undefined
+  const waiters = new Set<{ rev: bigint; done: (ok: boolean) => void }>()
+  const end = Buffer.from(dir)
+  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1
+
+  const advance = (rev: bigint): void => {
+    if (rev > revision) revision = rev
+    for (const w of waiters) if (w.rev <= revision) w.done(true)
+  }
+
+  const listAll = async (mine: number): Promise<bigint | undefined> => {
+    let key = Buffer.from(dir)
+    let at: string | undefined
+    const seen: Array<[string, unknown]> = []
+    for (;;) {
+      const res = await etcd.kv.range({ key, range_end: end, limit: PAGE, ...(at ? { revision: at } : {}) })
+      if (mine !== generation) return undefined
+      at ??= res.header.revision
+      for (const kv of res.kvs) seen.push([kv.key.toString('utf8'), parse(kv.value)])
+      const last = res.kvs[res.kvs.length - 1]
+      if (!res.more || !last) break
+      key = Buffer.concat([last.key, Buffer.from([0])])
+    }
+    claims.clear()
+    for (const [k, v] of seen) claims.put(k, v)
+    return BigInt(at ?? '0')
+  }
+
+  const sync = async (): Promise<void> => {
+    const mine = ++generation
+    if (watcher) {
+      const w = watcher
+      watcher = undefined
+      await cancelSoon(w)
+    }
+    let delay = o.retryMs ?? 100
+    while (!closed && mine === generation) {
+      try {
+        const listed = await listAll(mine)
+        if (listed === undefined || closed || mine !== generation) return
+        // a resync may list an older revision than a watch already delivered: start again from it
+        revision = 0n
+        advance(listed)
+        const w = await etcd.watch().prefix(dir).startRevision((listed + 1n).toString()).create()
+        if (closed || mine !== generation) {
+          await cancelSoon(w)
+          return
+        }
+        watcher = w
+        w.on('data', (res) => {
+          if (watcher !== w) return
+          let top = 0n
+          for (const e of res.events) {
+            const k = e.kv.key.toString('utf8')
+            if (e.type === 'Delete') claims.delete(k)
+            else claims.put(k, parse(e.kv.value))
+            const r = BigInt(e.kv.mod_revision)
+            if (r > top) top = r
+          }
+          advance(top)
+        })
+        w.on('error', () => {
+          if (watcher !== w) return
+          watcher = undefined
+          void sync()
+        })
+        return
+      } catch {
+        await new Promise((r) => setTimeout(r, delay).unref())
+        delay = Math.min(delay * 2, 2000)
+      }
+    }
+  }
+
+  const reach = (rev: bigint): Promise<boolean> => {
+    if (revision >= rev) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const w = {
+        rev,
+        done: (ok: boolean) => {
+          clearTimeout(timer)
+          waiters.delete(w)
+          resolve(ok)
+        },
+      }
+      const timer = setTimeout(() => {
+        waiters.delete(w)
+        resolve(false)
+      }, o.waitMs)
+      waiters.add(w)
+    })
+  }
+
+  void sync()
+  return {
+    async sharing(names, except, atLeast) {
+      if (!(await reach(BigInt(atLeast)))) return undefined
+      return claims.sharing(names, except)
+    },
+    async close() {
+      closed = true
+      generation++
+      for (const w of waiters) w.done(false)
+      if (watcher) await cancelSoon(watcher)
+      watcher = undefined
+    },
+  }
+}

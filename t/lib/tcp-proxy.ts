@@ -16,6 +16,8 @@ export interface TcpProxy {
   cut(refuseMs?: number): number
   /** accepts and relays new connections again */
   release(): void
+  /** while set, every connection accepted from now on is destroyed `afterMs` after it was accepted (a flapping link); undefined ends it */
+  flap(afterMs: number | undefined): void
   /** stops listening and destroys every connection (idempotent) */
   close(): Promise<void>
 }
@@ -26,6 +28,7 @@ export async function startTcpProxy(t: Test, targetPort: number): Promise<TcpPro
   let refusing = false
   let refuseTimer: NodeJS.Timeout | undefined
   let accepted = 0
+  let flapMs: number | undefined
   const server = createServer((client) => {
     accepted++
     client.on('error', () => undefined)
@@ -46,6 +49,7 @@ export async function startTcpProxy(t: Test, targetPort: number): Promise<TcpPro
     upstream.on('close', drop)
     client.pipe(upstream)
     upstream.pipe(client)
+    if (flapMs !== undefined) setTimeout(drop, flapMs).unref()
   })
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const release = (): void => {
@@ -80,6 +84,9 @@ export async function startTcpProxy(t: Test, targetPort: number): Promise<TcpPro
       return destroyAll()
     },
     release,
+    flap(afterMs) {
+      flapMs = afterMs
+    },
     close: () =>
       (closed ??= new Promise<void>((r) => {
         release()

@@ -12,7 +12,7 @@
  * - `apisix_node_info`: max (each worker reports the same series with value 1).
  */
 import type { CertKind, CertRecord } from './cert-records.js'
-import { Counter, Gauge, Histogram, type MetricsSnapshot } from './metrics/registry.js'
+import { Counter, Gauge, Histogram, OVERFLOW_LABEL, type FamilyOptions, type FamilySnapshot, type MetricsSnapshot, type ValueSeries } from './metrics/registry.js'
 
 /** APISIX's default latency buckets (ms), from its prometheus plugin. */
 export const DEFAULT_LATENCY_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000]
@@ -76,13 +76,12 @@ export function createGatewayMetrics(): GatewayMetrics {
     help: 'Client certificates refused, at the handshake or at the request, per ssl object, SNI and reason',
     labelNames: ['ssl_id', 'sni', 'reason'],
   })
-  const expiry = new Gauge({
+  const expiry = expiryGauge({
     name: 'apisix_ssl_certificate_expiry_timestamp_seconds',
     help: 'Not-after time of every server certificate, client CA and consumer certificate, in epoch seconds',
     // A consumer's series carries `consumer` in place of `ssl_id` (CONTRACT.md): the unused one is '' and left out.
     labelNames: ['kind', 'ssl_id', 'consumer', 'sni', 'subject'],
     optional: ['ssl_id', 'consumer'],
-    merge: 'max',
     maxSeries: 1_000_000,
   })
   const reachable = new Gauge({ name: 'apisix_etcd_reachable', help: 'Config server etcd can be reached or not (1 or 0)', labelNames: [], merge: 'min' })
@@ -101,10 +100,7 @@ export function createGatewayMetrics(): GatewayMetrics {
     latency: (type, route, ms) => latency.observe([type, route], ms),
     handshake: (sslId, sni, result) => handshakes.inc([sslId, sni, result]),
     clientCertFailure: (sslId, sni, reason) => certFailures.inc([sslId, sni, reason]),
-    setExpiry(records) {
-      expiry.reset()
-      for (const r of records) expiry.set(expiryLabels(r.kind, r.id, r.names, r.subject), r.notAfter.getTime() / 1000)
-    },
+    setExpiry: (records) => expiry.replace(records),
     etcdReachable: (up) => reachable.set([], up ? 1 : 0),
     // A gauge is a float64: exact for revisions below 2^53, far beyond any etcd's.
     etcdModifyIndex: (key, revision) => modifyIndexes.set([key], Number(revision)),
@@ -117,6 +113,47 @@ export function createGatewayMetrics(): GatewayMetrics {
     snapshot: () => ({
       families: [status, latency, handshakes, certFailures, expiry, reachable, modifyIndexes, lastEvent, rejected, nodeInfo].map((f) => f.snapshot()),
     }),
+  }
+}
+
+/**
+ * The expiry gauge, kept as the certificate records themselves and turned into series on the
+ * first snapshot after a change: with 100k ssl objects a Gauge's label tree costs ~60 MiB a
+ * worker, the records a fraction of it. Same series as a Gauge set record by record: non-finite
+ * values left out, a repeated label set keeps its first place and its last value, series past
+ * `maxSeries` share one overflow series.
+ */
+function expiryGauge(o: FamilyOptions): { replace(records: readonly CertRecord[]): void; snapshot(): FamilySnapshot } {
+  let records: readonly CertRecord[] = []
+  let built: FamilySnapshot | undefined
+  const build = (): FamilySnapshot => {
+    const series: ValueSeries[] = []
+    const at = new Map<string, number>()
+    let overflow: number | undefined
+    for (const r of records) {
+      const value = r.notAfter.getTime() / 1000
+      if (!Number.isFinite(value)) continue
+      const labels = expiryLabels(r.kind, r.id, r.names, r.subject)
+      const key = labels.join('\u0000')
+      let i = at.get(key)
+      if (i === undefined && series.length >= (o.maxSeries ?? 10_000)) {
+        i = overflow ??= series.push({ labels: labels.map(() => OVERFLOW_LABEL), value }) - 1
+      } else if (i === undefined) {
+        at.set(key, series.length)
+        series.push({ labels, value })
+        continue
+      }
+      series[i] = { labels: series[i]?.labels ?? labels, value }
+    }
+    const head = o.optional === undefined ? { name: o.name, help: o.help, labelNames: o.labelNames } : { name: o.name, help: o.help, labelNames: o.labelNames, optional: o.optional }
+    return { ...head, type: 'gauge', merge: 'max', series }
+  }
+  return {
+    replace(next) {
+      records = next
+      built = undefined
+    },
+    snapshot: () => (built ??= build()),
   }
 }
 

@@ -88,6 +88,15 @@ t.test('gateway metrics: setExpiry → one series per certificate in epoch secon
   t.same(find(scrape(w), name).map((s) => s.labels['kind']), ['consumer'])
 })
 
+t.test('gateway metrics: setExpiry with a repeated label set and an invalid date → one series in first place with the last value; the invalid one left out', async (t) => {
+  const w = createGatewayMetrics()
+  const rec = (id: string, iso: string): CertRecord => ({ kind: 'server', id, names: ['x.test'], subject: 'CN=x.test', notAfter: new Date(iso) })
+  w.setExpiry([rec('1', '2027-01-01T00:00:00Z'), rec('2', '2028-01-01T00:00:00Z'), rec('1', '2029-01-01T00:00:00Z'), rec('3', 'not a date')])
+  const series = find(scrape(w), 'apisix_ssl_certificate_expiry_timestamp_seconds').map((s) => [s.labels['ssl_id'], s.value])
+  t.same(series, [['1', 1861920000], ['2', 1830297600]])
+  t.equal(w.snapshot().families.find((f) => f.name === 'apisix_ssl_certificate_expiry_timestamp_seconds')?.series.length, 2, 'the worker itself reports two series')
+})
+
 t.test('gateway metrics: expiry from two workers at different config generations → union, newest not-after wins', async (t) => {
   const w1 = createGatewayMetrics()
   const w2 = createGatewayMetrics()

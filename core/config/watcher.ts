@@ -37,11 +37,6 @@ const PAGE = 2000
 const cancelSoon = (w: EtcdWatcher): Promise<void> =>
   Promise.race([w.cancel().catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1000).unref())])
 
-/** Sets where etcd3 resumes a watcher after its stream is lost (`request` is readonly in its types only). */
-const resumeFrom = (w: EtcdWatcher, revision: bigint): void => {
-  ;(w.request as { start_revision?: string | number }).start_revision = revision.toString()
-}
-
 const rangeEnd = (prefix: string): Buffer => {
   const b = Buffer.from(prefix)
   b[b.length - 1] = (b[b.length - 1] ?? 0) + 1
@@ -51,7 +46,7 @@ const rangeEnd = (prefix: string): Buffer => {
 /**
  * Lists `{prefix}/` in pages at one revision, then watches from revision+1. Reconnects with
  * back-off (etcd3's watch manager resumes the watch from the revision after the last one
- * applied); when the watch is cancelled (compaction past our revision) or a listing fails,
+ * delivered); when the watch is cancelled (compaction past our revision) or a listing fails,
  * lists everything again.
  */
 export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): ConfigWatcher {
@@ -107,12 +102,8 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
           .startRevision((BigInt(revision) + 1n).toString())
           .watcher()
         watcher = w
-        // the first revision not applied yet. etcd3 moves a watcher's resume point to the revision in
-        // each 'created' answer, which is etcd's current revision, not the last one delivered: when
-        // the stream is lost again before the events since the previous resume point arrive (etcd
-        // sends them on its next sync, up to 100 ms later), they would be skipped for good. The
-        // resume point is put back to this one each time.
-        let next = BigInt(revision) + 1n
+        // etcd3 resumes it after a lost stream from the revision after the last one delivered
+        // (core/etcd/internals.ts keeps a 'created' answer from moving that point past undelivered events)
         let connected = false
         w.on('data', (res) => {
           const events: ConfigEvent[] = res.events.map((e) => ({
@@ -122,13 +113,11 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
             modRevision: e.kv.mod_revision,
             createRevision: e.kv.create_revision,
           }))
-          next = BigInt(res.header.revision) + 1n
           if (events.length > 0) sink.changes(events, res.header.revision)
         })
         w.on('disconnected', (err: Error) => sink.reachable(false, err.message))
         w.on('connected', () => {
           connected = true
-          resumeFrom(w, next)
           sink.reachable(true)
         })
         // a cancelled watch (compaction past our revision, an auth token etcd forgot): list everything again; etcd has

@@ -1,6 +1,6 @@
 import t from 'tap'
-import type { Etcd3 } from 'etcd3'
-import { patchClient } from '../../../core/etcd/internals.js'
+import { Watcher, type Etcd3 } from 'etcd3'
+import { keepWatchResumePoint, patchClient } from '../../../core/etcd/internals.js'
 
 const creds = () => ({ verifyOptions: {} as { rejectUnauthorized?: boolean }, _isSecure: () => true })
 const fake = (o: { secure?: boolean; manager?: boolean } = {}) => {
@@ -43,4 +43,28 @@ t.test('patchClient: a watch refused for its auth token → token dropped, strea
   m.handleCreatedResponse({ canceled: true, cancel_reason: 'rpc error: code = PermissionDenied desc = etcdserver: permission denied' })
   m.handleCreatedResponse({ canceled: true, cancel_reason: 'rpc error: code = Unauthenticated desc = etcdserver: invalid auth token' })
   t.same(f.calls, ['created false', 'created true', 'created true', 'invalidate', 'reopen watch refused: rpc error: code = Unauthenticated desc = etcdserver: invalid auth token'])
+})
+
+t.test("keepWatchResumePoint: a 'created' answer keeps the revision a watcher resumes from; event answers move it; a watch from now takes it", async (t) => {
+  t.equal(keepWatchResumePoint(), undefined)
+  t.equal(keepWatchResumePoint(), undefined, 'idempotent')
+  const watcherAt = (start?: string): Watcher => {
+    const manager = { attach: () => undefined }
+    const namespace = { unprefix: (k: Buffer) => k }
+    return new Watcher(manager as never, namespace as never, start === undefined ? {} : { start_revision: start })
+  }
+  const cases: Array<{ name: string; start?: string; answers: Array<'created' | 'events'>; want: string | number | undefined }> = [
+    { name: 'resumed at 5, created at 9', start: '5', answers: ['created'], want: '5' },
+    { name: 'resumed at 5, created at 9, events up to 9', start: '5', answers: ['created', 'events'], want: '10' },
+    { name: 'resumed at 5, created at 9 twice', start: '5', answers: ['created', 'created'], want: '5' },
+    { name: 'from now, created at 9', answers: ['created'], want: '10' },
+  ]
+  for (const c of cases) {
+    const w = watcherAt(c.start)
+    for (const a of c.answers) {
+      if (a === 'created') w.emit('connected', { created: true, header: { revision: '9' } })
+      else w.emit('data', { created: false, header: { revision: '9' }, events: [] })
+    }
+    t.equal(w.lastRevision() === null ? undefined : String(w.lastRevision()), c.want, c.name)
+  }
 })

@@ -50,6 +50,10 @@ const MAX_HEADER_BYTES = 16 * 1024
 const UNDICI_NAMES = new Set(['host', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'connection', 'expect'])
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** The same token characters (RFC 9110 §5.6.2) by char code, for the response parser's scan. */
+const TOKEN_CHARS = new Uint8Array(128)
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TOKEN_CHARS[c.charCodeAt(0)] = 1
+const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39
 const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 const BAD_PATH = /[^\u0021-\u00ff]/
 
@@ -127,10 +131,10 @@ class Conn {
     this.pool = pool
     const s = connect({ host: o.host, port: o.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 })
     this.socket = s
-    s.setTimeout(o.connectTimeoutMs)
+    this.armTimeout(o.connectTimeoutMs)
     s.once('connect', () => {
       if (this.ex) this.armTimeout(this.headersDone ? this.ex.req.bodyTimeoutMs : this.ex.req.headersTimeoutMs)
-      else s.setTimeout(this.idleMs)
+      else this.armTimeout(this.idleMs)
     })
     s.on('data', (chunk: Buffer) => this.onChunk(chunk))
     s.on('timeout', () => this.onTimeout())
@@ -139,7 +143,13 @@ class Conn {
     s.on('close', () => this.onClose(undefined))
   }
 
+  /** the socket's inactivity timeout now (Node restarts it on every read and write) */
+  timeoutMs = -1
+
+  /** Sets the inactivity timeout; a no-op when it already has that value (read, body and idle timeouts are often all 60 s). */
   armTimeout(ms: number): void {
+    if (ms === this.timeoutMs) return
+    this.timeoutMs = ms
     this.socket.setTimeout(ms)
   }
 
@@ -226,7 +236,7 @@ class Conn {
         this.paused = false
         this.socket.resume()
       }
-      this.socket.setTimeout(this.idleMs)
+      this.armTimeout(this.idleMs)
       this.pool.release(this)
     } else {
       this.pool.forget(this)
@@ -291,29 +301,49 @@ class Conn {
 
   /** Parses a response head; returns its status, or -1 after failing the exchange. */
   parseHead(text: string, ex: Exchange): number {
-    const lines = text.split('\r\n')
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0]!)
-    if (!m) {
+    // status line: HTTP/1.x SSS[ reason]
+    const eol0 = text.indexOf('\r\n')
+    const first = eol0 < 0 ? text.length : eol0
+    const minorCode = text.charCodeAt(7)
+    if (
+      !text.startsWith('HTTP/1.') || (minorCode !== 0x30 && minorCode !== 0x31) || text.charCodeAt(8) !== 0x20 ||
+      !isDigit(text.charCodeAt(9)) || !isDigit(text.charCodeAt(10)) || !isDigit(text.charCodeAt(11)) || (first > 12 && text.charCodeAt(12) !== 0x20)
+    ) {
       this.fail('invalid status line')
       return -1
     }
-    const minor = m[1]!
-    const status = Number(m[2])
+    const minor = minorCode === 0x31 ? '1' : '0'
+    const status = (text.charCodeAt(9) - 0x30) * 100 + (text.charCodeAt(10) - 0x30) * 10 + (text.charCodeAt(11) - 0x30)
     const raw: string[] = []
     let length: number | undefined
     let chunked = false
     let untilClose = false
     let conn: string | undefined
     let keepAliveTimeout: number | undefined
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!
-      const colon = line.indexOf(':')
-      if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) {
+    for (let at = first + 2; at < text.length; ) {
+      let end = text.indexOf('\r\n', at)
+      if (end < 0) end = text.length
+      let colon = -1
+      for (let i = at; i < end; i++) {
+        const c = text.charCodeAt(i)
+        if (c === 0x3a) {
+          colon = i
+          break
+        }
+        if (c > 0x7f || TOKEN_CHARS[c] !== 1) break
+      }
+      if (colon <= at) {
         this.fail('invalid header line')
         return -1
       }
-      const name = line.slice(0, colon)
-      const value = line.slice(colon + 1).trim()
+      const name = text.slice(at, colon)
+      // the value without the optional whitespace around it (SP and HTAB only)
+      let vs = colon + 1
+      let ve = end
+      while (vs < ve && (text.charCodeAt(vs) === 0x20 || text.charCodeAt(vs) === 0x09)) vs++
+      while (ve > vs && (text.charCodeAt(ve - 1) === 0x20 || text.charCodeAt(ve - 1) === 0x09)) ve--
+      const value = text.slice(vs, ve)
+      at = end + 2
       raw.push(name, value)
       const n = name.length
       if (n === 14 && name.toLowerCase() === 'content-length') {
@@ -444,7 +474,7 @@ class Conn {
     if (!more && !this.paused && !ex.done) {
       // a slow client holds the upstream: no read timeout while it does
       this.paused = true
-      this.socket.setTimeout(0)
+      this.armTimeout(0)
       this.socket.pause()
     }
   }

@@ -88,6 +88,7 @@ t.test('h1 responses: framing by length, chunked, close, HEAD, 204, interim 1xx'
     ['chunked with extensions and trailers', '/chunk', 'HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;x=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n', {}, 201, 'abcde'],
     ['HEAD: no body despite a length', '/head', 'HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n', { method: 'HEAD' }, 200, ''],
     ['204: no body', '/204', 'HTTP/1.1 204 No Content\r\n\r\n', {}, 204, ''],
+    ['no reason phrase; whitespace around values', '/bare', 'HTTP/1.1 200\r\nContent-Length:  2 \r\nX-V:\tv w\t\r\n\r\nok', {}, 200, 'ok'],
     ['100 then 200', '/100', 'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok', {}, 200, 'ok'],
   ]
   const byPath = new Map(cases.map((c) => [c[1], c[2]]))
@@ -102,6 +103,7 @@ t.test('h1 responses: framing by length, chunked, close, HEAD, 204, interim 1xx'
     const o = await send(pool, { path, ...r })
     t.same([o.status, o.body, o.error], [status, body, undefined], `${name} → ${status} ${JSON.stringify(body)}`)
   }
+  t.same((await send(pool, { path: '/bare' })).headers, ['Content-Length', '2', 'X-V', 'v w'], 'values without their surrounding whitespace, names as sent')
   const c = await send(pool, { path: '/close' })
   t.same([c.status, c.body, c.error], [200, 'until close', undefined], 'no length: the body runs until the upstream closes')
   // every response above (but the close-delimited one and HEAD) left its connection reusable

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Etcd3 } from 'etcd3'
+import { Etcd3, type IPutResponse } from 'etcd3'
 import { startEtcdAt } from '../lib/etcd-at.js'
 import { startEtcd } from '../lib/etcd.js'
 import { BIN_APISIX, startGateway, writeGatewayConfig } from '../lib/gateway.js'
@@ -12,6 +12,7 @@ import { freePort } from '../lib/ports.js'
 import { seeded } from '../lib/random.js'
 import { startTcpProxy } from '../lib/tcp-proxy.js'
 import { adminOf } from '../lib/admin.js'
+import { find, parsePrometheus } from '../lib/prometheus.js'
 
 t.teardown(closeAgents)
 
@@ -124,7 +125,7 @@ t.test('two nodes behind cuttable links to etcd: a 1,000-write burst with the wa
   const everRoutes = new Set<string>()
   const everSsls = new Set<string>()
   const now = Math.floor(Date.now() / 1000)
-  const put = (res: string, id: string, v: Record<string, unknown>): Promise<unknown> =>
+  const put = (res: string, id: string, v: Record<string, unknown>): Promise<IPutResponse> =>
     direct.put(`/apisix/${res}/${id}`).value(JSON.stringify({ id, ...v, create_time: now, update_time: now })).exec()
   const del = (res: string, id: string): Promise<unknown> => direct.delete().key(`/apisix/${res}/${id}`).exec()
 
@@ -200,12 +201,20 @@ t.test('two nodes behind cuttable links to etcd: a 1,000-write burst with the wa
     }
   }
   // the last write: a sentinel route; a node that serves it has applied everything before it
-  await put('routes', 'sentinel', { uri: '/sentinel', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } } })
+  const sentinel = await put('routes', 'sentinel', { uri: '/sentinel', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } } })
   const lastWrite = Date.now()
   const caughtUp = await Promise.all(nodes.map(async (gw) => {
     await eventually(() => httpGet(gw.http, '/sentinel'), (x) => x.status === 200, { timeoutMs: 20_000, intervalMs: 10, describe })
     return Date.now() - lastWrite
   }))
+
+  // the nodes' own account agrees: the routes they applied last are at the sentinel's revision, etcd reachable
+  for (const [n, gw] of nodes.entries()) {
+    const m = parsePrometheus(await (await fetch(`http://127.0.0.1:${gw.metrics}/apisix/prometheus/metrics`)).text())
+    const index = find(m, 'apisix_etcd_modify_indexes', { key: 'routes' })[0]?.value
+    t.equal(index, Number(sentinel.header.revision), `node ${n + 1}: apisix_etcd_modify_indexes{key="routes"} is the sentinel's revision`)
+    t.equal(find(m, 'apisix_etcd_reachable')[0]?.value, 1, `node ${n + 1}: apisix_etcd_reachable 1`)
+  }
 
   const final = await readFinal(direct)
   t.same([...final.routes.keys()].filter((k) => k !== 'sentinel').sort(), [...live.routes].sort(), 'etcd holds the routes the burst left')

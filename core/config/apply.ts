@@ -1,6 +1,7 @@
 import type { Result } from '../schema/decode.js'
 import { parseKey, type ResourceName } from '../etcd/keys.js'
 import { emptySnapshot, type Entry, type Snapshot } from './snapshot.js'
+import { isPersistentMap, persistentMapOf, type PersistentMap } from '../collections/persistent-map.js'
 
 /** One change read from etcd. */
 export interface ConfigEvent {
@@ -24,7 +25,8 @@ export type Decode = (res: ResourceName, id: string, raw: unknown) => Result<unk
 /**
  * Pure: applies events to a snapshot. An invalid object is refused and the last good value of
  * its key stays in force. Keys that did not change keep their entry's identity, so compiled
- * parts cached by entry value (WeakMap) survive.
+ * parts cached by entry value (WeakMap) survive. A change to a persistent resource (ssls) costs
+ * O(log n); the others copy their map once per batch.
  */
 export function applyEvents(
   prev: Snapshot,
@@ -37,21 +39,18 @@ export function applyEvents(
   const changed = new Set<ResourceName>()
   // apply works on untyped entries: every value it stores came out of `decode` for its resource
   const prevObjects = prev.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>
-  const copies = new Map<ResourceName, Map<string, Entry>>()
-  const mapFor = (res: ResourceName): Map<string, Entry> => {
-    let m = copies.get(res)
-    if (!m) {
-      m = new Map(prevObjects[res])
-      copies.set(res, m)
-    }
-    return m
+  const drafts = new Map<ResourceName, Draft>()
+  const draftOf = (res: ResourceName): Draft => {
+    let d = drafts.get(res)
+    if (!d) drafts.set(res, (d = draft(res, prevObjects[res])))
+    return d
   }
   for (const ev of events) {
     const k = parseKey(prefix, ev.key)
     if (!k) continue
     if (ev.type === 'delete') {
-      if (prevObjects[k.res].has(k.id) || copies.get(k.res)?.has(k.id)) {
-        mapFor(k.res).delete(k.id)
+      if ((drafts.get(k.res) ?? prevObjects[k.res]).has(k.id)) {
+        draftOf(k.res).delete(k.id)
         changed.add(k.res)
       }
       continue
@@ -68,12 +67,47 @@ export function applyEvents(
       rejected.push({ key: ev.key, resource: k.res, reason: decoded.error })
       continue
     }
-    mapFor(k.res).set(k.id, Object.freeze({ id: k.id, value: decoded.value, modRevision: ev.modRevision, createRevision: ev.createRevision }))
+    draftOf(k.res).set(k.id, Object.freeze({ id: k.id, value: decoded.value, modRevision: ev.modRevision, createRevision: ev.createRevision }))
     changed.add(k.res)
   }
   const objects = { ...prevObjects }
-  for (const [res, m] of copies) objects[res] = m
+  for (const [res, d] of drafts) objects[res] = d.done()
   return { snapshot: { revision, objects: objects as unknown as Snapshot['objects'] }, rejected, changed }
+}
+
+/**
+ * Resources kept in persistent maps (core/collections/persistent-map.ts): a change costs O(log n)
+ * instead of a copy of every entry, and derive finds what changed by diffing two versions. Their
+ * iteration order is hash order, so only resources whose readers never depend on it: the SNI
+ * index orders claimants by update_time and id. Routes keep Maps (insertion order breaks ties).
+ */
+export const PERSISTENT_RESOURCES: ReadonlySet<ResourceName> = new Set<ResourceName>(['ssls'])
+
+/** A resource's map being changed by one batch of events. */
+interface Draft {
+  has(id: string): boolean
+  set(id: string, e: Entry): void
+  delete(id: string): void
+  done(): ReadonlyMap<string, Entry>
+}
+
+function draft(res: ResourceName, base: ReadonlyMap<string, Entry>): Draft {
+  if (PERSISTENT_RESOURCES.has(res)) {
+    let m: PersistentMap<Entry> = isPersistentMap(base) ? (base as PersistentMap<Entry>) : persistentMapOf(base)
+    return {
+      has: (id) => m.has(id),
+      set: (id, e) => void (m = m.set(id, e)),
+      delete: (id) => void (m = m.delete(id)),
+      done: () => m,
+    }
+  }
+  const m = new Map(base)
+  return {
+    has: (id) => m.has(id),
+    set: (id, e) => void m.set(id, e),
+    delete: (id) => void m.delete(id),
+    done: () => m,
+  }
 }
 
 /** Pure: a full load replaces everything (after start or a compaction), reusing unchanged entries. */
@@ -85,22 +119,25 @@ export function loadAll(
   decode: Decode,
 ): { snapshot: Snapshot; rejected: Rejected[] } {
   const fresh = applyEvents(emptySnapshot(), kvs, revision, prefix, decode)
-  // keep identity of entries whose revision did not change
   const prevObjects = prev.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>
-  const objects = { ...(fresh.snapshot.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>) }
-  for (const res of Object.keys(objects) as ResourceName[]) {
+  const freshObjects = fresh.snapshot.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>
+  const lists = new Map<ResourceName, Map<string, Entry>>()
+  for (const res of Object.keys(freshObjects) as ResourceName[]) {
+    // keep identity of entries whose revision did not change
     const m = new Map<string, Entry>()
-    for (const [id, e] of objects[res]) {
+    for (const [id, e] of freshObjects[res]) {
       const old = prevObjects[res].get(id)
       m.set(id, old && old.modRevision === e.modRevision ? old : e)
     }
-    objects[res] = m
+    lists.set(res, m)
   }
   // an object that became invalid keeps its last good value
   for (const r of fresh.rejected) {
     const k = parseKey(prefix, r.key)
     const old = k && prevObjects[k.res].get(k.id)
-    if (k && old) (objects[k.res] as Map<string, Entry>).set(k.id, old)
+    if (k && old) lists.get(k.res)?.set(k.id, old)
   }
+  const objects = { ...freshObjects }
+  for (const [res, m] of lists) objects[res] = PERSISTENT_RESOURCES.has(res) ? persistentMapOf(m) : m
   return { snapshot: { revision, objects: objects as unknown as Snapshot['objects'] }, rejected: fresh.rejected }
 }

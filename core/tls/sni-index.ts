@@ -1,4 +1,5 @@
 import { normalizeSni } from '../net/hostname.js'
+import { persistentMapOf, type PersistentMap } from '../collections/persistent-map.js'
 
 /**
  * What the index needs from an ssl object (or anything carrying one). The caller passes only the
@@ -45,54 +46,64 @@ export function outranks(a: SniEntry, b: SniEntry): boolean {
   return a.id > b.id
 }
 
+/** What an index holds; every map is persistent, so an update shares what it does not touch. */
+interface IndexState<T extends SniEntry> {
+  /** pattern → claimants, best first (only the first one serves) */
+  readonly claims: PersistentMap<readonly T[]>
+  readonly exact: PersistentMap<T>
+  /** wildcard text after `*` → winner; `*.a.com` is stored under `.a.com`, `*` under '' */
+  readonly wild: PersistentMap<T>
+  /** lengths of wildcard texts that do not start with a dot (`*test.com`) → how many: probed by length */
+  readonly oddLengths: ReadonlyMap<number, number>
+  /** the patterns claimed more than once */
+  readonly conflicts: PersistentMap<SniConflict<T>>
+}
+
+const states = new WeakMap<object, IndexState<SniEntry>>()
+
+/** The distinct normalised patterns of an entry, in its order. */
+function patternsOf(entry: SniEntry): string[] {
+  const mine = new Set<string>()
+  for (const raw of entry.snis) {
+    const p = normalizeSni(raw)
+    if (p !== '') mine.add(p)
+  }
+  return [...mine]
+}
+
+const byRank = (a: SniEntry, b: SniEntry): number => (outranks(a, b) ? -1 : outranks(b, a) ? 1 : 0)
+const oddLength = (pattern: string): number | undefined => (pattern.startsWith('*') && pattern.length > 1 && pattern[1] !== '.' ? pattern.length - 1 : undefined)
+
 /**
- * Builds the index. Matching follows APISIX's radixtree_sni (spec §5.3–5.5):
- * - an exact name beats every wildcard;
- * - among wildcards, the one whose text after `*` is the longest suffix of the name is chosen,
- *   and then it must cover exactly one label (`*.a.com` takes `x.a.com`, never `a.com` nor
- *   `y.x.a.com`); when it does not, there is no fallback to a shorter wildcard or to `*`;
- * - `*` alone takes any name that no other pattern's suffix reaches;
- * - a pattern like `*test.com` (no dot after `*`) takes `test.com` and `xtest.com`, not `a.test.com`.
- * Deviation: APISIX's `snis: ["*"]` takes only dot-less names (a quirk of its post-check); here
- * `*` means the same in `sni` and `snis`.
+ * Pure: the state after the claimants of `pattern` became `list` (any order; empty: unclaimed).
+ * Touches only that pattern's slots in each map.
  */
-export function buildSniIndex<T extends SniEntry>(entries: Iterable<T>): SniIndex<T> {
-  // pattern → claimants, best first (only the first one serves)
-  const claims = new Map<string, T[]>()
-  for (const entry of entries) {
-    const mine = new Set<string>()
-    for (const raw of entry.snis) {
-      const p = normalizeSni(raw)
-      if (p === '' || mine.has(p)) continue
-      mine.add(p)
-      const list = claims.get(p)
-      if (list) list.push(entry)
-      else claims.set(p, [entry])
-    }
+function setClaims<T extends SniEntry>(st: IndexState<T>, pattern: string, list: T[]): IndexState<T> {
+  const had = st.claims.has(pattern)
+  list.sort(byRank)
+  const winner = list[0]
+  const wildcard = pattern.startsWith('*')
+  const slot = wildcard ? pattern.slice(1) : pattern
+  let { claims, exact, wild, oddLengths, conflicts } = st
+  claims = winner ? claims.set(pattern, Object.freeze(list)) : claims.delete(pattern)
+  if (wildcard) wild = winner ? wild.set(slot, winner) : wild.delete(slot)
+  else exact = winner ? exact.set(slot, winner) : exact.delete(slot)
+  conflicts = list.length > 1 ? conflicts.set(pattern, Object.freeze({ pattern, winner: list[0]!, losers: Object.freeze(list.slice(1)) })) : conflicts.delete(pattern)
+  const odd = oddLength(pattern)
+  if (odd !== undefined && had !== (winner !== undefined)) {
+    const m = new Map(oddLengths)
+    const n = (m.get(odd) ?? 0) + (winner ? 1 : -1)
+    if (n > 0) m.set(odd, n)
+    else m.delete(odd)
+    oddLengths = m
   }
-  const exact = new Map<string, T>()
-  // wildcard text after `*` → winner; `*.a.com` is stored under `.a.com`, `*` under ''
-  const wild = new Map<string, T>()
-  // lengths of wildcard texts that do not start with a dot (`*test.com`): probed by length
-  const oddLengths = new Set<number>()
-  const conflicts: SniConflict<T>[] = []
-  for (const [pattern, list] of claims) {
-    if (list.length > 1) {
-      list.sort((a, b) => (outranks(a, b) ? -1 : outranks(b, a) ? 1 : 0))
-      conflicts.push({ pattern, winner: list[0]!, losers: list.slice(1) })
-    }
-    const winner = list[0]!
-    if (pattern.startsWith('*')) {
-      const rest = pattern.slice(1)
-      wild.set(rest, winner)
-      if (rest !== '' && !rest.startsWith('.')) oddLengths.add(rest.length)
-    } else {
-      exact.set(pattern, winner)
-    }
-  }
-  conflicts.sort((a, b) => (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0))
-  const frozenConflicts = Object.freeze(conflicts)
+  return { claims, exact, wild, oddLengths, conflicts }
+}
+
+function indexOf<T extends SniEntry>(st: IndexState<T>): SniIndex<T> {
+  const { exact, wild, oddLengths } = st
   const hasOdd = oddLengths.size > 0
+  let sorted: readonly SniConflict<T>[] | undefined
 
   function match(raw: string): SniMatch<T> | undefined {
     const sni = normalizeSni(raw)
@@ -114,10 +125,91 @@ export function buildSniIndex<T extends SniEntry>(entries: Iterable<T>): SniInde
     return any ? { entry: any, pattern: '*' } : undefined
   }
 
-  return Object.freeze({
+  const index: SniIndex<T> = Object.freeze({
     lookup: (sni: string) => match(sni)?.entry,
     match,
-    conflicts: () => frozenConflicts,
-    size: claims.size,
+    conflicts: () => (sorted ??= Object.freeze([...st.conflicts.values()].sort((a, b) => (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0)))),
+    size: st.claims.size,
   })
+  states.set(index, st as unknown as IndexState<SniEntry>)
+  return index
+}
+
+/**
+ * Builds the index. Matching follows APISIX's radixtree_sni (spec §5.3–5.5):
+ * - an exact name beats every wildcard;
+ * - among wildcards, the one whose text after `*` is the longest suffix of the name is chosen,
+ *   and then it must cover exactly one label (`*.a.com` takes `x.a.com`, never `a.com` nor
+ *   `y.x.a.com`); when it does not, there is no fallback to a shorter wildcard or to `*`;
+ * - `*` alone takes any name that no other pattern's suffix reaches;
+ * - a pattern like `*test.com` (no dot after `*`) takes `test.com` and `xtest.com`, not `a.test.com`.
+ * Deviation: APISIX's `snis: ["*"]` takes only dot-less names (a quirk of its post-check); here
+ * `*` means the same in `sni` and `snis`.
+ */
+export function buildSniIndex<T extends SniEntry>(entries: Iterable<T>): SniIndex<T> {
+  const claims = new Map<string, T[]>()
+  for (const entry of entries) {
+    for (const p of patternsOf(entry)) {
+      const list = claims.get(p)
+      if (list) list.push(entry)
+      else claims.set(p, [entry])
+    }
+  }
+  // built as Maps, then turned into persistent maps in one pass each
+  const exact = new Map<string, T>()
+  const wild = new Map<string, T>()
+  const oddLengths = new Map<number, number>()
+  const conflicts = new Map<string, SniConflict<T>>()
+  const frozen = new Map<string, readonly T[]>()
+  for (const [pattern, list] of claims) {
+    list.sort(byRank)
+    const winner = list[0]!
+    frozen.set(pattern, Object.freeze(list))
+    if (list.length > 1) conflicts.set(pattern, Object.freeze({ pattern, winner, losers: Object.freeze(list.slice(1)) }))
+    if (pattern.startsWith('*')) wild.set(pattern.slice(1), winner)
+    else exact.set(pattern, winner)
+    const odd = oddLength(pattern)
+    if (odd !== undefined) oddLengths.set(odd, (oddLengths.get(odd) ?? 0) + 1)
+  }
+  return indexOf({
+    claims: persistentMapOf(frozen),
+    exact: persistentMapOf(exact),
+    wild: persistentMapOf(wild),
+    oddLengths,
+    conflicts: persistentMapOf(conflicts),
+  })
+}
+
+/**
+ * Pure: `prev` with the entries `removed` taken out (by id) and `added` put in, as if built
+ * again from the resulting entries. Costs O(patterns of the changed entries × their
+ * claimants), whatever the size of the index; `prev` stays valid and unchanged.
+ */
+export function updateSniIndex<T extends SniEntry>(prev: SniIndex<T>, removed: Iterable<T>, added: Iterable<T>): SniIndex<T> {
+  const st0 = states.get(prev) as IndexState<T> | undefined
+  if (!st0) throw new TypeError('updateSniIndex: the index was not built by buildSniIndex')
+  const gone = new Set<string>()
+  const touched = new Set<string>()
+  for (const e of removed) {
+    gone.add(e.id)
+    for (const p of patternsOf(e)) touched.add(p)
+  }
+  const incoming = new Map<string, T[]>()
+  for (const e of added) {
+    // an entry put in again replaces the one with its id
+    gone.add(e.id)
+    for (const p of patternsOf(e)) {
+      touched.add(p)
+      const list = incoming.get(p)
+      if (list) list.push(e)
+      else incoming.set(p, [e])
+    }
+  }
+  let st = st0
+  for (const p of touched) {
+    const list = (st0.claims.get(p) ?? []).filter((e) => !gone.has(e.id))
+    list.push(...(incoming.get(p) ?? []))
+    st = setClaims(st, p, list)
+  }
+  return indexOf(st)
 }

@@ -1,0 +1,126 @@
+import t from 'tap'
+import { applyEvents, type ConfigEvent, type Decode } from '../../core/config/apply.js'
+import { emptySnapshot, type Entry, type Snapshot } from '../../core/config/snapshot.js'
+import { deriveGeneration, deriveSni } from '../../core/derive.js'
+import { emptyGeneration } from '../../core/state.js'
+import { isPersistentMap } from '../../core/collections/persistent-map.js'
+import type { PolicyCache, SslValue, TlsPolicy } from '../../core/tls/contexts.js'
+import type { SniIndex } from '../../core/tls/sni-index.js'
+import { ok } from '../../core/schema/decode.js'
+import { seeded } from '../lib/random.js'
+
+// ssl objects as the data plane holds them, without certificates: the SNI index only reads these fields
+const decode: Decode = (_res, id, raw) => ok(Object.freeze({ ...(raw as object), id }))
+const put = (id: string, value: object, rev: number): ConfigEvent => ({
+  type: 'put', key: `/apisix/ssls/${id}`, value: JSON.stringify(value), modRevision: String(rev), createRevision: String(rev),
+})
+const del = (id: string, rev: number): ConfigEvent => ({ type: 'delete', key: `/apisix/ssls/${id}`, value: '', modRevision: String(rev), createRevision: '0' })
+
+/** A policy cache that builds no server and counts the entries it is asked about. */
+function fakePolicies(): PolicyCache & { calls: number; eager: string[] } {
+  const cache = new WeakMap<object, TlsPolicy>()
+  const self = {
+    calls: 0,
+    eager: [] as string[],
+    policyFor(entry: Entry<SslValue>, eager: boolean): TlsPolicy {
+      self.calls++
+      let p = cache.get(entry)
+      if (!p) {
+        const ssl = entry.value
+        p = Object.freeze({
+          id: ssl.id,
+          snis: ssl.snis ?? (ssl.sni === undefined ? [] : [ssl.sni]),
+          updateTime: ssl.update_time ?? 0,
+          modRevision: entry.modRevision,
+          client: undefined,
+          server: () => new Error('no server in this test'),
+          built: () => false,
+        })
+        cache.set(entry, p)
+        if (eager) self.eager.push(ssl.id)
+      }
+      return p
+    },
+  }
+  return self
+}
+
+const QUERIES = ['a.test', 'b.test', 'x.w.test', 'y.x.w.test', 'other.org', 'c.test']
+function answers(idx: SniIndex<TlsPolicy>): unknown {
+  return { lookups: QUERIES.map((q) => `${q}→${idx.match(q)?.entry.id ?? '-'}`), conflicts: idx.conflicts().map((c) => [c.pattern, c.winner.id, c.losers.map((l) => l.id)]), size: idx.size }
+}
+const apply = (s: Snapshot, evs: ConfigEvent[], rev: number): Snapshot => applyEvents(s, evs, String(rev), '/apisix', decode).snapshot
+
+t.test('derive: table of ssl changes → the incremental SNI index answers as a full rebuild, visiting only what changed', async (t) => {
+  const steps: Array<[string, ConfigEvent[]]> = [
+    ['two objects', [put('1', { snis: ['a.test', '*.w.test'], update_time: 1 }, 2), put('2', { sni: 'b.test', update_time: 1 }, 2)]],
+    ['a later object claims a.test', [put('3', { sni: 'A.test', update_time: 5 }, 3)]],
+    ['it is disabled (status 0)', [put('3', { sni: 'a.test', update_time: 6, status: 0 }, 4)]],
+    ['a client certificate takes no part', [put('4', { sni: 'c.test', type: 'client' }, 5)]],
+    ['it becomes a server certificate', [put('4', { sni: 'c.test', type: 'server' }, 6)]],
+    ['object 1 deleted', [del('1', 7)]],
+    ['catch-all', [put('5', { snis: ['*'] }, 8)]],
+  ]
+  const policies = fakePolicies()
+  let gen = emptyGeneration()
+  for (const [name, evs] of steps) {
+    const prev = gen
+    const prevAnswers = answers(prev.sni)
+    const snapshot = apply(prev.snapshot, evs, Number(evs[0]?.modRevision))
+    t.ok(isPersistentMap(snapshot.objects.ssls), `${name}: ssls kept in a persistent map`)
+    policies.calls = 0
+    gen = deriveGeneration(snapshot, prev, { full: false, changed: new Set(['ssls']) }, { policies })
+    t.ok(policies.calls <= 2 * evs.length, `${name}: ${policies.calls} policies visited for ${evs.length} change(s)`)
+    t.same(answers(gen.sni), answers(deriveSni(snapshot, fakePolicies(), false)), name)
+    t.same(answers(prev.sni), prevAnswers, `${name}: the previous generation's index is unchanged`)
+  }
+  t.same(policies.eager.sort(), ['1', '2', '3', '4', '5'], 'every changed object that serves had its server built at once (not 3 disabled, not 4 as a client certificate)')
+})
+
+t.test('derive: after a full load held in plain Maps → the next change rebuilds once, then goes incremental', async (t) => {
+  const policies = fakePolicies()
+  const loaded = apply(emptySnapshot(), [put('1', { sni: 'a.test' }, 2), put('2', { sni: 'b.test' }, 2)], 2)
+  // a full load may hand over plain Maps (core/config/full-load.ts)
+  const plain: Snapshot = { revision: '2', objects: { ...loaded.objects, ssls: new Map(loaded.objects.ssls) } }
+  const g1 = deriveGeneration(plain, emptyGeneration(), { full: true, changed: new Set(['ssls']) }, { policies })
+  t.same(policies.eager, [], 'a full load builds no server up front')
+  const s2 = apply(plain, [put('3', { sni: 'c.test' }, 3)], 3)
+  t.ok(isPersistentMap(s2.objects.ssls), 'the first change turns ssls into a persistent map')
+  const g2 = deriveGeneration(s2, g1, { full: false, changed: new Set(['ssls']) }, { policies })
+  t.same(answers(g2.sni), answers(deriveSni(s2, fakePolicies(), false)))
+  policies.calls = 0
+  const s3 = apply(s2, [put('2', { sni: 'c.test', update_time: 9 }, 4)], 4)
+  const g3 = deriveGeneration(s3, g2, { full: false, changed: new Set(['ssls']) }, { policies })
+  t.equal(policies.calls, 2, 'one changed object: its old and new policy')
+  t.equal(g3.sni.lookup('c.test')?.id, '2')
+  t.equal(g3.sni.lookup('b.test'), undefined)
+  t.equal(g2.sni.lookup('b.test')?.id, '2', 'the generation before still serves b.test')
+})
+
+t.test('derive: 800 seeded random batches of ssl changes → incremental equals full rebuild every time', async (t) => {
+  const rnd = seeded(31337)
+  const int = (n: number) => Math.floor(rnd() * n)
+  const pick = <X>(xs: readonly X[]): X => xs[int(xs.length)]!
+  const names = ['a.test', 'B.test', 'b.test.', '*.w.test', 'x.w.test', '*', 'c.test', '*.test']
+  const policies = fakePolicies()
+  let gen = emptyGeneration()
+  let rev = 1
+  let differ = 0
+  for (let i = 0; i < 800; i++) {
+    rev++
+    const evs: ConfigEvent[] = []
+    for (let j = 0, n = 1 + int(3); j < n; j++) {
+      const id = String(int(15))
+      if (rnd() < 0.2) evs.push(del(id, rev))
+      else {
+        const snis = Array.from({ length: 1 + int(2) }, () => pick(names))
+        evs.push(put(id, { ...(rnd() < 0.5 ? { snis } : { sni: snis[0] }), update_time: int(3), ...(rnd() < 0.1 ? { status: 0 } : {}), ...(rnd() < 0.1 ? { type: 'client' } : {}) }, rev))
+      }
+    }
+    const snapshot = apply(gen.snapshot, evs, rev)
+    gen = deriveGeneration(snapshot, gen, { full: false, changed: new Set(['ssls']) }, { policies })
+    if (JSON.stringify(answers(gen.sni)) !== JSON.stringify(answers(deriveSni(snapshot, fakePolicies(), false)))) differ++
+  }
+  t.equal(differ, 0)
+  t.ok(gen.snapshot.objects.ssls.size > 3, `objects alive at the end: ${gen.snapshot.objects.ssls.size}`)
+})

@@ -11,7 +11,7 @@ import { createHttpServer, startHttpListeners } from './server/listeners.js'
 import { drainWorker, shutdownTimeoutMs } from './server/drain.js'
 import { buildDecode } from './config/decode-all.js'
 import { createPools } from './proxy/pools.js'
-import type { PrimaryMessage, WorkerMessage } from './server/workers.js'
+import { missingRegexpFlags, type PrimaryMessage, type WorkerMessage } from './server/workers.js'
 import { randomBytes } from 'node:crypto'
 import { createPolicyCache } from './tls/contexts.js'
 import { decodeSecrets, firstSecrets } from './tls/ticket-secrets.js'
@@ -26,6 +26,11 @@ const send = (m: WorkerMessage): void => {
 
 /** The data-plane entry of one worker: store → listeners → ready; drains on the primary's word. */
 export async function runWorker(): Promise<void> {
+  const missing = missingRegexpFlags(process.execArgv)
+  if (missing.length > 0) {
+    send({ type: 'fatal', message: `data-plane worker started without ${missing.join(' ')}: a backtracking regexp could hold it for hours` })
+    return
+  }
   const file = process.env['APISIX_CONF'] ?? 'conf/config.yaml'
   const config = loadLocalConfig(file)
   const log = createLogger('worker')

@@ -68,7 +68,8 @@ export function checkRoute(r: Route): string | undefined {
   if (r.filter_func !== undefined) return 'filter_func (Lua) is not supported by this gateway'
   if (r.script !== undefined || r.script_id !== undefined) return 'script (Lua) is not supported by this gateway'
   if (r.vars !== undefined) {
-    const why = checkVars(r.vars, false)
+    // linear on the data plane too (see checkSsl)
+    const why = checkVars(r.vars, true)
     if (why) return why
   }
   if (r.upstream) return checkUpstream(r.upstream, 'upstream.')

@@ -40,7 +40,7 @@ export type Ssl = Static<typeof SslSchema>
 
 /**
  * Cross-field rules every reader applies (admin and data plane): a server object names its SNIs
- * with exactly one of `sni`/`snis`; `certs` and `keys` pair up; skip regexes compile.
+ * with exactly one of `sni`/`snis`; `certs` and `keys` pair up; skip regexes run in linear time.
  */
 export function checkSsl(ssl: Ssl): string | undefined {
   if (ssl.type === 'server') {
@@ -50,7 +50,9 @@ export function checkSsl(ssl: Ssl): string | undefined {
   if ((ssl.certs?.length ?? 0) !== (ssl.keys?.length ?? 0)) return 'mismatched number of certs and keys'
   const skips = ssl.client?.skip_mtls_uri_regex ?? []
   for (const [i, p] of skips.entries()) {
-    const why = checkPattern(p, false)
+    // linear on the data plane too: a pattern V8 cannot run linearly (backreference, lookaround)
+    // gets no backtracking fallback and could hold a worker for hours
+    const why = checkPattern(p, true)
     if (why) return `property "client.skip_mtls_uri_regex[${i}]" validation failed: ${why}`
   }
   return undefined

@@ -31,6 +31,12 @@ export interface Workers {
   ask(what: string, timeoutMs?: number): Promise<unknown[]>
 }
 
+/** V8 flags every worker runs with (DESIGN.md §4): a backtracking regexp falls back to the linear-time engine. */
+export const REGEXP_FLAGS = ['--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks'] as const
+
+/** The regexp flags missing from a process's execArgv. */
+export const missingRegexpFlags = (execArgv: readonly string[]): string[] => REGEXP_FLAGS.filter((f) => !execArgv.includes(f))
+
 /** Number of workers for `apisix.workers` (auto = one per core). */
 export const workerCount = (c: LocalConfig): number => (c.apisix.workers === 'auto' ? availableParallelism() : c.apisix.workers)
 
@@ -45,7 +51,8 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
   const n = workerCount(o.config)
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-entry.js', import.meta.url)),
-    execArgv: process.execArgv,
+    // the flags even when the primary runs without them (`node dist/bin/cli.js start`)
+    execArgv: [...process.execArgv, ...missingRegexpFlags(process.execArgv)],
     silent: false,
   })
   let secrets = firstSecrets(o.ticketSecret)

@@ -1,6 +1,5 @@
 import t from 'tap'
 import { Etcd3, type IPutResponse } from 'etcd3'
-import { startEtcdAt } from '../lib/etcd-at.js'
 import { startEtcd } from '../lib/etcd.js'
 import { BIN_APISIX, startGateway, writeGatewayConfig } from '../lib/gateway.js'
 import { startEcho } from '../lib/echo.js'
@@ -44,7 +43,7 @@ t.test('a gateway started while etcd is down serves once etcd comes up, within s
   }
   t.equal(proc.exitCode, null, `still waiting for etcd after ${probes} refused probes`)
 
-  const etcd = await startEtcdAt(t, etcdPort)
+  const etcd = await startEtcd(t, etcdPort)
   const direct = new Etcd3({ hosts: etcd.url })
   t.teardown(() => direct.close())
   const ca = makeCa('Late CA')

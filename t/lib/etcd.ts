@@ -7,6 +7,8 @@ import { until } from './eventually.js'
 export interface EtcdHandle {
   readonly url: string
   readonly pid: number
+  /** Date.now() when /health first answered after the latest start */
+  readonly healthyAt: number
   /** stops this etcd (SIGTERM; data kept) */
   stop(): Promise<number | string>
   /** starts it again on the same ports and data */
@@ -14,14 +16,18 @@ export interface EtcdHandle {
   output(): string
 }
 
-/** A real etcd in a temp dir on free loopback ports, stopped at teardown. */
-export async function startEtcd(t: Test): Promise<EtcdHandle> {
+/**
+ * A real etcd in a temp dir on free loopback ports, stopped at teardown. `clientPort` picks the
+ * client port (a gateway may already be pointed at it); a free one otherwise.
+ */
+export async function startEtcd(t: Test, clientPort?: number): Promise<EtcdHandle> {
   const dir = await tempDir(t, 'etcd-')
-  const [client, peer] = [await freePort(), await freePort()]
+  const [client, peer] = [clientPort ?? (await freePort()), await freePort()]
   const url = `http://127.0.0.1:${client}`
   const peerUrl = `http://127.0.0.1:${peer}`
   let proc: ChildProcess
   let out: () => string = () => ''
+  let healthyAt = 0
   const launch = async (): Promise<void> => {
     proc = spawn(
       'etcd',
@@ -31,6 +37,7 @@ export async function startEtcd(t: Test): Promise<EtcdHandle> {
     )
     out = collect(proc)
     await until(() => fetch(`${url}/health`).then((r) => { if (!r.ok) throw new Error(`health ${r.status}`) }), 15_000, () => out())
+    healthyAt = Date.now()
   }
   await launch()
   t.teardown(() => stopProcess(proc))
@@ -38,6 +45,9 @@ export async function startEtcd(t: Test): Promise<EtcdHandle> {
     url,
     get pid() {
       return proc.pid ?? 0
+    },
+    get healthyAt() {
+      return healthyAt
     },
     stop: () => stopProcess(proc),
     restart: launch,

@@ -91,6 +91,8 @@ interface Exchange {
   readonly req: H1Request
   readonly handler: H1Handler
   head: string
+  /** `head` says connection: close */
+  close: boolean
   readonly isHead: boolean
   /** a retry on a fresh connection is still allowed (the first attempt went to a reused socket) */
   retryable: boolean
@@ -497,7 +499,7 @@ export class H1Pool {
     const isHead = req.method === 'HEAD'
     const head = requestHead(req, isHead)
     if (head === undefined) return false
-    this.run({ req, handler, head, isHead, retryable: true, done: false }, false)
+    this.run({ req, handler, head, close: isHead, isHead, retryable: true, done: false }, false)
     return true
   }
 
@@ -526,8 +528,12 @@ export class H1Pool {
   #startOn(c: Conn, ex: Exchange): void {
     // the request that reaches maxRequests tells the upstream it is the last one (HEAD always
     // does, as undici's: a misbehaving server may send a body after it)
-    if (c.requests + 1 >= this.o.maxRequests && !ex.isHead) ex.head = requestHead(ex.req, true)!
-    if (ex.isHead || c.requests + 1 >= this.o.maxRequests) c.keepAlive = false
+    const close = ex.isHead || c.requests + 1 >= this.o.maxRequests
+    if (close !== ex.close) {
+      ex.head = requestHead(ex.req, close)!
+      ex.close = close
+    }
+    if (close) c.keepAlive = false
     c.start(ex)
   }
 

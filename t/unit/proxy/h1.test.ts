@@ -178,3 +178,31 @@ t.test('h1: at most `connections` sockets; the rest wait their turn', async (t) 
   t.same(all.map((o) => o.status), [200, 200, 200, 200, 200, 200])
   t.equal(up.sockets.length, 2)
 })
+
+t.test('h1: an abort from a finished exchange leaves the next one on that connection alone', async (t) => {
+  const up = await upstream(t, (_head, s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'))
+  const pool = poolFor(up.port)
+  t.teardown(() => pool.close())
+  let lateAbort: ((err?: Error) => void) | undefined
+  await new Promise<void>((resolve, reject) => {
+    pool.dispatch({ method: 'GET', path: '/', headers: ['Host', 'h'], headersTimeoutMs: 2000, bodyTimeoutMs: 2000 }, {
+      onConnect: (abort) => void (lateAbort = abort),
+      onHeaders: () => true,
+      onData: () => true,
+      onComplete: () => resolve(),
+      onError: reject,
+    })
+  })
+  const second = new Promise<Outcome>((resolve) => {
+    const out: Outcome = { status: 0, headers: [], body: '', error: undefined }
+    pool.dispatch({ method: 'GET', path: '/', headers: ['Host', 'h'], headersTimeoutMs: 2000, bodyTimeoutMs: 2000 }, {
+      onConnect: () => lateAbort?.(new Error('the first client went away late')),
+      onHeaders: (status) => ((out.status = status), true),
+      onData: () => true,
+      onComplete: () => resolve(out),
+      onError: (err) => resolve({ ...out, error: err.message }),
+    })
+  })
+  t.same(await second, { status: 200, headers: [], body: '', error: undefined })
+  t.equal(up.sockets.length, 1, 'one connection served both')
+})

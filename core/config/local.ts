@@ -118,6 +118,7 @@ export function httpListeners(c: LocalConfig): { ip: string; port: number }[] {
 const UNION_HINTS: Readonly<Record<string, string>> = {
   'apisix.workers': 'must be "auto" or a whole number from 1 to 256',
   'apisix.node_listen': 'must be a port number or a list of {ip, port}',
+  'nginx_config.worker_shutdown_timeout': 'must be a number of seconds or a time like "500ms", "20s", "1m"',
 }
 
 const firstLine = (s: string): string => s.split('\n')[0] ?? s

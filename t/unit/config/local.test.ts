@@ -43,6 +43,8 @@ t.test('config: every error names the key with its path', async (t) => {
     ['tls half set', { deployment: { etcd: { tls: { cert: '/x' } } } }, 'f: deployment.etcd.tls: cert and key must be set together'],
     ['role', { deployment: { role: 'data_plane' } }, 'f: deployment.role: must be "traditional"'],
     ['workers zero', { apisix: { workers: 0 } }, 'f: apisix.workers: must be "auto" or a whole number from 1 to 256'],
+    ['shutdown timeout in hours', { nginx_config: { worker_shutdown_timeout: '2h' } }, 'f: nginx_config.worker_shutdown_timeout: must be a number of seconds or a time like "500ms", "20s", "1m"'],
+    ['negative shutdown timeout', { nginx_config: { worker_shutdown_timeout: -1 } }, 'f: nginx_config.worker_shutdown_timeout: must be a number of seconds or a time like "500ms", "20s", "1m"'],
   ]
   for (const [name, raw, want] of cases) t.throws(() => decodeLocalConfig('f', raw), { message: want, code: 'GW_CONF_INVALID' }, name)
 })

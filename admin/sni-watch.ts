@@ -1,5 +1,6 @@
 import type { Etcd3, Watcher } from 'etcd3'
 import { createSniClaims, type SniClaim } from './sni-claims.js'
+import { heapCare } from '../core/ops/heap.js'
 
 /** The admin's SNI index kept current by one etcd watch on the ssl directory. */
 export interface SniWatch {
@@ -12,7 +13,8 @@ export interface SniWatch {
   close(): Promise<void>
 }
 
-const PAGE = 500
+// etcd counts the rest of the range for every page: small pages make a 100k listing quadratic
+const PAGE = 2000
 
 const parse = (raw: Buffer): unknown => {
   try {
@@ -31,7 +33,9 @@ const cancelSoon = (w: Watcher): Promise<void> =>
  * `waitMs`, until the index has seen the revision it asks for.
  */
 export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; retryMs?: number }): SniWatch {
-  const claims = createSniClaims()
+  let claims = createSniClaims()
+  // a listing of every ssl object passes through buffers: freed page by page, then once at the end
+  const heap = heapCare()
   let revision = 0n
   let closed = false
   let generation = 0
@@ -48,18 +52,20 @@ export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; re
   const listAll = async (mine: number): Promise<bigint | undefined> => {
     let key = Buffer.from(dir)
     let at: string | undefined
-    const seen: Array<[string, unknown]> = []
+    // each page goes into a fresh index at once (no listing held whole), swapped in when complete
+    const fresh = createSniClaims()
     for (;;) {
       const res = await etcd.kv.range({ key, range_end: end, limit: PAGE, ...(at ? { revision: at } : {}) })
       if (mine !== generation) return undefined
       at ??= res.header.revision
-      for (const kv of res.kvs) seen.push([kv.key.toString('utf8'), parse(kv.value)])
+      for (const kv of res.kvs) fresh.put(kv.key.toString('utf8'), parse(kv.value))
+      heap.minor()
       const last = res.kvs[res.kvs.length - 1]
       if (!res.more || !last) break
       key = Buffer.concat([last.key, Buffer.from([0])])
     }
-    claims.clear()
-    for (const [k, v] of seen) claims.put(k, v)
+    claims = fresh
+    setImmediate(heap.major)
     return BigInt(at ?? '0')
   }
 

@@ -17,6 +17,7 @@ import { createPolicyCache } from './tls/contexts.js'
 import { decodeSecrets, firstSecrets } from './tls/ticket-secrets.js'
 import { startTlsFront, type TlsFront } from './server/tls-front.js'
 import { startOps } from './ops.js'
+import { heapCare } from './ops/heap.js'
 import { createClientCertSource } from './pipeline/client-cert-source.js'
 import type { NormalizedCert } from './plugins/consumer-index.js'
 
@@ -48,6 +49,7 @@ export async function runWorker(): Promise<void> {
   })
   const pools = createPools()
   const consumerCerts = new WeakMap<object, readonly NormalizedCert[]>()
+  const heap = heapCare()
   const store = createStore({
     etcd,
     prefix: config.deployment.etcd.prefix,
@@ -61,8 +63,11 @@ export async function runWorker(): Promise<void> {
       ops.storeHooks.onPublish(g, prev)
     },
     onRejected: ops.storeHooks.onRejected,
+    afterPage: heap.minor,
   })
   ops.attach(store.state)
+  // the first load leaves its garbage behind: one full collection once it is published
+  void store.ready.then(() => setImmediate(heap.major))
   let inflight = 0
   let draining = false
   const upgraded = new Set<Duplex>()

@@ -42,6 +42,8 @@ export function createStore<G>(o: {
   log: Logger
   onRejected?: (r: Rejected) => void
   onPublish?: (g: G, prev: G) => void
+  /** called after each page of a full listing is decoded (the worker frees the page's buffers) */
+  afterPage?: () => void
 }): Store<G> {
   let snapshot = emptySnapshot()
   let current = o.initial
@@ -69,7 +71,10 @@ export function createStore<G>(o: {
       // decoded page by page (the raw page is dropped at once); published only when complete
       const load = createFullLoad(o.prefix, o.decode)
       return {
-        page: (kvs) => load.page(kvs),
+        page(kvs) {
+          load.page(kvs)
+          o.afterPage?.()
+        },
         done(revision) {
           const r = load.finish(snapshot, revision)
           reject(r.rejected)

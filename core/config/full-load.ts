@@ -1,5 +1,6 @@
 import { parseKey, type ResourceName } from '../etcd/keys.js'
-import { applyEvents, type ConfigEvent, type Decode, type Rejected } from './apply.js'
+import { applyEvents, PERSISTENT_RESOURCES, type ConfigEvent, type Decode, type Rejected } from './apply.js'
+import { persistentMapOf } from '../collections/persistent-map.js'
 import { emptySnapshot, type Entry, type Snapshot } from './snapshot.js'
 
 /**
@@ -72,6 +73,8 @@ export function createFullLoad(prefix: string, decode: Decode): FullLoad {
         const old = k && prevObjects[k.res].get(k.id)
         if (k && old) (objects[k.res] as Map<string, Entry>).set(k.id, old)
       }
+      // the resources apply.ts keeps in persistent maps get one, built once from the whole listing
+      for (const res of PERSISTENT_RESOURCES) objects[res] = persistentMapOf(objects[res])
       const modifyIndexes: Record<string, string> = {}
       for (const [res, rev] of maxRev) modifyIndexes[res] = rev.toString()
       fresh.clear()

@@ -3,6 +3,7 @@ import { applyEvents, loadAll, type ConfigEvent, type Decode } from '../../../co
 import { createFullLoad } from '../../../core/config/full-load.js'
 import { emptySnapshot, type Snapshot } from '../../../core/config/snapshot.js'
 import { fail, ok } from '../../../core/schema/decode.js'
+import { isPersistentMap } from '../../../core/collections/persistent-map.js'
 
 // a decoder that accepts objects with a numeric `v` and refuses everything else
 const decode: Decode = (_res, id, raw) => {
@@ -41,6 +42,8 @@ t.test('full load: any split into pages → the same snapshot and refusals as lo
     t.equal(got.snapshot.revision, '12', `${name}: revision`)
     t.same(got.rejected, want.rejected, `${name}: refusals`)
     t.equal(got.listed, 7, `${name}: every key counted`)
+    for (const res of Object.keys(want.snapshot.objects) as (keyof Snapshot['objects'])[])
+      t.equal(isPersistentMap(got.snapshot.objects[res]), isPersistentMap(want.snapshot.objects[res]), `${name}: ${res} held in the same kind of map`)
   }
 })
 

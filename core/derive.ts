@@ -3,7 +3,7 @@ import type { ResourceName } from './etcd/keys.js'
 import type { Generation } from './state.js'
 import { buildSniIndex, updateSniIndex, type SniIndex } from './tls/sni-index.js'
 import type { PolicyCache, SslValue, TlsPolicy } from './tls/contexts.js'
-import { diffPersistentMaps } from './collections/persistent-map.js'
+import { diffMaps } from './collections/persistent-map.js'
 import { buildHttpPlan } from './pipeline/plan.js'
 import { pluginByName } from './plugins/registry.js'
 import { buildConsumerIndex, type NormalizedCert } from './plugins/consumer-index.js'
@@ -22,7 +22,8 @@ const serves = (ssl: SslValue): boolean => ssl.status !== 0 && ssl.type !== 'cli
  * policy is reused while its entry is unchanged; an object changed through the watch (not a
  * full load) has its server built now, so no handshake waits for it (DESIGN.md §2.5). Given the
  * previous snapshot and its index, only the ssl entries that differ are visited (a diff of the
- * persistent maps): a change costs O(changed objects), not O(all objects).
+ * persistent maps): a change costs O(changed objects), not O(all objects). The first change
+ * after a full load held in a plain Map pays one O(n) pass of Map probes instead.
  */
 export function deriveSni(
   snapshot: Snapshot,
@@ -30,8 +31,8 @@ export function deriveSni(
   eager: boolean,
   prev?: { readonly snapshot: Snapshot; readonly sni: SniIndex<TlsPolicy> },
 ): SniIndex<TlsPolicy> {
-  const changes = prev && diffPersistentMaps(prev.snapshot.objects.ssls, snapshot.objects.ssls)
-  if (prev && changes) {
+  if (prev) {
+    const changes = diffMaps(prev.snapshot.objects.ssls, snapshot.objects.ssls)
     const removed: TlsPolicy[] = []
     const added: TlsPolicy[] = []
     for (const c of changes) {

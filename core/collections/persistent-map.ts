@@ -265,3 +265,22 @@ export function diffPersistentMaps<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<
   diffNodes(roots.get(a) as Node<V> | undefined, roots.get(b) as Node<V> | undefined, out)
   return out
 }
+
+/**
+ * The keys whose value differs (by identity) between any two maps: the trie walk when both are
+ * persistent maps, else one pass over each (O(n) Map probes, still far cheaper than rebuilding
+ * what was derived from them).
+ */
+export function diffMaps<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): MapChange<V>[] {
+  const fast = diffPersistentMaps(a, b)
+  if (fast) return fast
+  const out: MapChange<V>[] = []
+  if (a === b) return out
+  for (const [key, before] of a) {
+    const after = b.get(key)
+    if (after === undefined && !b.has(key)) out.push({ key, before, after: undefined })
+    else if (after !== before) out.push({ key, before, after })
+  }
+  for (const [key, after] of b) if (!a.has(key)) out.push({ key, before: undefined, after })
+  return out
+}

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { diffPersistentMaps, emptyPersistentMap, isPersistentMap, persistentMapOf, type PersistentMap } from '../../../core/collections/persistent-map.js'
+import { diffMaps, diffPersistentMaps, emptyPersistentMap, isPersistentMap, persistentMapOf, type PersistentMap } from '../../../core/collections/persistent-map.js'
 import { seeded } from '../../lib/random.js'
 
 /** FNV-1a as the map hashes keys: used to find two keys with one hash (a collision node). */
@@ -132,4 +132,26 @@ t.test('persistent map: one change in 10,000 keys → the diff names exactly the
   t.same(d.map((c) => c.key).sort(), ['k5', 'k9', 'new'])
   // the untouched versions share structure: iterating the diff of identical maps finds nothing
   t.same(diffPersistentMaps(next, next), [])
+})
+
+t.test('diff of any two maps: plain Maps on either side → the same changes as the naive diff', async (t) => {
+  const x = { v: 1 }
+  const y = { v: 2 }
+  const cases: Array<[string, Array<[string, object]>, Array<[string, object]>]> = [
+    ['identical', [['a', x]], [['a', x]]],
+    ['a value replaced', [['a', x], ['b', y]], [['a', y], ['b', y]]],
+    ['added and removed', [['a', x]], [['b', x]]],
+    ['empty to full', [], [['a', x], ['b', y]]],
+  ]
+  for (const [name, a, b] of cases) {
+    const want = naiveDiff(new Map(a), new Map(b))
+    for (const [how, ma, mb] of [
+      ['Map → Map', new Map(a), new Map(b)],
+      ['Map → persistent', new Map(a), persistentMapOf(b)],
+      ['persistent → Map', persistentMapOf(a), new Map(b)],
+      ['persistent → persistent', persistentMapOf(a), persistentMapOf(b)],
+    ] as const) {
+      t.same(diffMaps(ma, mb).map((c) => c.key).sort(), want, `${name}, ${how}`)
+    }
+  }
 })

@@ -3,7 +3,7 @@ import type { ResourceName } from './etcd/keys.js'
 import type { Generation } from './state.js'
 import { buildSniIndex, updateSniIndex, type SniIndex } from './tls/sni-index.js'
 import type { PolicyCache, SslValue, TlsPolicy } from './tls/contexts.js'
-import { diffMaps } from './collections/persistent-map.js'
+import { asPersistent, diffMaps } from './collections/persistent-map.js'
 import { buildHttpPlan } from './pipeline/plan.js'
 import { pluginByName } from './plugins/registry.js'
 import { buildConsumerIndex, type NormalizedCert } from './plugins/consumer-index.js'
@@ -41,6 +41,9 @@ export function deriveSni(
     }
     return updateSniIndex(prev.sni, removed, added)
   }
+  // a full load may hold ssls in a plain Map: its persistent copy is made now, so the first change
+  // after the load (apply.ts) costs O(log n) and diffs through it, instead of converting then
+  asPersistent(snapshot.objects.ssls)
   const list: TlsPolicy[] = []
   for (const entry of snapshot.objects.ssls.values()) {
     if (serves(entry.value)) list.push(policies.policyFor(entry, eager))

@@ -221,6 +221,24 @@ export function persistentMapOf<V>(entries: Iterable<readonly [string, V]>): Per
   return wrap(bulk(leaves, 0), unique.size)
 }
 
+/** Persistent copies of plain maps, made once per map (a snapshot's maps are never mutated). */
+const copies = new WeakMap<ReadonlyMap<string, unknown>, PersistentMap<unknown>>()
+
+/**
+ * `m` itself when it is a persistent map, else its persistent copy, made once and remembered:
+ * the maps of a frozen snapshot never change, so the copy stays equal to them. Versions derived
+ * from the copy diff against `m` through it (diffMaps).
+ */
+export function asPersistent<V>(m: ReadonlyMap<string, V>): PersistentMap<V> {
+  if (isPersistentMap(m)) return m as PersistentMap<V>
+  let c = copies.get(m) as PersistentMap<V> | undefined
+  if (!c) {
+    c = persistentMapOf(m)
+    copies.set(m, c)
+  }
+  return c
+}
+
 /** True for a map made by this module. */
 export const isPersistentMap = (m: unknown): m is PersistentMap<unknown> => typeof m === 'object' && m !== null && roots.has(m)
 
@@ -272,7 +290,8 @@ export function diffPersistentMaps<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<
  * what was derived from them).
  */
 export function diffMaps<V>(a: ReadonlyMap<string, V>, b: ReadonlyMap<string, V>): MapChange<V>[] {
-  const fast = diffPersistentMaps(a, b)
+  // a plain Map whose persistent copy was made (asPersistent) diffs through that copy
+  const fast = diffPersistentMaps((copies.get(a) as ReadonlyMap<string, V> | undefined) ?? a, (copies.get(b) as ReadonlyMap<string, V> | undefined) ?? b)
   if (fast) return fast
   const out: MapChange<V>[] = []
   if (a === b) return out

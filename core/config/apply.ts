@@ -1,7 +1,7 @@
 import type { Result } from '../schema/decode.js'
 import { parseKey, type ResourceName } from '../etcd/keys.js'
 import { emptySnapshot, type Entry, type Snapshot } from './snapshot.js'
-import { isPersistentMap, persistentMapOf, type PersistentMap } from '../collections/persistent-map.js'
+import { asPersistent, persistentMapOf } from '../collections/persistent-map.js'
 
 /** One change read from etcd. */
 export interface ConfigEvent {
@@ -93,7 +93,7 @@ interface Draft {
 
 function draft(res: ResourceName, base: ReadonlyMap<string, Entry>): Draft {
   if (PERSISTENT_RESOURCES.has(res)) {
-    let m: PersistentMap<Entry> = isPersistentMap(base) ? (base as PersistentMap<Entry>) : persistentMapOf(base)
+    let m = asPersistent(base)
     return {
       has: (id) => m.has(id),
       set: (id, e) => void (m = m.set(id, e)),

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { diffMaps, diffPersistentMaps, emptyPersistentMap, isPersistentMap, persistentMapOf, type PersistentMap } from '../../../core/collections/persistent-map.js'
+import { asPersistent, diffMaps, diffPersistentMaps, emptyPersistentMap, isPersistentMap, persistentMapOf, type PersistentMap } from '../../../core/collections/persistent-map.js'
 import { seeded } from '../../lib/random.js'
 
 /** FNV-1a as the map hashes keys: used to find two keys with one hash (a collision node). */
@@ -154,4 +154,15 @@ t.test('diff of any two maps: plain Maps on either side → the same changes as 
       t.same(diffMaps(ma, mb).map((c) => c.key).sort(), want, `${name}, ${how}`)
     }
   }
+})
+
+t.test('asPersistent: a plain map → one remembered copy; versions set on it diff against the plain map through it', async (t) => {
+  const plain = new Map(Array.from({ length: 2000 }, (_, i) => [`k${i}`, { i }] as const))
+  const copy = asPersistent(plain)
+  t.equal(asPersistent(plain), copy, 'made once')
+  t.equal(asPersistent(copy), copy, 'a persistent map is its own copy')
+  t.same(sorted(copy), sorted(plain))
+  const next = copy.set('k1', { i: -1 }).delete('k2')
+  t.same(diffMaps(plain, next).map((c) => c.key).sort(), ['k1', 'k2'])
+  t.equal(diffPersistentMaps(plain, next), undefined, 'the trie diff alone does not know plain maps')
 })

@@ -1,7 +1,7 @@
 import { parseKey, type ResourceName } from '../etcd/keys.js'
-import { applyEvents, PERSISTENT_RESOURCES, type ConfigEvent, type Decode, type Rejected } from './apply.js'
+import { PERSISTENT_RESOURCES, type ConfigEvent, type Decode, type Rejected } from './apply.js'
 import { persistentMapOf } from '../collections/persistent-map.js'
-import { emptySnapshot, type Entry, type Snapshot } from './snapshot.js'
+import type { Entry, Snapshot } from './snapshot.js'
 
 /**
  * A full listing decoded page by page (pure, no I/O): each page is parsed and decoded when it
@@ -36,14 +36,26 @@ export function createFullLoad(prefix: string, decode: Decode): FullLoad {
   const dir = prefix.endsWith('/') ? prefix : `${prefix}/`
   return {
     page(events) {
-      // applyEvents on an empty snapshot decodes exactly as loadAll does; its small maps are merged here
-      const r = applyEvents(emptySnapshot(), events, '0', prefix, decode)
-      for (const x of r.rejected) rejected.push(x)
-      const objects = r.snapshot.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>
-      for (const res of r.changed) {
-        let m = fresh.get(res)
-        if (!m) fresh.set(res, (m = new Map()))
-        for (const [id, e] of objects[res]) m.set(id, e)
+      // decoded as applyEvents decodes a put (a listing holds only puts), straight into plain maps:
+      // the persistent map of a resource is built once, in finish
+      for (const ev of events) {
+        const k = ev.type === 'put' ? parseKey(prefix, ev.key) : undefined
+        if (!k) continue
+        let raw: unknown
+        try {
+          raw = JSON.parse(ev.value)
+        } catch {
+          rejected.push({ key: ev.key, resource: k.res, reason: 'value is not JSON' })
+          continue
+        }
+        const decoded = decode(k.res, k.id, raw)
+        if (!decoded.ok) {
+          rejected.push({ key: ev.key, resource: k.res, reason: decoded.error })
+          continue
+        }
+        let m = fresh.get(k.res)
+        if (!m) fresh.set(k.res, (m = new Map()))
+        m.set(k.id, Object.freeze({ id: k.id, value: decoded.value, modRevision: ev.modRevision, createRevision: ev.createRevision }))
       }
       for (const ev of events) {
         listed++

@@ -36,23 +36,26 @@ export interface ExpiryTracker {
 
 /** Creates a tracker; nothing runs until the first update(). */
 export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
-  const cache = new WeakMap<object, readonly CertRecord[]>()
   const sliceMs = d.sliceMs ?? 5
   let pending: CertSources | undefined
   let running = false
   let waiters: (() => void)[] = []
+  // Records by object (a frozen value keeps its identity while unchanged): those of the last
+  // completed pass, and the progress of passes dropped since. Strong maps rebuilt every pass, so a
+  // removed object leaves with the next completed pass; a WeakMap of 100k keys made every full
+  // collection walk its ephemerons.
+  let known = new Map<object, readonly CertRecord[]>()
+  let dropped = new Map<object, readonly CertRecord[]>()
 
-  const recordsOf = (obj: object, read: () => CertRecord[]): readonly CertRecord[] => {
-    let r = cache.get(obj)
-    if (r === undefined) {
-      r = read()
-      cache.set(obj, r)
-    }
+  const recordsOf = (into: Map<object, readonly CertRecord[]>, obj: object, read: () => CertRecord[]): readonly CertRecord[] => {
+    let r = known.get(obj) ?? dropped.get(obj)
+    if (r === undefined) r = read()
+    into.set(obj, r)
     return r
   }
 
   // One pass as a generator: it yields when its slice is spent, and the driver resumes it later.
-  function* pass(src: CertSources): Generator<void, CertRecord[]> {
+  function* pass(src: CertSources, seen: Map<object, readonly CertRecord[]>): Generator<void, CertRecord[]> {
     const out: CertRecord[] = []
     // objects often share a certificate (one wildcard for many ssl objects): each PEM text is
     // parsed once a pass; the memo lives only as long as the pass, so it holds no stale text
@@ -66,18 +69,19 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
       return p
     }
     let sliceStart = d.clock()
-    const tick = function* (): Generator<void> {
-      if (d.clock() - sliceStart < sliceMs) return
-      yield
-      sliceStart = d.clock()
-    }
     for (const ssl of src.ssls) {
-      out.push(...recordsOf(ssl, () => certificateRecords([ssl], [], parse, d.onSkip)))
-      yield* tick()
+      for (const r of recordsOf(seen, ssl, () => certificateRecords([ssl], [], parse, d.onSkip))) out.push(r)
+      if (d.clock() - sliceStart >= sliceMs) {
+        yield
+        sliceStart = d.clock()
+      }
     }
     for (const c of src.consumers) {
-      out.push(...recordsOf(c, () => certificateRecords([], [c], parse, d.onSkip)))
-      yield* tick()
+      for (const r of recordsOf(seen, c, () => certificateRecords([], [c], parse, d.onSkip))) out.push(r)
+      if (d.clock() - sliceStart >= sliceMs) {
+        yield
+        sliceStart = d.clock()
+      }
     }
     return out
   }
@@ -92,12 +96,18 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
       return
     }
     pending = undefined
-    const it = pass(src)
+    const seen = new Map<object, readonly CertRecord[]>()
+    const it = pass(src, seen)
     const step = (): void => {
-      // newer sources arrived while this pass waited: drop it, the cache keeps its progress
-      if (pending !== undefined) return drive()
+      // newer sources arrived while this pass waited: drop it, keeping its progress
+      if (pending !== undefined) {
+        for (const [o, r] of seen) dropped.set(o, r)
+        return drive()
+      }
       const r = it.next()
       if (r.done === true) {
+        known = seen
+        dropped = new Map()
         d.publish(r.value)
         return drive()
       }

@@ -191,6 +191,14 @@ class Forwarding implements Dispatcher.DispatchHandler {
     this.end(res.statusCode, undefined)
   }
 
+  /** core/proxy/h1.ts: the last body bytes with the end (one write for head and body, no cork round). */
+  onLastData(chunk: Buffer): void {
+    this.release()
+    const res = this.f.res
+    res.end(chunk)
+    this.end(res.statusCode, undefined)
+  }
+
   onError(err: Error): void {
     this.release()
     if (this.clientGone) return

@@ -22,6 +22,8 @@ export interface H1Handler {
   onData(chunk: Buffer): boolean
   onComplete(): void
   onError(err: Error): void
+  /** The body's last bytes and its end at once (a response whose body came whole): onData + onComplete in one call. */
+  onLastData?(chunk: Buffer): void
 }
 
 /** One request: the header list is flat, Host first (finishUpstreamHeaders' shape). */
@@ -226,7 +228,8 @@ class Conn {
     ex.handler.onError(err)
   }
 
-  complete(): void {
+  /** Ends the exchange; `last`: its final body bytes, not yet handed over (see H1Handler.onLastData). */
+  complete(last?: Buffer): void {
     const ex = this.ex!
     ex.done = true
     this.ex = undefined
@@ -245,7 +248,8 @@ class Conn {
       this.socket.destroy()
     }
     try {
-      ex.handler.onComplete()
+      if (last !== undefined) ex.handler.onLastData!(last)
+      else ex.handler.onComplete()
     } catch {
       // the exchange is over; nothing is left to fail
     }
@@ -414,6 +418,8 @@ class Conn {
         buf = buf.subarray(0, this.remaining)
       }
       this.remaining -= buf.length
+      // the whole rest of the body at once (a small response): handed over with its end
+      if (this.remaining === 0 && ex.handler.onLastData !== undefined && !this.paused) return this.complete(buf)
       this.deliver(buf, ex)
       if (this.remaining === 0 && this.ex === ex && !ex.done) this.complete()
       return

@@ -55,6 +55,10 @@ function send(pool: H1Pool, r: Partial<H1Request> = {}): Promise<Outcome> {
         out.error = (err as Error & { code?: string }).code ?? err.message
         resolve(out)
       },
+      onLastData(chunk) {
+        out.body += chunk.toString('latin1')
+        resolve(out)
+      },
     }
     const ok = pool.dispatch({ method: 'GET', path: '/x', headers: ['Host', 'up.test', 'X-A', '1'], headersTimeoutMs: 2000, bodyTimeoutMs: 2000, ...r }, handler)
     if (!ok) resolve({ ...out, error: 'declined' })

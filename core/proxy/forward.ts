@@ -60,9 +60,6 @@ export function hasBody(req: IncomingMessage): boolean {
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined
 }
 
-/** Requests without a body or upgrade to plain-HTTP upstreams go through core/proxy/h1.ts (APISIX_UPSTREAM_CLIENT=undici: never). */
-const USE_H1 = process.env['APISIX_UPSTREAM_CLIENT'] !== 'undici'
-
 /** Forwards one request; never throws (failures become the reply). */
 export function forward(f: ForwardRequest): void {
   const x = new Forwarding(f)
@@ -140,18 +137,11 @@ class Forwarding implements Dispatcher.DispatchHandler {
       plan.active.set(node, (plan.active.get(node) ?? 0) + 1)
       this.holding = true
     }
-    const poolOptions = plan.poolOptions.get(node.poolKey)!
-    const headers = f.headersFor(node)
-    if (this.body === null && f.upgrade === undefined && USE_H1) {
-      // the common case goes through the lean client; it declines what needs undici
-      const h1 = f.pools.fast(node.poolKey, poolOptions)
-      if (h1?.dispatch({ method: f.method, path: f.path, headers, headersTimeoutMs: f.timeouts.readMs, bodyTimeoutMs: f.timeouts.readMs }, this)) return
-    }
-    const pool = f.pools.get(node.poolKey, poolOptions)
+    const pool = f.pools.get(node.poolKey, plan.poolOptions.get(node.poolKey)!)
     const opts: Dispatcher.DispatchOptions = {
       path: f.path,
       method: f.method,
-      headers,
+      headers: f.headersFor(node),
       body: this.body,
       headersTimeout: f.timeouts.readMs,
       bodyTimeout: f.timeouts.readMs,
@@ -169,7 +159,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
     if (this.clientGone) abort(new Error('client closed the connection'))
   }
 
-  onHeaders(status: number, raw: readonly (Buffer | string)[], resume: () => void): boolean {
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true // 1xx: Node answered Expect itself; other interim responses are not relayed
     this.headersMs = this.f.now()
     this.resume = resume
@@ -188,14 +178,6 @@ class Forwarding implements Dispatcher.DispatchHandler {
     this.release()
     const res = this.f.res
     res.end()
-    this.end(res.statusCode, undefined)
-  }
-
-  /** core/proxy/h1.ts: the last body bytes with the end (one write for head and body, no cork round). */
-  onLastData(chunk: Buffer): void {
-    this.release()
-    const res = this.f.res
-    res.end(chunk)
     this.end(res.statusCode, undefined)
   }
 

@@ -3,15 +3,12 @@
  * upstream naming it, kept alive between requests, closed when no generation names it.
  */
 import { Pool } from 'undici'
-import { H1Pool } from './h1.js'
 import type { PoolOptions } from './upstream-plan.js'
 
 /** The worker's pools. */
 export interface Pools {
   /** The pool for `key`, made on first use. */
   get(key: string, o: PoolOptions): Pool
-  /** The lean client's pool for `key` (plain-HTTP origins only; core/proxy/h1.ts), made on first use. */
-  fast(key: string, o: PoolOptions): H1Pool | undefined
   /** Closes (gracefully: in-flight requests finish) every pool whose key is not in `keep`. */
   retain(keep: ReadonlySet<string>): void
   /** Closes every pool. */
@@ -23,18 +20,7 @@ export interface Pools {
 /** Creates the pool set of one worker. */
 export function createPools(): Pools {
   const pools = new Map<string, Pool>()
-  const fastPools = new Map<string, H1Pool>()
   return {
-    fast(key, o) {
-      let p = fastPools.get(key)
-      if (p) return p
-      const hostPort = /^http:\/\/(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(o.origin)
-      if (!hostPort) return undefined
-      const host = hostPort[1]!.startsWith('[') ? hostPort[1]!.slice(1, -1) : hostPort[1]!
-      p = new H1Pool({ host, port: Number(hostPort[2]), connections: o.connections, idleMs: o.idleMs, maxRequests: o.maxRequests, connectTimeoutMs: o.connectTimeoutMs })
-      fastPools.set(key, p)
-      return p
-    },
     get(key, o) {
       let p = pools.get(key)
       if (!p) {
@@ -58,11 +44,6 @@ export function createPools(): Pools {
       return p
     },
     retain(keep) {
-      for (const [key, p] of fastPools) {
-        if (keep.has(key)) continue
-        fastPools.delete(key)
-        p.close()
-      }
       for (const [key, p] of pools) {
         if (keep.has(key)) continue
         pools.delete(key)
@@ -70,12 +51,10 @@ export function createPools(): Pools {
       }
     },
     async close() {
-      for (const p of fastPools.values()) p.close()
-      fastPools.clear()
       const all = [...pools.values()]
       pools.clear()
       await Promise.all(all.map((p) => p.close().catch(() => undefined)))
     },
-    size: () => new Set([...pools.keys(), ...fastPools.keys()]).size,
+    size: () => pools.size,
   }
 }

@@ -148,9 +148,31 @@ function* leaves<V>(node: Node<V> | undefined): Generator<Leaf<V>, undefined, un
   return undefined
 }
 
-function* each<V, T>(root: Node<V> | undefined, pick: (l: Leaf<V>) => T): Generator<T, undefined, unknown> {
-  for (const l of leaves(root)) yield pick(l)
-  return undefined
+/**
+ * An iterator over the leaves picking one thing each: a plain object with next() and an explicit
+ * stack, about ten times cheaper per element than nested generators (readers iterate every ssl
+ * object per change).
+ */
+function each<V, T>(root: Node<V> | undefined, pick: (l: Leaf<V>) => T): MapIterator<T> {
+  const nodes: Node<V>[] = root ? [root] : []
+  let pairs: readonly Leaf<V>[] = []
+  let p = 0
+  const it = {
+    next(): IteratorResult<T, undefined> {
+      for (;;) {
+        if (p < pairs.length) return { done: false, value: pick(pairs[p++]!) }
+        const n = nodes.pop()
+        if (n === undefined) return { done: true, value: undefined }
+        if (n.t === 0) return { done: false, value: pick(n) }
+        if (n.t === 1) {
+          pairs = n.pairs
+          p = 0
+        } else for (let i = n.kids.length - 1; i >= 0; i--) nodes.push(n.kids[i]!)
+      }
+    },
+    [Symbol.iterator]: () => it,
+  }
+  return it as MapIterator<T>
 }
 
 /** Maps that came out of this module, with their root (for diff). */
@@ -173,7 +195,8 @@ function wrap<V>(root: Node<V> | undefined, size: number): PersistentMap<V> {
       return next === root ? map : wrap(next, size - 1)
     },
     forEach(fn, thisArg?: unknown) {
-      for (const l of leaves(root)) fn.call(thisArg, l.value, l.key, map)
+      const it = each(root, (l) => l)
+      for (let r = it.next(); r.done !== true; r = it.next()) fn.call(thisArg, r.value.value, r.value.key, map)
     },
     entries: () => each(root, (l): [string, V] => [l.key, l.value]),
     keys: () => each(root, (l) => l.key),

@@ -449,7 +449,9 @@ async function main() {
       if (n === BULK[0] && ONLY.includes(5)) {
         const times = []
         const puts = []
-        for (let k = 0; k < (QUICK ? 10 : 30); k++) {
+        // the workers finish start-up work (expiry gauge, first collection) before the PUTs
+        await sleep(3000)
+        for (let k = 0; k < (QUICK ? 20 : 100); k++) {
           sampleLoad()
           const sni = `p${k}.prop.bench`
           const t0 = performance.now()
@@ -461,8 +463,11 @@ async function main() {
           times.push(performance.now() - t0)
         }
         const s = times.slice().sort((a, b) => a - b)
-        rows.push({ scenario: `5 propagation, PUT → handshake with ${n.toLocaleString('en-US')} ssl objects`, server: 'gateway', unit: 'ms', rate: NaN, p50: s[Math.floor(s.length / 2)], p99: s[Math.min(s.length - 1, Math.floor(s.length * 0.99))], runs: [], errors: 0, count: s.length })
-        log(`propagation p50 ${s[Math.floor(s.length / 2)].toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms; the admin PUT alone p50 ${median(puts).toFixed(1)} ms`)
+        const ps = puts.slice().sort((a, b) => a - b)
+        // nearest-rank percentile: with 100 PUTs p99 is the second slowest, p90 the 90th
+        const pct = (xs, p) => xs[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)]
+        rows.push({ scenario: `5 propagation, PUT → handshake with ${n.toLocaleString('en-US')} ssl objects`, server: 'gateway', unit: 'ms', rate: NaN, p50: pct(s, 50), p99: pct(s, 99), runs: [], errors: 0, count: s.length })
+        log(`propagation p50 ${pct(s, 50).toFixed(1)} ms, p90 ${pct(s, 90).toFixed(1)} ms, p99 ${pct(s, 99).toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms; the admin PUT alone (etcd write included) p50 ${pct(ps, 50).toFixed(1)} ms, p99 ${pct(ps, 99).toFixed(1)} ms`)
         await stop(gw.proc)
       }
     }

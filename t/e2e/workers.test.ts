@@ -1,38 +1,10 @@
 import t from 'tap'
-import { readdirSync, readFileSync } from 'node:fs'
 import { connect, type SecureVersion } from 'node:tls'
-import { get } from 'node:http'
 import { startEtcd } from '../lib/etcd.js'
 import { startGateway } from '../lib/gateway.js'
 import { adminOf } from '../lib/admin.js'
 import { issue, makeCa } from '../lib/certs.js'
 import { eventually } from '../lib/eventually.js'
-
-/** The pids whose parent is `pid` (the data-plane workers of a gateway's primary). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = []
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e))
-    } catch {
-      // the process is gone
-    }
-  }
-  return out.sort((a, b) => a - b)
-}
-
-/** The status of GET `path` on a fresh connection (no keep-alive: a killed worker's socket is not reused). */
-const statusOf = (port: number, path: string): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port, path, agent: false, timeout: 2000 }, (res) => {
-      res.resume()
-      resolve(res.statusCode ?? 0)
-    })
-    req.on('timeout', () => req.destroy(new Error('no answer within 2 s')))
-    req.on('error', reject)
-  })
 
 /** One handshake with `session` offered: whether it resumed, and the session to offer next. */
 function resume(port: number, servername: string, version: SecureVersion, session?: Buffer): Promise<{ reused: boolean; session: Buffer | undefined }> {
@@ -81,25 +53,4 @@ t.test('workers: 2 data-plane workers', async (t) => {
     }
   })
 
-  t.test('a worker killed with SIGKILL is replaced; the gateway keeps answering meanwhile', async (t) => {
-    const before = childrenOf(gw.pid)
-    t.equal(before.length, 2, `two workers: ${before.join(', ')}`)
-    const victim = before[0]!
-    process.kill(victim, 'SIGKILL')
-    // a connection handed to the victim as it died is lost (as with nginx); every request is
-    // answered within a few seconds while the victim is replaced, and all of them once it is
-    for (let i = 0; i < 5; i++)
-      t.equal(await eventually(() => statusOf(gw.http, '/apisix/status'), (s) => s === 200, { timeoutMs: 10_000, describe: gw.output }), 200, `request ${i} answered`)
-    const after = await eventually(
-      async () => childrenOf(gw.pid),
-      (pids) => pids.length === 2 && !pids.includes(victim),
-      { timeoutMs: 20_000, describe: gw.output },
-    )
-    await eventually(() => statusOf(gw.http, '/apisix/status/ready'), (s) => s === 200, { timeoutMs: 20_000, describe: gw.output })
-    for (let i = 0; i < 6; i++) t.equal(await statusOf(gw.http, '/apisix/status'), 200, `after the restart, request ${i} answered at once`)
-    t.equal(after.length, 2, `workers now ${after.join(', ')}`)
-    t.notOk(after.includes(victim), 'the killed worker is gone')
-    t.ok(after.some((p) => !before.includes(p)), 'a new worker pid appeared')
-    t.equal((await resume(gw.https, 'a.workers.test', 'TLSv1.3')).reused, false, 'TLS still served')
-  })
 })

@@ -160,9 +160,19 @@ async function gatewayInFront(t: Test, upstream: string, pki: Pki, o: { workers:
   const admin = adminOf(gw)
   t.equal((await admin.put('ssls/drain', { sni: SNI, cert: pki.server.cert, key: pki.server.key })).status, 201, 'ssl stored')
   t.equal((await admin.put('routes/hold', { uri: '/hold/*', upstream: { type: 'roundrobin', nodes: { [upstream]: 1 }, timeout: { connect: 5, send: 60, read: 60 } } })).status, 201, 'route stored')
-  const warm = new Pool(`https://127.0.0.1:${gw.https}`, { connect: { servername: SNI, ca: pki.ca.cert } })
-  await eventually(() => fetchFull(warm, '/hold/fast/warm', 'warm'), (r) => r.ok, { timeoutMs: 15_000, describe: gw.output })
-  await warm.close()
+  // every worker must hold the ssl object and the route: 4 fresh connections at once (the primary
+  // deals them to the workers in turn) must all be served, else a later request may meet a worker
+  // whose watch has not delivered them yet
+  const warmAll = async (): Promise<boolean> => {
+    const warm = new Pool(`https://127.0.0.1:${gw.https}`, { connections: 4, pipelining: 1, connect: { servername: SNI, ca: pki.ca.cert } })
+    try {
+      const rs = await Promise.all([0, 1, 2, 3].map((i) => fetchFull(warm, `/hold/fast/warm${i}`, `warm${i}`)))
+      return rs.every((r) => r.ok)
+    } finally {
+      await warm.destroy()
+    }
+  }
+  await eventually(warmAll, (ok) => ok, { timeoutMs: 15_000, describe: gw.output })
   return gw
 }
 

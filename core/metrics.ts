@@ -45,8 +45,11 @@ export interface GatewayMetrics {
   handshake(sslId: string, sni: string, result: HandshakeResult): void
   /** Counts one client-certificate refusal, at the handshake or at the request. */
   clientCertFailure(sslId: string, sni: string, reason: ClientCertFailureReason): void
-  /** Replaces the whole expiry gauge set with these certificates. */
-  setExpiry(records: readonly CertRecord[]): void
+  /**
+   * Replaces the whole expiry gauge set with these certificates, read at the next snapshot (a
+   * lazy view must stay valid until the next setExpiry).
+   */
+  setExpiry(records: Iterable<CertRecord>): void
   /** Sets `apisix_etcd_reachable`. */
   etcdReachable(up: boolean): void
   /** Sets the last applied etcd revision for one resource key (e.g. `routes`). */
@@ -117,14 +120,15 @@ export function createGatewayMetrics(): GatewayMetrics {
 }
 
 /**
- * The expiry gauge, kept as the certificate records themselves and turned into series on the
- * first snapshot after a change: with 100k ssl objects a Gauge's label tree costs ~60 MiB a
+ * The expiry gauge, kept as the certificate records themselves (the expiry tracker's view of
+ * them: a change replaces the view in O(1)) and turned into series on the first snapshot after
+ * a change: with 100k ssl objects a Gauge's label tree costs ~60 MiB a
  * worker, the records a fraction of it. Same series as a Gauge set record by record: non-finite
  * values left out, a repeated label set keeps its first place and its last value, series past
  * `maxSeries` share one overflow series.
  */
-function expiryGauge(o: FamilyOptions): { replace(records: readonly CertRecord[]): void; snapshot(): FamilySnapshot } {
-  let records: readonly CertRecord[] = []
+function expiryGauge(o: FamilyOptions): { replace(records: Iterable<CertRecord>): void; snapshot(): FamilySnapshot } {
+  let records: Iterable<CertRecord> = []
   let built: FamilySnapshot | undefined
   const build = (): FamilySnapshot => {
     const series: ValueSeries[] = []

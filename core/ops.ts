@@ -117,7 +117,8 @@ export function createOps(o: OpsOptions): WorkerOps {
         const b = prev.snapshot.objects
         // apply.ts copies a resource's map only when that resource changed
         if (a.ssls === b.ssls && a.consumers === b.consumers) return
-        expiry.update({ ssls: valuesOf(a.ssls), consumers: valuesOf(a.consumers) })
+        // the tracker diffs these maps with the last ones it read: it reads only changed objects
+        expiry.update({ ssls: a.ssls, consumers: a.consumers })
       },
     },
     attach(s) {
@@ -137,13 +138,6 @@ export function createOps(o: OpsOptions): WorkerOps {
 
 const FAILURE_REASONS: ReadonlySet<string> = new Set<ClientCertFailureReason>(['no_certificate', 'untrusted', 'expired', 'depth', 'sni_host_mismatch'])
 const isFailureReason = (s: string): s is ClientCertFailureReason => FAILURE_REASONS.has(s)
-
-/** The values of a snapshot map, iterable more than once (a pass may restart). */
-const valuesOf = <T extends object>(m: ReadonlyMap<string, { readonly value: T }>): Iterable<T> => ({
-  *[Symbol.iterator]() {
-    for (const e of m.values()) yield e.value
-  },
-})
 
 function refreshEtcd(metrics: GatewayMetrics, s: SyncState): void {
   metrics.etcdReachable(s.reachable)

@@ -1,16 +1,23 @@
 /**
- * Keeps the certificate-expiry gauge in step with the published configuration. Each object's
- * records are cached by the object itself (a frozen value keeps its identity while unchanged,
- * DESIGN.md §2.5), so a change re-reads only the certificates that changed. A large listing is
- * read in slices that yield to the event loop, so requests never wait behind it.
+ * Keeps the certificate-expiry gauge in step with the published configuration. A change costs
+ * O(changed objects): the tracker diffs the last applied maps of ssl objects and consumers with
+ * the new ones (diffMaps, the walk derive.ts uses: O(changes × log n) for persistent maps) and
+ * reads the certificates of the changed objects only. It keeps each object's records by key and
+ * publishes a view that lists them in the maps' order when read, so the gauge, built lazily at
+ * the next scrape, equals one built from every certificate. A long list of changes (the first
+ * load) is read in slices that yield to the event loop, so requests never wait behind it.
  */
 import { certificateRecords, type CertRecord, type ConsumerLike, type ParsedCert, type SkippedCert, type SslLike } from '../cert-records.js'
+import { diffMaps, type MapChange } from '../collections/persistent-map.js'
 
 /** What the tracker needs from its owner; clock and scheduler are passed in. */
 export interface ExpiryTrackerDeps {
   readonly parse: (pem: string) => ParsedCert
-  /** Receives the full record list each time a pass completes. */
-  readonly publish: (records: readonly CertRecord[]) => void
+  /**
+   * Receives every certificate each time a pass completes: a view read lazily, valid until the
+   * next publish (it reads the tracker's records, which the next completed pass changes).
+   */
+  readonly publish: (records: Iterable<CertRecord>) => void
   readonly onSkip?: (skipped: SkippedCert) => void
   /** Runs `fn` later (setImmediate in a worker). */
   readonly defer: (fn: () => void) => void
@@ -20,19 +27,33 @@ export interface ExpiryTrackerDeps {
   readonly sliceMs?: number
 }
 
-/** The ssl objects and consumers of one generation. */
+/** A map entry as a snapshot holds it: the frozen object is its `value`. */
+export interface Held<T> {
+  readonly value: T
+}
+
+/**
+ * The ssl objects and consumers of one generation, as the snapshot's maps (never mutated once
+ * passed in: a new generation passes new maps).
+ */
 export interface CertSources {
-  readonly ssls: Iterable<SslLike & object>
-  readonly consumers: Iterable<ConsumerLike & object>
+  readonly ssls: ReadonlyMap<string, Held<SslLike & object>>
+  readonly consumers: ReadonlyMap<string, Held<ConsumerLike & object>>
 }
 
 /** An expiry tracker: feed it each new set of sources; it publishes when a pass completes. */
 export interface ExpiryTracker {
-  /** Schedules a pass over these sources; a pass still running restarts on the newest sources. */
+  /** Schedules a pass to these sources; a pass still running restarts towards the newest sources. */
   update(sources: CertSources): void
   /** Resolves when no pass is pending or running (for tests and drain). */
   idle(): Promise<void>
 }
+
+type Records = readonly CertRecord[]
+const NONE: Records = []
+
+/** The records of one resource by key, equal to reading each current object's certificates. */
+type Known = Map<string, Records>
 
 /** Creates a tracker; nothing runs until the first update(). */
 export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
@@ -40,23 +61,22 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
   let pending: CertSources | undefined
   let running = false
   let waiters: (() => void)[] = []
-  // Records by object (a frozen value keeps its identity while unchanged): those of the last
-  // completed pass, and the progress of passes dropped since. Strong maps rebuilt every pass, so a
-  // removed object leaves with the next completed pass; a WeakMap of 100k keys made every full
-  // collection walk its ephemerons.
-  let known = new Map<object, readonly CertRecord[]>()
-  let dropped = new Map<object, readonly CertRecord[]>()
+  // the sources of the last completed pass and their records by key (ssl ids and consumer names
+  // are separate key spaces)
+  let applied: CertSources = { ssls: new Map(), consumers: new Map() }
+  const sslRecords: Known = new Map()
+  const consumerRecords: Known = new Map()
+  // records read by passes dropped for newer sources, by object (a frozen value keeps its
+  // identity while unchanged), so the next pass does not read them again; cleared when one completes
+  let dropped = new Map<object, Records>()
 
-  const recordsOf = (into: Map<object, readonly CertRecord[]>, obj: object, read: () => CertRecord[]): readonly CertRecord[] => {
-    let r = known.get(obj) ?? dropped.get(obj)
-    if (r === undefined) r = read()
-    into.set(obj, r)
-    return r
-  }
+  /** One resource's changes since `applied`: every entry when nothing was applied yet (no diff needed). */
+  const changesOf = <T>(before: ReadonlyMap<string, Held<T>>, after: ReadonlyMap<string, Held<T>>): Iterable<MapChange<Held<T>>> =>
+    before.size === 0 ? addedAll(after) : diffMaps(before, after)
 
   // One pass as a generator: it yields when its slice is spent, and the driver resumes it later.
-  function* pass(src: CertSources, seen: Map<object, readonly CertRecord[]>): Generator<void, CertRecord[]> {
-    const out: CertRecord[] = []
+  // It reads the changed objects into `staged` (key → records, or undefined for a removed key).
+  function* pass(src: CertSources, stagedSsls: Map<string, Records | undefined>, stagedConsumers: Map<string, Records | undefined>): Generator<void, void> {
     // objects often share a certificate (one wildcard for many ssl objects): each PEM text is
     // parsed once a pass; the memo lives only as long as the pass, so it holds no stale text
     const memo = new Map<string, ParsedCert>()
@@ -68,22 +88,27 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
       }
       return p
     }
+    const read = (obj: object, list: () => CertRecord[]): Records => {
+      const r = dropped.get(obj) ?? list()
+      return r.length === 0 ? NONE : r
+    }
     let sliceStart = d.clock()
-    for (const ssl of src.ssls) {
-      for (const r of recordsOf(seen, ssl, () => certificateRecords([ssl], [], parse, d.onSkip))) out.push(r)
+    for (const c of changesOf(applied.ssls, src.ssls)) {
+      const ssl = c.after?.value
+      stagedSsls.set(c.key, ssl === undefined ? undefined : read(ssl, () => certificateRecords([ssl], [], parse, d.onSkip)))
       if (d.clock() - sliceStart >= sliceMs) {
         yield
         sliceStart = d.clock()
       }
     }
-    for (const c of src.consumers) {
-      for (const r of recordsOf(seen, c, () => certificateRecords([], [c], parse, d.onSkip))) out.push(r)
+    for (const c of changesOf(applied.consumers, src.consumers)) {
+      const consumer = c.after?.value
+      stagedConsumers.set(c.key, consumer === undefined ? undefined : read(consumer, () => certificateRecords([], [consumer], parse, d.onSkip)))
       if (d.clock() - sliceStart >= sliceMs) {
         yield
         sliceStart = d.clock()
       }
     }
-    return out
   }
 
   const drive = (): void => {
@@ -96,19 +121,22 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
       return
     }
     pending = undefined
-    const seen = new Map<object, readonly CertRecord[]>()
-    const it = pass(src, seen)
+    const stagedSsls = new Map<string, Records | undefined>()
+    const stagedConsumers = new Map<string, Records | undefined>()
+    const it = pass(src, stagedSsls, stagedConsumers)
     const step = (): void => {
-      // newer sources arrived while this pass waited: drop it, keeping its progress
+      // newer sources arrived while this pass waited: drop it, keeping what it read
       if (pending !== undefined) {
-        for (const [o, r] of seen) dropped.set(o, r)
+        keepRead(src.ssls, stagedSsls, dropped)
+        keepRead(src.consumers, stagedConsumers, dropped)
         return drive()
       }
-      const r = it.next()
-      if (r.done === true) {
-        known = seen
+      if (it.next().done === true) {
+        commit(sslRecords, stagedSsls)
+        commit(consumerRecords, stagedConsumers)
+        applied = src
         dropped = new Map()
-        d.publish(r.value)
+        d.publish(view(src, sslRecords, consumerRecords))
         return drive()
       }
       d.defer(step)
@@ -124,5 +152,35 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
       d.defer(drive)
     },
     idle: () => (running ? new Promise<void>((r) => waiters.push(r)) : Promise.resolve()),
+  }
+}
+
+/** Every entry of `m` as an addition. */
+function* addedAll<T>(m: ReadonlyMap<string, T>): Generator<MapChange<T>, void> {
+  for (const [key, after] of m) yield { key, before: undefined, after }
+}
+
+function commit(known: Known, staged: ReadonlyMap<string, Records | undefined>): void {
+  for (const [key, r] of staged) {
+    if (r === undefined) known.delete(key)
+    else known.set(key, r)
+  }
+}
+
+/** Remembers what a dropped pass read, by the object it read it from. */
+function keepRead(m: ReadonlyMap<string, Held<object>>, staged: ReadonlyMap<string, Records | undefined>, into: Map<object, Records>): void {
+  for (const [key, r] of staged) {
+    const obj = m.get(key)?.value
+    if (r !== undefined && obj !== undefined) into.set(obj, r)
+  }
+}
+
+/** Every record of `src` in its maps' order (ssl objects, then consumers), read when iterated. */
+function view(src: CertSources, ssls: Known, consumers: Known): Iterable<CertRecord> {
+  return {
+    *[Symbol.iterator]() {
+      for (const key of src.ssls.keys()) yield* ssls.get(key) ?? NONE
+      for (const key of src.consumers.keys()) yield* consumers.get(key) ?? NONE
+    },
   }
 }

@@ -56,31 +56,56 @@ export interface SniClaims {
   readonly size: number
 }
 
-/** Creates an empty index. */
+/** One name's claimants: a lone key as itself (most names have one), else the keys in claim order. */
+type Claimants = string | string[]
+
+/** A key's stored names: a lone name as itself, else the normalised list as stored (duplicates kept). */
+type Names = string | readonly string[]
+
+const namesList = (n: Names): readonly string[] => (typeof n === 'string' ? [n] : n)
+
+/**
+ * Creates an empty index. Lean on purpose (the primary holds one entry per ssl object, 100k of
+ * them): key → names and name → key(s), a bare string where there is only one, no Set per name.
+ */
 export function createSniClaims(): SniClaims {
-  const byKey = new Map<string, readonly string[]>()
-  const byName = new Map<string, Set<string>>()
+  const byKey = new Map<string, Names>()
+  const byName = new Map<string, Claimants>()
+  const unclaim = (name: string, key: string): void => {
+    const c = byName.get(name)
+    if (c === undefined) return
+    if (typeof c === 'string') {
+      if (c === key) byName.delete(name)
+      return
+    }
+    const i = c.indexOf(key)
+    if (i < 0) return
+    c.splice(i, 1)
+    if (c.length === 1) byName.set(name, c[0]!)
+  }
+  const claim = (name: string, key: string): void => {
+    const c = byName.get(name)
+    if (c === undefined) byName.set(name, key)
+    else if (typeof c === 'string') {
+      if (c !== key) byName.set(name, [c, key])
+      // a key's names are claimed in one go after drop(key): a repeated name finds the key last
+    } else if (c[c.length - 1] !== key) c.push(key)
+  }
   const drop = (key: string): void => {
     const old = byKey.get(key)
-    if (!old) return
+    if (old === undefined) return
     byKey.delete(key)
-    for (const n of old) {
-      const keys = byName.get(n)
-      keys?.delete(key)
-      if (keys?.size === 0) byName.delete(n)
-    }
+    if (typeof old === 'string') unclaim(old, key)
+    else for (const n of old) unclaim(n, key)
   }
   return {
     put(key, value) {
       drop(key)
       const snis = claimedSnis(value)
       if (!snis || snis.length === 0) return
-      byKey.set(key, snis)
-      for (const n of snis) {
-        let keys = byName.get(n)
-        if (!keys) byName.set(n, (keys = new Set()))
-        keys.add(key)
-      }
+      const first = snis[0]!
+      byKey.set(key, snis.length === 1 ? first : snis)
+      for (const n of snis) claim(n, key)
     },
     delete: drop,
     clear() {
@@ -89,8 +114,14 @@ export function createSniClaims(): SniClaims {
     },
     sharing(names, except) {
       const keys = new Set<string>()
-      for (const n of names) for (const k of byName.get(n) ?? []) if (k !== except) keys.add(k)
-      return [...keys].sort(byKeyBytes).map((key) => ({ key, snis: byKey.get(key) ?? [] }))
+      for (const n of names) {
+        const c = byName.get(n)
+        if (c === undefined) continue
+        if (typeof c === 'string') {
+          if (c !== except) keys.add(c)
+        } else for (const k of c) if (k !== except) keys.add(k)
+      }
+      return [...keys].sort(byKeyBytes).map((key) => ({ key, snis: namesList(byKey.get(key) ?? []) }))
     },
     get size() {
       return byKey.size

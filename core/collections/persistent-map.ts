@@ -39,14 +39,17 @@ export interface MapChange<V> {
 const BITS = 5
 const MASK = 31
 
-/** FNV-1a over UTF-16 code units. */
+/** Bits of a key's hash: 30, so that it is a small integer (a 32-bit one is a heap number per leaf). */
+const HASH_BITS = 30
+
+/** FNV-1a over UTF-16 code units, its low 30 bits (keys whose 32-bit hashes collide still do). */
 function hashOf(s: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i)
     h = Math.imul(h, 0x01000193)
   }
-  return h >>> 0
+  return h & 0x3fffffff
 }
 
 function popcount(x: number): number {
@@ -215,7 +218,8 @@ export const emptyPersistentMap = <V>(): PersistentMap<V> => EMPTY as Persistent
 /** A node holding `leaves` (distinct keys) below `shift`, built in one pass (no path copying). */
 function bulk<V>(leaves: Leaf<V>[], shift: number): Node<V> {
   if (leaves.length === 1) return leaves[0]!
-  if (shift >= 32) return { t: 1, hash: leaves[0]!.hash, pairs: leaves }
+  // every hash bit used: the keys left share one hash
+  if (shift >= HASH_BITS) return { t: 1, hash: leaves[0]!.hash, pairs: leaves }
   const buckets: Leaf<V>[][] = []
   let bitmap = 0
   for (const l of leaves) {
@@ -227,20 +231,25 @@ function bulk<V>(leaves: Leaf<V>[], shift: number): Node<V> {
       bitmap |= 1 << f
     }
   }
-  const kids: Node<V>[] = []
+  // sized once: an array grown by push keeps spare capacity, and a 100k-key trie has ~30k branches
+  const kids = new Array<Node<V>>(popcount(bitmap))
+  let i = 0
   for (let f = 0; f <= MASK; f++) {
     const b = buckets[f]
-    if (b) kids.push(bulk(b, shift + BITS))
+    if (b) kids[i++] = bulk(b, shift + BITS)
   }
   return { t: 2, bitmap, kids }
 }
 
 /** A map of these entries (a later duplicate key wins, as with `new Map`); O(n). */
 export function persistentMapOf<V>(entries: Iterable<readonly [string, V]>): PersistentMap<V> {
-  const unique = new Map<string, V>(entries)
+  if (isPersistentMap(entries)) return entries as PersistentMap<V>
+  // a Map's keys are distinct already: no copy of it (100k entries at a full load)
+  const unique = entries instanceof Map ? (entries as ReadonlyMap<string, V>) : new Map<string, V>(entries)
   if (unique.size === 0) return emptyPersistentMap()
-  const leaves: Leaf<V>[] = []
-  for (const [key, value] of unique) leaves.push({ t: 0, hash: hashOf(key), key, value })
+  const leaves = new Array<Leaf<V>>(unique.size)
+  let i = 0
+  for (const [key, value] of unique) leaves[i++] = { t: 0, hash: hashOf(key), key, value }
   return wrap(bulk(leaves, 0), unique.size)
 }
 

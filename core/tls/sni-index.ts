@@ -46,13 +46,23 @@ export function outranks(a: SniEntry, b: SniEntry): boolean {
   return a.id > b.id
 }
 
-/** What an index holds; every map is persistent, so an update shares what it does not touch. */
+/** A pattern's claimants: the lone one as itself (the common case), else all of them, best first. */
+type Claim<T> = T | readonly T[]
+
+const isList = <T>(c: Claim<T>): c is readonly T[] => Array.isArray(c)
+const winnerOf = <T>(c: Claim<T>): T => (isList(c) ? c[0]! : c)
+const listOf = <T>(c: Claim<T> | undefined): readonly T[] => (c === undefined ? [] : isList(c) ? c : [c])
+
+/**
+ * What an index holds; every map is persistent, so an update shares what it does not touch. The
+ * claimants of a pattern are kept in the map that serves it (one map per kind of pattern, no
+ * array for a lone claimant): a worker holds one slot per ssl object, 100k of them.
+ */
 interface IndexState<T extends SniEntry> {
-  /** pattern → claimants, best first (only the first one serves) */
-  readonly claims: PersistentMap<readonly T[]>
-  readonly exact: PersistentMap<T>
-  /** wildcard text after `*` → winner; `*.a.com` is stored under `.a.com`, `*` under '' */
-  readonly wild: PersistentMap<T>
+  /** exact pattern → claimants (only the first one serves) */
+  readonly exact: PersistentMap<Claim<T>>
+  /** wildcard text after `*` → claimants; `*.a.com` is stored under `.a.com`, `*` under '' */
+  readonly wild: PersistentMap<Claim<T>>
   /** lengths of wildcard texts that do not start with a dot (`*test.com`) → how many: probed by length */
   readonly oddLengths: ReadonlyMap<number, number>
   /** the patterns claimed more than once */
@@ -74,30 +84,42 @@ function patternsOf(entry: SniEntry): string[] {
 const byRank = (a: SniEntry, b: SniEntry): number => (outranks(a, b) ? -1 : outranks(b, a) ? 1 : 0)
 const oddLength = (pattern: string): number | undefined => (pattern.startsWith('*') && pattern.length > 1 && pattern[1] !== '.' ? pattern.length - 1 : undefined)
 
+/** The claimants of `pattern` in `st` (undefined: unclaimed). */
+const claimsOf = <T extends SniEntry>(st: IndexState<T>, pattern: string): Claim<T> | undefined =>
+  pattern.startsWith('*') ? st.wild.get(pattern.slice(1)) : st.exact.get(pattern)
+
+/** The claimants sorted best first, as stored: the lone one itself, else a frozen list. */
+function claimOf<T extends SniEntry>(list: T[]): Claim<T> {
+  if (list.length === 1) return list[0]!
+  list.sort(byRank)
+  return Object.freeze(list)
+}
+
+const conflictOf = <T extends SniEntry>(pattern: string, list: readonly T[]): SniConflict<T> =>
+  Object.freeze({ pattern, winner: list[0]!, losers: Object.freeze(list.slice(1)) })
+
 /**
  * Pure: the state after the claimants of `pattern` became `list` (any order; empty: unclaimed).
  * Touches only that pattern's slots in each map.
  */
 function setClaims<T extends SniEntry>(st: IndexState<T>, pattern: string, list: T[]): IndexState<T> {
-  const had = st.claims.has(pattern)
-  list.sort(byRank)
-  const winner = list[0]
+  const had = claimsOf(st, pattern) !== undefined
+  const claim = list.length > 0 ? claimOf(list) : undefined
   const wildcard = pattern.startsWith('*')
   const slot = wildcard ? pattern.slice(1) : pattern
-  let { claims, exact, wild, oddLengths, conflicts } = st
-  claims = winner ? claims.set(pattern, Object.freeze(list)) : claims.delete(pattern)
-  if (wildcard) wild = winner ? wild.set(slot, winner) : wild.delete(slot)
-  else exact = winner ? exact.set(slot, winner) : exact.delete(slot)
-  conflicts = list.length > 1 ? conflicts.set(pattern, Object.freeze({ pattern, winner: list[0]!, losers: Object.freeze(list.slice(1)) })) : conflicts.delete(pattern)
+  let { exact, wild, oddLengths, conflicts } = st
+  if (wildcard) wild = claim !== undefined ? wild.set(slot, claim) : wild.delete(slot)
+  else exact = claim !== undefined ? exact.set(slot, claim) : exact.delete(slot)
+  conflicts = claim !== undefined && isList(claim) ? conflicts.set(pattern, conflictOf(pattern, claim)) : conflicts.delete(pattern)
   const odd = oddLength(pattern)
-  if (odd !== undefined && had !== (winner !== undefined)) {
+  if (odd !== undefined && had !== (claim !== undefined)) {
     const m = new Map(oddLengths)
-    const n = (m.get(odd) ?? 0) + (winner ? 1 : -1)
+    const n = (m.get(odd) ?? 0) + (claim !== undefined ? 1 : -1)
     if (n > 0) m.set(odd, n)
     else m.delete(odd)
     oddLengths = m
   }
-  return { claims, exact, wild, oddLengths, conflicts }
+  return { exact, wild, oddLengths, conflicts }
 }
 
 function indexOf<T extends SniEntry>(st: IndexState<T>): SniIndex<T> {
@@ -108,28 +130,28 @@ function indexOf<T extends SniEntry>(st: IndexState<T>): SniIndex<T> {
   function match(raw: string): SniMatch<T> | undefined {
     const sni = normalizeSni(raw)
     const hit = exact.get(sni)
-    if (hit) return { entry: hit, pattern: sni }
+    if (hit !== undefined) return { entry: winnerOf(hit), pattern: sni }
     // Longest suffix first: probe at each dot (for `*.x` patterns) and at the lengths of odd
     // patterns; the first pattern found decides, as APISIX's longest-prefix radix lookup does.
     for (let i = 0; i < sni.length; i++) {
       if (sni.charCodeAt(i) !== 0x2e && !(hasOdd && oddLengths.has(sni.length - i))) continue
       const rest = sni.slice(i)
       const w = wild.get(rest)
-      if (!w) continue
+      if (w === undefined) continue
       const covered = sni.slice(0, i)
       // The covered part is one label: no dot, and not empty in front of a dot (`*.a.com` ≠ `.a.com`).
       if (covered.includes('.') || (covered === '' && rest.startsWith('.'))) return undefined
-      return { entry: w, pattern: `*${rest}` }
+      return { entry: winnerOf(w), pattern: `*${rest}` }
     }
     const any = wild.get('')
-    return any ? { entry: any, pattern: '*' } : undefined
+    return any !== undefined ? { entry: winnerOf(any), pattern: '*' } : undefined
   }
 
   const index: SniIndex<T> = Object.freeze({
     lookup: (sni: string) => match(sni)?.entry,
     match,
     conflicts: () => (sorted ??= Object.freeze([...st.conflicts.values()].sort((a, b) => (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0)))),
-    size: st.claims.size,
+    size: st.exact.size + st.wild.size,
   })
   states.set(index, st as unknown as IndexState<SniEntry>)
   return index
@@ -147,37 +169,36 @@ function indexOf<T extends SniEntry>(st: IndexState<T>): SniIndex<T> {
  * `*` means the same in `sni` and `snis`.
  */
 export function buildSniIndex<T extends SniEntry>(entries: Iterable<T>): SniIndex<T> {
-  const claims = new Map<string, T[]>()
+  // claimants gathered straight into the two maps (a list only where a pattern is shared), then
+  // each map turned into a persistent map in one pass
+  const exact = new Map<string, T | T[]>()
+  const wild = new Map<string, T | T[]>()
   for (const entry of entries) {
     for (const p of patternsOf(entry)) {
-      const list = claims.get(p)
-      if (list) list.push(entry)
-      else claims.set(p, [entry])
+      const wildcard = p.startsWith('*')
+      const into = wildcard ? wild : exact
+      const slot = wildcard ? p.slice(1) : p
+      const c = into.get(slot)
+      if (c === undefined) into.set(slot, entry)
+      else if (Array.isArray(c)) c.push(entry)
+      else into.set(slot, [c, entry])
     }
   }
-  // built as Maps, then turned into persistent maps in one pass each
-  const exact = new Map<string, T>()
-  const wild = new Map<string, T>()
   const oddLengths = new Map<number, number>()
   const conflicts = new Map<string, SniConflict<T>>()
-  const frozen = new Map<string, readonly T[]>()
-  for (const [pattern, list] of claims) {
-    list.sort(byRank)
-    const winner = list[0]!
-    frozen.set(pattern, Object.freeze(list))
-    if (list.length > 1) conflicts.set(pattern, Object.freeze({ pattern, winner, losers: Object.freeze(list.slice(1)) }))
-    if (pattern.startsWith('*')) wild.set(pattern.slice(1), winner)
-    else exact.set(pattern, winner)
-    const odd = oddLength(pattern)
-    if (odd !== undefined) oddLengths.set(odd, (oddLengths.get(odd) ?? 0) + 1)
+  const settle = (m: Map<string, T | T[]>, prefix: string): PersistentMap<Claim<T>> => {
+    for (const [slot, c] of m) {
+      if (Array.isArray(c)) {
+        const claim = claimOf(c) as readonly T[]
+        m.set(slot, claim as T[])
+        conflicts.set(prefix + slot, conflictOf(prefix + slot, claim))
+      }
+      const odd = prefix === '*' ? oddLength(prefix + slot) : undefined
+      if (odd !== undefined) oddLengths.set(odd, (oddLengths.get(odd) ?? 0) + 1)
+    }
+    return persistentMapOf(m)
   }
-  return indexOf({
-    claims: persistentMapOf(frozen),
-    exact: persistentMapOf(exact),
-    wild: persistentMapOf(wild),
-    oddLengths,
-    conflicts: persistentMapOf(conflicts),
-  })
+  return indexOf({ exact: settle(exact, ''), wild: settle(wild, '*'), oddLengths, conflicts: persistentMapOf(conflicts) })
 }
 
 /**
@@ -207,7 +228,7 @@ export function updateSniIndex<T extends SniEntry>(prev: SniIndex<T>, removed: I
   }
   let st = st0
   for (const p of touched) {
-    const list = (st0.claims.get(p) ?? []).filter((e) => !gone.has(e.id))
+    const list = listOf(claimsOf(st0, p)).filter((e) => !gone.has(e.id))
     list.push(...(incoming.get(p) ?? []))
     st = setClaims(st, p, list)
   }

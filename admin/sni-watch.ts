@@ -1,5 +1,5 @@
 import type { Etcd3, Watcher } from 'etcd3'
-import { createSniClaims, type SniClaim } from './sni-claims.js'
+import { createSniClaims, type SniClaim, type SniClaims } from './sni-claims.js'
 import { heapCare } from '../core/ops/heap.js'
 
 /** The admin's SNI index kept current by one etcd watch on the ssl directory. */
@@ -49,20 +49,27 @@ export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; re
     for (const w of waiters) if (w.rev <= revision) w.done(true)
   }
 
+  // One page into `into`; only what the next page needs comes back, so the response (its buffers,
+  // ~3 MB) is garbage by the time the young collection after it runs, and is freed while young.
+  const listPage = async (into: SniClaims, key: Buffer, at: string | undefined, mine: number): Promise<{ revision: string; next: Buffer | undefined } | undefined> => {
+    const res = await etcd.kv.range({ key, range_end: end, limit: PAGE, ...(at ? { revision: at } : {}) })
+    if (mine !== generation) return undefined
+    for (const kv of res.kvs) into.put(kv.key.toString('utf8'), parse(kv.value))
+    const last = res.kvs[res.kvs.length - 1]
+    return { revision: res.header.revision, next: res.more && last ? Buffer.concat([last.key, Buffer.from([0])]) : undefined }
+  }
+
   const listAll = async (mine: number): Promise<bigint | undefined> => {
-    let key = Buffer.from(dir)
+    let key: Buffer | undefined = Buffer.from(dir)
     let at: string | undefined
     // each page goes into a fresh index at once (no listing held whole), swapped in when complete
     const fresh = createSniClaims()
-    for (;;) {
-      const res = await etcd.kv.range({ key, range_end: end, limit: PAGE, ...(at ? { revision: at } : {}) })
-      if (mine !== generation) return undefined
-      at ??= res.header.revision
-      for (const kv of res.kvs) fresh.put(kv.key.toString('utf8'), parse(kv.value))
+    while (key) {
+      const page = await listPage(fresh, key, at, mine)
+      if (!page) return undefined
+      at ??= page.revision
+      key = page.next
       heap.minor()
-      const last = res.kvs[res.kvs.length - 1]
-      if (!res.more || !last) break
-      key = Buffer.concat([last.key, Buffer.from([0])])
     }
     claims = fresh
     setImmediate(heap.major)

@@ -56,25 +56,30 @@ export function createWatcher(etcd: Etcd3, prefix: string, sink: WatchSink): Con
   let delay = 100
   let generation = 0
 
+  // one page as events: the response (its buffers, ~3 MB) is garbage once this returns, so the
+  // young collection the sink runs after each page frees it while it is young
+  const listPage = async (key: Buffer, revision: string | undefined): Promise<{ kvs: ConfigEvent[]; revision: string; next: Buffer | undefined }> => {
+    const res = await etcd.kv.range({ key, range_end: rangeEnd(dir), limit: PAGE, ...(revision ? { revision } : {}) })
+    const kvs: ConfigEvent[] = res.kvs.map((kv) => ({
+      type: 'put',
+      key: kv.key.toString(),
+      value: kv.value.toString(),
+      modRevision: kv.mod_revision,
+      createRevision: kv.create_revision,
+    }))
+    const last = res.kvs[res.kvs.length - 1]
+    return { kvs, revision: res.header.revision, next: res.more && last !== undefined ? Buffer.concat([last.key, Buffer.from([0])]) : undefined }
+  }
+
   // every page at the first page's revision; each page goes to `into` before the next is asked for
   const listAll = async (into: ListingSink): Promise<string> => {
-    let key = Buffer.from(dir)
+    let key: Buffer | undefined = Buffer.from(dir)
     let revision: string | undefined
-    for (;;) {
-      const res = await etcd.kv.range({ key, range_end: rangeEnd(dir), limit: PAGE, ...(revision ? { revision } : {}) })
-      revision ??= res.header.revision
-      const kvs: ConfigEvent[] = res.kvs.map((kv) => ({
-        type: 'put',
-        key: kv.key.toString(),
-        value: kv.value.toString(),
-        modRevision: kv.mod_revision,
-        createRevision: kv.create_revision,
-      }))
-      const last = res.kvs[res.kvs.length - 1]
-      const more = res.more && last !== undefined
-      if (more) key = Buffer.concat([last.key, Buffer.from([0])])
-      into.page(kvs)
-      if (!more) break
+    while (key) {
+      const page = await listPage(key, revision)
+      revision ??= page.revision
+      key = page.next
+      into.page(page.kvs)
     }
     return revision ?? '0'
   }

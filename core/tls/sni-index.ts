@@ -73,6 +73,11 @@ const states = new WeakMap<object, IndexState<SniEntry>>()
 
 /** The distinct normalised patterns of an entry, in its order. */
 function patternsOf(entry: SniEntry): string[] {
+  // most objects claim one name: no Set for them (a full load visits 100k)
+  if (entry.snis.length === 1) {
+    const p = normalizeSni(entry.snis[0]!)
+    return p === '' ? [] : [p]
+  }
   const mine = new Set<string>()
   for (const raw of entry.snis) {
     const p = normalizeSni(raw)

@@ -21,9 +21,13 @@ async function inProcessAdmin(t: Test, etcdUrl: string, port?: number, allowAdmi
     },
   })
   const etcd = createEtcdClient(config)
-  t.teardown(() => etcd.close())
-  const handle = await startAdmin({ config, etcd, log: pino({ level: 'silent' }) })
-  t.teardown(() => handle.close())
+  // the admin (its SNI watch) closes before the etcd client it uses, as bin/start.ts does
+  let handle: AdminHandle | undefined
+  t.teardown(async () => {
+    await handle?.close()
+    etcd.close()
+  })
+  handle = await startAdmin({ config, etcd, log: pino({ level: 'silent' }) })
   return { handle, port: p }
 }
 

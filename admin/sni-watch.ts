@@ -112,7 +112,7 @@ export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; re
         w.on('error', () => {
           if (watcher !== w) return
           watcher = undefined
-          void sync()
+          running = sync()
         })
         return
       } catch {
@@ -141,7 +141,9 @@ export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; re
     })
   }
 
-  void sync()
+  // the sync in flight: close() waits for it, so a watch it is still creating is cancelled while
+  // the etcd client is open (cancelled after the client closed, etcd3 keeps retrying it forever)
+  let running: Promise<void> = sync()
   return {
     async sharing(names, except, atLeast) {
       if (!(await reach(BigInt(atLeast)))) return undefined
@@ -151,6 +153,7 @@ export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; re
       closed = true
       generation++
       for (const w of waiters) w.done(false)
+      await Promise.race([running, new Promise<void>((r) => setTimeout(r, 2000).unref())])
       if (watcher) await cancelSoon(watcher)
       watcher = undefined
     },

@@ -1,6 +1,7 @@
 import type { Etcd3, Watcher } from 'etcd3'
 import { createSniClaims, type SniClaim, type SniClaims } from './sni-claims.js'
 import { heapCare } from '../core/ops/heap.js'
+import { cancelSoon } from '../core/etcd/cancel.js'
 
 /** The admin's SNI index kept current by one etcd watch on the ssl directory. */
 export interface SniWatch {
@@ -24,8 +25,6 @@ const parse = (raw: Buffer): unknown => {
   }
 }
 
-const cancelSoon = (w: Watcher): Promise<void> =>
-  Promise.race([w.cancel().catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1000).unref())])
 
 /**
  * Lists `dir` once (in pages, at one revision), then watches it from the next revision; when the

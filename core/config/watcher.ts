@@ -1,5 +1,6 @@
 import type { Etcd3, Watcher as EtcdWatcher } from 'etcd3'
 import type { ConfigEvent } from './apply.js'
+import { cancelSoon } from '../etcd/cancel.js'
 
 /** Receives one full listing page by page; dropped without `done` when the listing fails. */
 export interface ListingSink {
@@ -30,12 +31,6 @@ export interface ConfigWatcher {
  */
 const PAGE = 2000
 
-/**
- * Cancels a watcher without waiting forever: etcd3's cancel() never resolves for a watcher that
- * etcd already cancelled during its (re)creation (its id stays null while the stream is up).
- */
-const cancelSoon = (w: EtcdWatcher): Promise<void> =>
-  Promise.race([w.cancel().catch(() => undefined), new Promise<void>((r) => setTimeout(r, 1000).unref())])
 
 const rangeEnd = (prefix: string): Buffer => {
   const b = Buffer.from(prefix)

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { childrenOf } from '../lib/proc-tree.js'
 import { pathToFileURL } from 'node:url'
 import { join } from 'node:path'
 import { Etcd3 } from 'etcd3'
@@ -24,21 +25,6 @@ const BOUND_MS = 5_000
 const LINEAR_OK = ['^/(a+)+$', '^/(a|a)*b']
 /** Catastrophic patterns V8's linear engine cannot run (backreference, lookarounds): no fallback. */
 const NOT_LINEAR = ['^/(a+)+\\1$', '^/(?=(a+)+$)a', '^/(?!(a|a)*b)']
-
-/** The pids whose parent is `pid` (a gateway's workers). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = []
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e))
-    } catch {
-      // gone
-    }
-  }
-  return out.sort((a, b) => a - b)
-}
 
 const cmdline = (pid: number): string[] => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '')
 

@@ -27,13 +27,20 @@ function usableKeyring(keyring: readonly string[], log: Logger): string[] {
 
 /**
  * Starts the admin API on deployment.admin.admin_listen; throws
- * GatewayError('GW_PORT_IN_USE', ['admin', 'ip:port']) when the port is taken.
+ * GatewayError('GW_PORT_IN_USE', ['admin', 'ip:port']) when the port is taken. With `indexAfter`,
+ * the shared-SNI index lists etcd only once it settles (bin/start.ts: once the workers have
+ * loaded); until then an ssl write lists the ssl directory for its warnings, as it always could.
  */
-export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Logger }): Promise<AdminHandle> {
+export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Logger; indexAfter?: Promise<unknown> }): Promise<AdminHandle> {
   const { config, log } = o
   const admin = config.deployment.admin
   const prefix = config.deployment.etcd.prefix
-  const store = createEtcdStore(o.etcd, prefix)
+  let closed = false
+  const listing = (): void => {
+    if (!closed) log.info('shared-SNI index: listing the ssl objects')
+  }
+  const sniStart = o.indexAfter?.then(listing, listing)
+  const store = createEtcdStore(o.etcd, prefix, sniStart ? { sniStart } : {})
   const app = buildAdminApp({
     store,
     registry: buildRegistry(pluginByName),
@@ -60,6 +67,7 @@ export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Log
   return {
     address: where,
     close: async () => {
+      closed = true
       await app.close()
       await store.close()
     },

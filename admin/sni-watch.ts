@@ -26,12 +26,26 @@ const parse = (raw: Buffer): unknown => {
 }
 
 
+/** Options of createSniWatch. */
+export interface SniWatchOptions {
+  /** how long a query waits for the index to reach its revision before the caller lists */
+  readonly waitMs: number
+  /** first back-off after a failed listing (doubles up to 2 s) */
+  readonly retryMs?: number
+  /**
+   * The index lists nothing until this settles (the primary passes "the workers have loaded",
+   * so three listings of every ssl object do not share etcd during start-up); until then every
+   * query answers undefined at once and the caller lists, as when the index is unreachable.
+   */
+  readonly start?: Promise<unknown>
+}
+
 /**
  * Lists `dir` once (in pages, at one revision), then watches it from the next revision; when the
  * watch is cancelled (compaction past our revision) it lists again. A query waits, at most
  * `waitMs`, until the index has seen the revision it asks for.
  */
-export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; retryMs?: number }): SniWatch {
+export function createSniWatch(etcd: Etcd3, dir: string, o: SniWatchOptions): SniWatch {
   let claims = createSniClaims()
   // a listing of every ssl object passes through buffers: freed page by page, then once at the end
   const heap = heapCare()
@@ -142,9 +156,16 @@ export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; re
 
   // the sync in flight: close() waits for it, so a watch it is still creating is cancelled while
   // the etcd client is open (cancelled after the client closed, etcd3 keeps retrying it forever)
-  let running: Promise<void> = sync()
+  let running: Promise<void> | undefined
+  const begin = (): void => {
+    if (!closed && running === undefined) running = sync()
+  }
+  if (o.start === undefined) begin()
+  else o.start.then(begin, begin)
   return {
     async sharing(names, except, atLeast) {
+      // not started: waiting would only delay the caller's own listing
+      if (running === undefined) return undefined
       if (!(await reach(BigInt(atLeast)))) return undefined
       return claims.sharing(names, except)
     },
@@ -152,7 +173,7 @@ export function createSniWatch(etcd: Etcd3, dir: string, o: { waitMs: number; re
       closed = true
       generation++
       for (const w of waiters) w.done(false)
-      await Promise.race([running, new Promise<void>((r) => setTimeout(r, 2000).unref())])
+      if (running) await Promise.race([running, new Promise<void>((r) => setTimeout(r, 2000).unref())])
       if (watcher) await cancelSoon(watcher)
       watcher = undefined
     },

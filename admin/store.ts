@@ -30,12 +30,12 @@ function toKv(kv: IKeyValue): Kv | undefined {
  * transaction each). Any etcd failure becomes GW_ETCD_FAILED (503). The shared-SNI question of
  * an ssl write is answered by an index fed by one watch on the ssl directory (started here);
  * `sniWaitMs` bounds how long a query waits for that index to see the caller's write before it
- * lists the directory instead.
+ * lists the directory instead; `sniStart` holds that index's first listing until it settles.
  */
-export function createEtcdStore(etcd: Etcd3, prefix: string, o: { sniWaitMs?: number } = {}): KvStore {
+export function createEtcdStore(etcd: Etcd3, prefix: string, o: { sniWaitMs?: number; sniStart?: Promise<unknown> } = {}): KvStore {
   const genIdKey = `${prefix.replace(/\/+$/, '')}/gen_id`
   const sslDir = dirOf(prefix, 'ssls')
-  const sni = createSniWatch(etcd, sslDir, { waitMs: o.sniWaitMs ?? 2000 })
+  const sni = createSniWatch(etcd, sslDir, { waitMs: o.sniWaitMs ?? 2000, ...(o.sniStart ? { start: o.sniStart } : {}) })
   // Listings by directory (GET of a resource), each key with the mod revision it was read at:
   // a listing reads the keys only and fetches the values that moved since the last one.
   const listed = new Map<string, Map<string, { mod: string; kv: Kv | undefined }>>()

@@ -33,7 +33,11 @@ export async function start(file: string): Promise<void> {
     etcd.close()
     throw err
   }
-  const admin = await startAdmin({ config, etcd, log: log.child({ component: 'admin' }) })
+  // the admin's shared-SNI index lists every ssl object: it waits until the workers have loaded
+  // theirs, so etcd serves two listings at a time during start-up instead of three
+  let workersLoaded: () => void = () => undefined
+  const indexAfter = new Promise<void>((r) => (workersLoaded = r))
+  const admin = await startAdmin({ config, etcd, log: log.child({ component: 'admin' }), indexAfter })
   // bound before the workers start, so a port in use fails start-up like the other ports
   const scraped: { workers?: Workers } = {}
   const metrics = await startMetricsServer(config, scraped, log.child({ component: 'metrics' })).catch(async (err: unknown) => {
@@ -55,6 +59,8 @@ export async function start(file: string): Promise<void> {
     throw err
   }
   log.info({ admin: admin.address, workers: workers.count }, 'gateway started')
+  // a worker replaced during start-up never answers: the index then starts after the bound
+  void workers.ask('ready', 60_000).finally(workersLoaded)
 
   let stopping = false
   const stop = (signal: string): void => {

@@ -66,6 +66,10 @@ export async function runWorker(): Promise<void> {
     afterPage: heap.minor,
   })
   ops.attach(store.state)
+  // the primary holds back the admin's own listing of etcd until every worker answers this
+  process.on('message', (m: PrimaryMessage) => {
+    if (m.type === 'ask' && m.what === 'ready') void store.ready.then(() => send({ type: 'reply', id: m.id, data: true }))
+  })
   // the first load leaves its garbage behind: one full collection once it is published
   void store.ready.then(() => setImmediate(heap.major))
   let inflight = 0

@@ -82,6 +82,8 @@ export async function runWorker(): Promise<void> {
     pools,
     onRequest: ops.onRequest,
     certSource: createClientCertSource(config.apisix.ssl.client_cert_header),
+    clientBodyTimeoutMs: shutdownTimeoutMs(config.nginx_config.http.client_body_timeout),
+    sendTimeoutMs: shutdownTimeoutMs(config.nginx_config.http.send_timeout),
   })
   const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     inflight++

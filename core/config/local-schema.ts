@@ -64,6 +64,14 @@ export const ConfigSchema = Type.Object(
         // APISIX's name (nginx time: seconds as a number, or "Nms" / "Ns" / "Nm"); APISIX's default
         // is 240s, ours stays under Kubernetes' 30 s grace period
         worker_shutdown_timeout: Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(ms|s|m)?$' })], { default: '20s' }),
+        http: Type.Object(
+          {
+            // APISIX's names and defaults (nginx's client_body_timeout and send_timeout); 0 turns one off
+            client_body_timeout: Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(ms|s|m)?$' })], { default: '60s' }),
+            send_timeout: Type.Union([Type.Number({ minimum: 0 }), Type.String({ pattern: '^[0-9]+(ms|s|m)?$' })], { default: '10s' }),
+          },
+          { ...closed, default: {} },
+        ),
       },
       { ...closed, default: {} },
     ),

@@ -119,6 +119,8 @@ const UNION_HINTS: Readonly<Record<string, string>> = {
   'apisix.workers': 'must be "auto" or a whole number from 1 to 256',
   'apisix.node_listen': 'must be a port number or a list of {ip, port}',
   'nginx_config.worker_shutdown_timeout': 'must be a number of seconds or a time like "500ms", "20s", "1m"',
+  'nginx_config.http.client_body_timeout': 'must be a number of seconds or a time like "500ms", "60s", "1m"',
+  'nginx_config.http.send_timeout': 'must be a number of seconds or a time like "500ms", "10s", "1m"',
 }
 
 const firstLine = (s: string): string => s.split('\n')[0] ?? s

@@ -39,6 +39,10 @@ export interface HandlerDeps {
   readonly certSource?: ClientCertSource
   /** called once per finished request (access log, metrics) */
   onRequest?(r: RequestRecord): void
+  /** `nginx_config.http.client_body_timeout` in ms: a request body that stalls this long gets 408 (0: no bound) */
+  readonly clientBodyTimeoutMs?: number
+  /** `nginx_config.http.send_timeout` in ms: a client that takes no response bytes this long is cut (0: no bound) */
+  readonly sendTimeoutMs?: number
 }
 
 /** The handler of the HTTP server: plain requests, and upgrade requests with their socket. */
@@ -80,6 +84,8 @@ class Exchange implements ForwardRequest {
   readonly timeouts: Timeouts
   readonly upgrade: string | undefined
   readonly upgradeSocket: UpgradeSocket | undefined
+  readonly clientBodyMs: number
+  readonly clientSendMs: number
   readonly now = Date.now
   readonly #d: HandlerDeps
   readonly #ctx: Context
@@ -100,6 +106,8 @@ class Exchange implements ForwardRequest {
     this.timeouts = route.timeouts
     this.upgrade = fw.upgrade
     this.upgradeSocket = fw.upgrade !== undefined ? up : undefined
+    this.clientBodyMs = d.clientBodyTimeoutMs ?? 0
+    this.clientSendMs = d.sendTimeoutMs ?? 0
     this.#d = d
     this.#ctx = ctx
     this.#route = route

@@ -44,6 +44,10 @@ export interface ForwardRequest {
   headersFor(node: PlanNode): string[]
   readonly hashKey: string | undefined
   readonly timeouts: Timeouts
+  /** `nginx_config.http.client_body_timeout` (ms, 0 = none): the request body may stall this long */
+  readonly clientBodyMs: number
+  /** `nginx_config.http.send_timeout` (ms, 0 = none): the client may take no response bytes this long */
+  readonly clientSendMs: number
   /** the client's Upgrade token when the route allows WebSocket and the client asked */
   readonly upgrade: string | undefined
   readonly upgradeSocket: UpgradeSocket | undefined
@@ -59,6 +63,9 @@ export function hasBody(req: IncomingMessage): boolean {
   const cl = req.headers['content-length']
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined
 }
+
+/** How often client_body_timeout's watchdog looks at the body's progress (a quarter of the bound, 20 ms to 1 s). */
+const bodyCheckMs = (boundMs: number): number => Math.max(20, Math.min(1000, Math.floor(boundMs / 4)))
 
 /** Forwards one request; never throws (failures become the reply). */
 export function forward(f: ForwardRequest): void {
@@ -89,7 +96,19 @@ class Forwarding implements Dispatcher.DispatchHandler {
   /** least_conn: the current attempt's node still counts as active */
   holding = false
   resume: (() => void) | undefined = undefined
-  readonly onDrain = (): void => this.resume?.()
+  /** client_body_timeout's watchdog while the request body streams, and what it saw last */
+  bodyTimer: NodeJS.Timeout | undefined = undefined
+  bodyRead = 0
+  bodyProgressAt = 0
+  /** send_timeout's watchdog while the client takes no response bytes */
+  sendTimer: NodeJS.Timeout | undefined = undefined
+  readonly onDrain = (): void => {
+    if (this.sendTimer !== undefined) clearTimeout(this.sendTimer)
+    this.sendTimer = undefined
+    this.resume?.()
+  }
+  readonly onBodyTick = (): void => this.checkBody()
+  readonly onSendTimeout = (): void => this.sendTimedOut()
 
   constructor(f: ForwardRequest) {
     this.f = f
@@ -97,12 +116,62 @@ class Forwarding implements Dispatcher.DispatchHandler {
     this.deadline = f.plan.retryTimeoutMs > 0 ? this.started + f.plan.retryTimeoutMs : Infinity
     this.body = f.upgrade === undefined && hasBody(f.req) ? f.req : null
     f.res.on('close', () => this.onClientClose())
+    if (this.body !== null && f.clientBodyMs > 0) {
+      this.bodyRead = this.body.socket.bytesRead
+      this.bodyProgressAt = this.started
+      this.bodyTimer = setTimeout(this.onBodyTick, bodyCheckMs(f.clientBodyMs))
+    }
   }
 
   end(status: number, error: string | undefined): void {
     if (this.ended) return
     this.ended = true
+    if (this.bodyTimer !== undefined) clearTimeout(this.bodyTimer)
+    if (this.sendTimer !== undefined) clearTimeout(this.sendTimer)
     this.f.onEnd?.({ status, node: this.last?.name, upstreamMs: (this.headersMs || this.f.now()) - this.started, error })
+  }
+
+  /**
+   * client_body_timeout: no request-body byte arrived for clientBodyMs while we were ready to read
+   * (bytes we hold unread mean the upstream is the slow side) → 408 and the connection closes.
+   */
+  checkBody(): void {
+    this.bodyTimer = undefined
+    const f = this.f
+    const req = this.body
+    if (req === null || this.ended || req.complete) return
+    const now = f.now()
+    const read = req.socket.bytesRead
+    if (read !== this.bodyRead || req.readableLength > 0) {
+      this.bodyRead = read
+      this.bodyProgressAt = now
+    } else if (now - this.bodyProgressAt >= f.clientBodyMs) {
+      this.cutClient(408, 'client body timeout')
+      return
+    }
+    this.bodyTimer = setTimeout(this.onBodyTick, bodyCheckMs(f.clientBodyMs))
+  }
+
+  /** send_timeout: the client took none of the response for clientSendMs → the connection is cut. */
+  sendTimedOut(): void {
+    this.sendTimer = undefined
+    if (this.ended || this.f.res.writableFinished) return
+    this.cutClient(this.f.res.statusCode, 'client send timeout')
+  }
+
+  /** Ends the exchange for a stalled client: the upstream request is aborted, the client gets `status` if nothing was sent yet, and its connection closes. */
+  cutClient(status: number, reason: string): void {
+    const f = this.f
+    this.clientGone = true
+    this.abortCurrent?.(new Error(reason))
+    if (!f.res.headersSent) {
+      // the rest of the body will never come: the connection cannot carry another request
+      f.res.setHeader('connection', 'close')
+      f.reply(status, reason)
+    } else {
+      f.res.destroy()
+    }
+    this.end(status, reason)
   }
 
   onClientClose(): void {
@@ -170,7 +239,10 @@ class Forwarding implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     const res = this.f.res
     const ok = res.write(chunk)
-    if (!ok) res.once('drain', this.onDrain)
+    if (!ok) {
+      res.once('drain', this.onDrain)
+      if (this.f.clientSendMs > 0 && this.sendTimer === undefined) this.sendTimer = setTimeout(this.onSendTimeout, this.f.clientSendMs)
+    }
     return ok
   }
 

@@ -26,8 +26,8 @@ export const DRAIN_TICK_MS = 20
 export const CLEANUP_GRACE_MS = 2_000
 
 /**
- * Milliseconds of an nginx time value as APISIX's `worker_shutdown_timeout` takes it: a number
- * (seconds) or a string `N`, `Nms`, `Ns`, `Nm` (the schema refuses other forms).
+ * Milliseconds of an nginx time value as APISIX's `worker_shutdown_timeout` (and `http.*_timeout`)
+ * take it: a number (seconds) or a string `N`, `Nms`, `Ns`, `Nm` (the schema refuses other forms).
  */
 export function shutdownTimeoutMs(v: string | number): number {
   if (typeof v === 'number') return Math.round(v * 1000)

@@ -244,7 +244,7 @@ async function startGateway(etcdUrl, ports, probeSni) {
   const file = join(dir, 'gateway.yaml')
   writeFileSync(file, JSON.stringify(c, null, 1))
   const t0 = performance.now()
-  const p = start(process.execPath, [...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), '--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks', join(ROOT, 'bin', 'apisix'), 'start', '-c', file], { cwd: dir })
+  const p = start(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), '--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks', join(ROOT, 'bin', 'apisix'), 'start', '-c', file], { cwd: dir })
   let streak = 0
   await until(
     async () => {

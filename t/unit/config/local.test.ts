@@ -45,6 +45,9 @@ t.test('config: every error names the key with its path', async (t) => {
     ['workers zero', { apisix: { workers: 0 } }, 'f: apisix.workers: must be "auto" or a whole number from 1 to 256'],
     ['shutdown timeout in hours', { nginx_config: { worker_shutdown_timeout: '2h' } }, 'f: nginx_config.worker_shutdown_timeout: must be a number of seconds or a time like "500ms", "20s", "1m"'],
     ['negative shutdown timeout', { nginx_config: { worker_shutdown_timeout: -1 } }, 'f: nginx_config.worker_shutdown_timeout: must be a number of seconds or a time like "500ms", "20s", "1m"'],
+    ['body timeout in words', { nginx_config: { http: { client_body_timeout: 'soon' } } }, 'f: nginx_config.http.client_body_timeout: must be a number of seconds or a time like "500ms", "60s", "1m"'],
+    ['negative send timeout', { nginx_config: { http: { send_timeout: -5 } } }, 'f: nginx_config.http.send_timeout: must be a number of seconds or a time like "500ms", "10s", "1m"'],
+    ['unknown http key', { nginx_config: { http: { client_body_timout: '5s' } } }, 'f: nginx_config.http.client_body_timout: unknown key'],
   ]
   for (const [name, raw, want] of cases) t.throws(() => decodeLocalConfig('f', raw), { message: want, code: 'GW_CONF_INVALID' }, name)
 })

@@ -5,7 +5,8 @@
 // Plain JavaScript on purpose: it runs the built gateway (bin/setup.sh builds dist/) and needs
 // no npm package. Options: --quick (short runs, one repetition, no warm-up), --only=1,2,5
 // (scenarios), --hold=S (keep the servers up S seconds before the scenarios, to measure by hand);
-// BENCH_PROF=DIR writes the gateway processes' V8 CPU profiles there.
+// BENCH_PROF=DIR writes the gateway processes' V8 CPU profiles there; BENCH_NODE_ARGS adds Node
+// flags to the gateway (its workers inherit them), to compare V8 settings.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs'
 import { createServer } from 'node:net'

@@ -46,6 +46,11 @@ export async function start(file: string): Promise<void> {
     throw err
   })
   let workers: Awaited<ReturnType<typeof startWorkers>>
+  // glibc raises its mmap threshold after the first large buffer is freed, so the ~5 MB etcd pages
+  // of a worker's first load are then carved from its heap, which it keeps (~20 MB a worker at
+  // 100k ssl objects); with a fixed 1 MiB threshold larger buffers are mapped and given back when
+  // freed. Workers inherit it from this environment; an operator's own value wins.
+  process.env['MALLOC_MMAP_THRESHOLD_'] ??= String(2 ** 20)
   // a signal while workers fork is kept, and drains them once they all listen
   let pending: string | undefined
   onSignal = (signal) => (pending ??= signal)

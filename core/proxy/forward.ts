@@ -67,6 +67,10 @@ export function hasBody(req: IncomingMessage): boolean {
 /** How often client_body_timeout's watchdog looks at the body's progress (a quarter of the bound, 20 ms to 1 s). */
 const bodyCheckMs = (boundMs: number): number => Math.max(20, Math.min(1000, Math.floor(boundMs / 4)))
 
+// the watchdogs' timer callbacks take the exchange as an argument: no closure per request
+const checkBodyOf = (x: Forwarding): void => x.checkBody()
+const sendTimedOutOf = (x: Forwarding): void => x.sendTimedOut()
+
 /** Forwards one request; never throws (failures become the reply). */
 export function forward(f: ForwardRequest): void {
   const x = new Forwarding(f)
@@ -102,13 +106,8 @@ class Forwarding implements Dispatcher.DispatchHandler {
   bodyProgressAt = 0
   /** send_timeout's watchdog while the client takes no response bytes */
   sendTimer: NodeJS.Timeout | undefined = undefined
-  readonly onDrain = (): void => {
-    if (this.sendTimer !== undefined) clearTimeout(this.sendTimer)
-    this.sendTimer = undefined
-    this.resume?.()
-  }
-  readonly onBodyTick = (): void => this.checkBody()
-  readonly onSendTimeout = (): void => this.sendTimedOut()
+  /** the client's 'drain' listener, made on the first back-pressure (most responses never need one) */
+  onDrain: (() => void) | undefined = undefined
 
   constructor(f: ForwardRequest) {
     this.f = f
@@ -119,7 +118,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
     if (this.body !== null && f.clientBodyMs > 0) {
       this.bodyRead = this.body.socket.bytesRead
       this.bodyProgressAt = this.started
-      this.bodyTimer = setTimeout(this.onBodyTick, bodyCheckMs(f.clientBodyMs))
+      this.bodyTimer = setTimeout(checkBodyOf, bodyCheckMs(f.clientBodyMs), this)
     }
   }
 
@@ -149,7 +148,14 @@ class Forwarding implements Dispatcher.DispatchHandler {
       this.cutClient(408, 'client body timeout')
       return
     }
-    this.bodyTimer = setTimeout(this.onBodyTick, bodyCheckMs(f.clientBodyMs))
+    this.bodyTimer = setTimeout(checkBodyOf, bodyCheckMs(f.clientBodyMs), this)
+  }
+
+  /** The client took what was buffered: the send_timeout watchdog stops, the upstream body resumes. */
+  drained(): void {
+    if (this.sendTimer !== undefined) clearTimeout(this.sendTimer)
+    this.sendTimer = undefined
+    this.resume?.()
   }
 
   /** send_timeout: the client took none of the response for clientSendMs → the connection is cut. */
@@ -240,8 +246,8 @@ class Forwarding implements Dispatcher.DispatchHandler {
     const res = this.f.res
     const ok = res.write(chunk)
     if (!ok) {
-      res.once('drain', this.onDrain)
-      if (this.f.clientSendMs > 0 && this.sendTimer === undefined) this.sendTimer = setTimeout(this.onSendTimeout, this.f.clientSendMs)
+      res.once('drain', (this.onDrain ??= () => this.drained()))
+      if (this.f.clientSendMs > 0 && this.sendTimer === undefined) this.sendTimer = setTimeout(sendTimedOutOf, this.f.clientSendMs, this)
     }
     return ok
   }

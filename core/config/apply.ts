@@ -23,6 +23,26 @@ export interface Rejected {
 export type Decode = (res: ResourceName, id: string, raw: unknown) => Result<unknown>
 
 /**
+ * The entry a put stores, or undefined once the reason it is refused (not JSON, or refused by
+ * `decode`) is pushed onto `rejected`. Shared by applyEvents and the paged full load.
+ */
+export function entryOfPut(ev: ConfigEvent, res: ResourceName, id: string, decode: Decode, rejected: Rejected[]): Entry | undefined {
+  let raw: unknown
+  try {
+    raw = JSON.parse(ev.value)
+  } catch {
+    rejected.push({ key: ev.key, resource: res, reason: 'value is not JSON' })
+    return undefined
+  }
+  const decoded = decode(res, id, raw)
+  if (!decoded.ok) {
+    rejected.push({ key: ev.key, resource: res, reason: decoded.error })
+    return undefined
+  }
+  return Object.freeze({ id, value: decoded.value, modRevision: ev.modRevision, createRevision: ev.createRevision })
+}
+
+/**
  * Pure: applies events to a snapshot. An invalid object is refused and the last good value of
  * its key stays in force. Keys that did not change keep their entry's identity, so compiled
  * parts cached by entry value (WeakMap) survive. A change to a persistent resource (ssls) costs
@@ -55,19 +75,9 @@ export function applyEvents(
       }
       continue
     }
-    let raw: unknown
-    try {
-      raw = JSON.parse(ev.value)
-    } catch {
-      rejected.push({ key: ev.key, resource: k.res, reason: 'value is not JSON' })
-      continue
-    }
-    const decoded = decode(k.res, k.id, raw)
-    if (!decoded.ok) {
-      rejected.push({ key: ev.key, resource: k.res, reason: decoded.error })
-      continue
-    }
-    draftOf(k.res).set(k.id, Object.freeze({ id: k.id, value: decoded.value, modRevision: ev.modRevision, createRevision: ev.createRevision }))
+    const entry = entryOfPut(ev, k.res, k.id, decode, rejected)
+    if (!entry) continue
+    draftOf(k.res).set(k.id, entry)
     changed.add(k.res)
   }
   const objects = { ...prevObjects }

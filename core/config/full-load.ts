@@ -1,5 +1,5 @@
 import { parseKey, type ResourceName } from '../etcd/keys.js'
-import { PERSISTENT_RESOURCES, type ConfigEvent, type Decode, type Rejected } from './apply.js'
+import { PERSISTENT_RESOURCES, entryOfPut, type ConfigEvent, type Decode, type Rejected } from './apply.js'
 import { persistentMapOf } from '../collections/persistent-map.js'
 import type { Entry, Snapshot } from './snapshot.js'
 
@@ -41,21 +41,11 @@ export function createFullLoad(prefix: string, decode: Decode): FullLoad {
       for (const ev of events) {
         const k = ev.type === 'put' ? parseKey(prefix, ev.key) : undefined
         if (!k) continue
-        let raw: unknown
-        try {
-          raw = JSON.parse(ev.value)
-        } catch {
-          rejected.push({ key: ev.key, resource: k.res, reason: 'value is not JSON' })
-          continue
-        }
-        const decoded = decode(k.res, k.id, raw)
-        if (!decoded.ok) {
-          rejected.push({ key: ev.key, resource: k.res, reason: decoded.error })
-          continue
-        }
+        const entry = entryOfPut(ev, k.res, k.id, decode, rejected)
+        if (!entry) continue
         let m = fresh.get(k.res)
         if (!m) fresh.set(k.res, (m = new Map()))
-        m.set(k.id, Object.freeze({ id: k.id, value: decoded.value, modRevision: ev.modRevision, createRevision: ev.createRevision }))
+        m.set(k.id, entry)
       }
       for (const ev of events) {
         listed++

@@ -59,6 +59,8 @@ export interface WorkerOps extends Ops {
   snapshot(): MetricsSnapshot
   /** Resolves once the expiry gauge reflects the latest published generation. */
   settled(): Promise<void>
+  /** Reopens the access log file by name (log rotation: SIGUSR1). */
+  reopenLog(): void
   /** Flushes and closes the access log. */
   close(): Promise<void>
 }
@@ -129,6 +131,7 @@ export function createOps(o: OpsOptions): WorkerOps {
       return metrics.snapshot()
     },
     settled: () => expiry.idle(),
+    reopenLog: () => accessLog.reopen(),
     async close() {
       await expiry.idle()
       await accessLog.close()

@@ -20,6 +20,8 @@ export type PrimaryMessage =
   | { readonly type: 'ask'; readonly id: number; readonly what: string }
   /** new session-ticket secrets (encodeSecrets' text): current and previous */
   | { readonly type: 'tickets'; readonly secrets: string }
+  /** reopen the access log by name (log rotation) */
+  | { readonly type: 'reopen' }
 
 export interface Workers {
   readonly count: number
@@ -29,6 +31,8 @@ export interface Workers {
   onFatal(cb: (message: string) => void): void
   /** asks every live worker (e.g. 'metrics') and collects their replies within timeoutMs */
   ask(what: string, timeoutMs?: number): Promise<unknown[]>
+  /** tells every live worker to reopen its access log (SIGUSR1) */
+  reopenLogs(): void
 }
 
 /** V8 flags every worker runs with (DESIGN.md §4): a backtracking regexp falls back to the linear-time engine. */
@@ -131,6 +135,9 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
       }, shutdownTimeoutMs(o.config.nginx_config.worker_shutdown_timeout) + 10_000)
       await Promise.all(exits)
       clearTimeout(hard)
+    },
+    reopenLogs() {
+      for (const w of live) if (w.isConnected()) w.send({ type: 'reopen' } satisfies PrimaryMessage)
     },
     onFatal(cb) {
       fatal = cb

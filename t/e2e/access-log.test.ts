@@ -1,6 +1,6 @@
 import t from 'tap'
+import { httpStatus as get } from '../lib/raw-http.js'
 import { readFile, stat, writeFile } from 'node:fs/promises'
-import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import { Etcd3 } from 'etcd3'
 import { startEtcd } from '../lib/etcd.js'
@@ -22,18 +22,6 @@ function runStart(file: string): Promise<{ code: number | null; stderr: string }
       clearTimeout(kill)
       resolve({ code, stderr })
     })
-  })
-}
-
-/** One plain HTTP GET on a new connection; resolves with the status. */
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    })
-    req.on('error', reject)
-    req.end()
   })
 }
 

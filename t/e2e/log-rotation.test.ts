@@ -1,22 +1,10 @@
 import t from 'tap'
+import { httpStatus as get } from '../lib/raw-http.js'
 import { readFile, rename } from 'node:fs/promises'
-import { request as httpRequest } from 'node:http'
 import { startEtcd } from '../lib/etcd.js'
 import { startGateway } from '../lib/gateway.js'
 import { eventually } from '../lib/eventually.js'
 import { childrenOf } from '../lib/proc-tree.js'
-
-/** One plain HTTP GET on a new connection; resolves with the status. */
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
 
 /** The uris logged in `file` ([] when it does not exist). */
 const urisIn = async (file: string): Promise<string[]> =>

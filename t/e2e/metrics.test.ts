@@ -1,6 +1,6 @@
 import t from 'tap'
+import { httpStatus as get } from '../lib/raw-http.js'
 import { createServer } from 'node:net'
-import { request as httpRequest } from 'node:http'
 import { hostname } from 'node:os'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -20,18 +20,6 @@ const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 async function scrape(port: number, path = '/apisix/prometheus/metrics'): Promise<{ status: number; type: string | null; text: string }> {
   const r = await fetch(`http://127.0.0.1:${port}${path}`)
   return { status: r.status, type: r.headers.get('content-type'), text: await r.text() }
-}
-
-/** One plain HTTP request on a new connection; resolves with the status. */
-function get(port: number, path: string, method = 'GET'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    })
-    req.on('error', reject)
-    req.end()
-  })
 }
 
 const parsed = async (port: number): Promise<Scrape> => parsePrometheus((await scrape(port)).text)

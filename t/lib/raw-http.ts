@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http'
 import { connect } from 'node:net'
 
 /** A parsed raw HTTP/1.1 response. */
@@ -29,5 +30,17 @@ export function rawRequest(port: number, text: string | Buffer, timeoutMs = 5000
       resolve({ status, head, body: end >= 0 ? raw.slice(end + 4) : '', raw })
     })
     s.write(text)
+  })
+}
+
+/** One plain HTTP request on a new connection to 127.0.0.1:port; resolves with the status (body read and dropped). */
+export function httpStatus(port: number, path: string, method = 'GET'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path, method, agent: false }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('error', reject)
+    req.end()
   })
 }

@@ -82,6 +82,16 @@ export async function writeGatewayConfig(t: Test, o: GatewayOptions): Promise<{ 
 
 /** Spawns `bin/apisix start` on a temp config; waits until the admin and data plane answer (and config is loaded). */
 export async function startGateway(t: Test, o: GatewayOptions): Promise<Gateway> {
+  // freePort() releases its port before the gateway binds it, so a test running beside this one
+  // can take it first: a gateway that exits with "already in use" is started again on new ports
+  for (let attempt = 1; ; attempt++) {
+    const gw = await startGatewayOnce(t, o, attempt < 3)
+    if (gw) return gw
+  }
+}
+
+/** One start on fresh ports; undefined when it lost a port to another process and `mayRetry`. */
+async function startGatewayOnce(t: Test, o: GatewayOptions, mayRetry: boolean): Promise<Gateway | undefined> {
   const c = await writeGatewayConfig(t, o)
   const proc = spawnNode(BIN_APISIX, ['start', '-c', c.file], { cwd: c.dir, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: o.env } : {}) })
   const output = collect(proc)
@@ -102,14 +112,18 @@ export async function startGateway(t: Test, o: GatewayOptions): Promise<Gateway>
   }
   t.teardown(() => gw.stop())
   const path = o.waitReady === false ? '/apisix/status' : '/apisix/status/ready'
-  await eventually(
+  const state = await eventually(
     async () => {
-      if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode}`)
+      if (proc.exitCode !== null) return 'exited'
       const r = await fetch(`http://127.0.0.1:${c.http}${path}`)
       return r.status
     },
-    (s) => s === 200,
+    (s) => s === 200 || s === 'exited',
     { timeoutMs: 60_000, describe: output },
   )
+  if (state === 'exited') {
+    if (mayRetry && /is already in use/.test(output())) return undefined
+    throw new Error(`gateway exited with ${proc.exitCode}: ${output().slice(-2000)}`)
+  }
   return gw
 }

@@ -105,6 +105,19 @@ export async function runWorker(): Promise<void> {
   })
   let plain: { close(): void }
   let tlsFront: TlsFront | undefined
+  // a worker forked to replace one that died listens once its first load is in (at most 10 s):
+  // the other workers serve meanwhile, and node:cluster would hand it new connections it could
+  // only answer 503 (seen in the SIGKILL fault test); the first workers listen at once, so
+  // /apisix/status/ready answers while they load
+  let drainAsked = false
+  if (process.env['APISIX_WORKER_REPLACES'] === '1') {
+    const early = (m: PrimaryMessage): void => {
+      if (m.type === 'drain') drainAsked = true
+    }
+    process.on('message', early)
+    await Promise.race([store.ready, new Promise((r) => setTimeout(r, 10_000).unref())])
+    process.off('message', early)
+  }
   try {
     plain = await startHttpListeners(config, server)
     if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops })
@@ -114,7 +127,7 @@ export async function runWorker(): Promise<void> {
   }
   send({ type: 'listening' })
 
-  process.on('message', (m: PrimaryMessage) => {
+  const onDrain = (m: PrimaryMessage): void => {
     if (m.type !== 'drain' || draining) return
     draining = true
     drainWorker({
@@ -138,6 +151,8 @@ export async function runWorker(): Promise<void> {
         process.exit(0)
       },
     })
-  })
+  }
+  process.on('message', onDrain)
+  if (drainAsked) onDrain({ type: 'drain' })
   process.on('disconnect', () => process.exit(0))
 }

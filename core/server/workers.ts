@@ -69,8 +69,9 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
   let nextAsk = 1
   const asks = new Map<number, (worker: Worker, data: unknown) => void>()
 
-  const fork = (): Worker => {
-    const w = cluster.fork(env())
+  /** `replacing`: the worker replaces one that died, and listens only once it has loaded (core/main.ts) */
+  const fork = (replacing = false): Worker => {
+    const w = cluster.fork(replacing ? { ...env(), APISIX_WORKER_REPLACES: '1' } : env())
     live.add(w)
     w.on('message', (m: WorkerMessage) => {
       if (m.type === 'fatal') {
@@ -91,7 +92,7 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
         else pendingFatal = m
         return
       }
-      fork()
+      fork(true)
     })
     return w
   }

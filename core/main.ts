@@ -8,7 +8,7 @@ import { deriveGeneration } from './derive.js'
 import { emptyGeneration } from './state.js'
 import { createHandler } from './pipeline/handle.js'
 import { createHttpServer, startHttpListeners } from './server/listeners.js'
-import { drainWorker, shutdownTimeoutMs } from './server/drain.js'
+import { drainWorker, nginxTimeMs } from './server/drain.js'
 import { buildDecode } from './config/decode-all.js'
 import { createPools } from './proxy/pools.js'
 import { missingRegexpFlags, type PrimaryMessage, type WorkerMessage } from './server/workers.js'
@@ -86,8 +86,8 @@ export async function runWorker(): Promise<void> {
     pools,
     onRequest: ops.onRequest,
     certSource: createClientCertSource(config.apisix.ssl.client_cert_header),
-    clientBodyTimeoutMs: shutdownTimeoutMs(config.nginx_config.http.client_body_timeout),
-    sendTimeoutMs: shutdownTimeoutMs(config.nginx_config.http.send_timeout),
+    clientBodyTimeoutMs: nginxTimeMs(config.nginx_config.http.client_body_timeout),
+    sendTimeoutMs: nginxTimeMs(config.nginx_config.http.send_timeout),
   })
   const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
     inflight++
@@ -131,7 +131,7 @@ export async function runWorker(): Promise<void> {
     if (m.type !== 'drain' || draining) return
     draining = true
     drainWorker({
-      boundMs: shutdownTimeoutMs(config.nginx_config.worker_shutdown_timeout),
+      boundMs: nginxTimeMs(config.nginx_config.worker_shutdown_timeout),
       log,
       target: {
         stopAccepting: () => {

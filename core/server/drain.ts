@@ -29,7 +29,7 @@ export const CLEANUP_GRACE_MS = 2_000
  * Milliseconds of an nginx time value as APISIX's `worker_shutdown_timeout` (and `http.*_timeout`)
  * take it: a number (seconds) or a string `N`, `Nms`, `Ns`, `Nm` (the schema refuses other forms).
  */
-export function shutdownTimeoutMs(v: string | number): number {
+export function nginxTimeMs(v: string | number): number {
   if (typeof v === 'number') return Math.round(v * 1000)
   const m = /^(\d+)(ms|s|m)?$/.exec(v)
   if (!m) return Number.NaN

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../log.js'
 import type { LocalConfig } from '../config/local-schema.js'
-import { shutdownTimeoutMs } from './drain.js'
+import { nginxTimeMs } from './drain.js'
 import { TICKET_ROTATE_MS, encodeSecrets, firstSecrets, rotateSecrets } from '../tls/ticket-secrets.js'
 
 /** Messages a data-plane worker sends to the primary. */
@@ -133,7 +133,7 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
           o.log.error({ pid: w.process.pid }, 'worker still running after the drain bound; killing it')
           w.process.kill('SIGKILL')
         }
-      }, shutdownTimeoutMs(o.config.nginx_config.worker_shutdown_timeout) + 10_000)
+      }, nginxTimeMs(o.config.nginx_config.worker_shutdown_timeout) + 10_000)
       await Promise.all(exits)
       clearTimeout(hard)
     },

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { shutdownTimeoutMs } from '../../../core/server/drain.js'
+import { nginxTimeMs } from '../../../core/server/drain.js'
 import { decodeLocalConfig } from '../../../core/config/local.js'
 
 t.test('worker_shutdown_timeout: nginx time values → milliseconds', async (t) => {
@@ -13,11 +13,11 @@ t.test('worker_shutdown_timeout: nginx time values → milliseconds', async (t) 
     [3, 3_000],
     [0.25, 250],
   ]
-  for (const [v, ms] of cases) t.equal(shutdownTimeoutMs(v), ms, `${JSON.stringify(v)} → ${ms} ms`)
+  for (const [v, ms] of cases) t.equal(nginxTimeMs(v), ms, `${JSON.stringify(v)} → ${ms} ms`)
 })
 
 t.test('worker_shutdown_timeout: default 20s; other forms refused naming the key', async (t) => {
-  t.equal(shutdownTimeoutMs(decodeLocalConfig('x', {}).nginx_config.worker_shutdown_timeout), 20_000)
+  t.equal(nginxTimeMs(decodeLocalConfig('x', {}).nginx_config.worker_shutdown_timeout), 20_000)
   for (const bad of ['2h', '1.5s', 's', '-1', '']) {
     t.throws(() => decodeLocalConfig('f', { nginx_config: { worker_shutdown_timeout: bad } }), /nginx_config\.worker_shutdown_timeout/, JSON.stringify(bad))
   }

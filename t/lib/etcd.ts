@@ -21,6 +21,16 @@ export interface EtcdHandle {
  * client port (a gateway may already be pointed at it); a free one otherwise.
  */
 export async function startEtcd(t: Test, clientPort?: number): Promise<EtcdHandle> {
+  // freePort() releases its ports before etcd binds them, so a test running beside this one can
+  // take one first: an etcd that exits with "address already in use" starts again on new ports
+  for (let attempt = 1; ; attempt++) {
+    const h = await startEtcdOnce(t, clientPort, attempt < 3)
+    if (h) return h
+  }
+}
+
+/** One start on fresh ports; undefined when it lost a port to another process and `mayRetry`. */
+async function startEtcdOnce(t: Test, clientPort: number | undefined, mayRetry: boolean): Promise<EtcdHandle | undefined> {
   const dir = await tempDir(t, 'etcd-')
   const [client, peer] = [clientPort ?? (await freePort()), await freePort()]
   const url = `http://127.0.0.1:${client}`
@@ -28,6 +38,8 @@ export async function startEtcd(t: Test, clientPort?: number): Promise<EtcdHandl
   let proc: ChildProcess
   let out: () => string = () => ''
   let healthyAt = 0
+  // only the first launch gives up early on a taken port (restart keeps its ports and waits)
+  let first = true
   const launch = async (): Promise<void> => {
     proc = spawn(
       'etcd',
@@ -36,10 +48,19 @@ export async function startEtcd(t: Test, clientPort?: number): Promise<EtcdHandl
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     out = collect(proc)
-    await until(() => fetch(`${url}/health`).then((r) => { if (!r.ok) throw new Error(`health ${r.status}`) }), 15_000, () => out())
+    const p = proc
+    await until(() => {
+      if (first && p.exitCode !== null && /address already in use/.test(out())) return Promise.resolve()
+      return fetch(`${url}/health`).then((r) => { if (!r.ok) throw new Error(`health ${r.status}`) })
+    }, 15_000, () => out())
     healthyAt = Date.now()
   }
   await launch()
+  first = false
+  if (proc!.exitCode !== null && /address already in use/.test(out())) {
+    if (mayRetry) return undefined
+    throw new Error(`etcd could not bind its ports: ${out().slice(-500)}`)
+  }
   t.teardown(() => stopProcess(proc))
   return {
     url,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Duplex } from 'node:stream'
+import type { Socket } from 'node:net'
 import { loadLocalConfig } from './config/local.js'
 import { createStore } from './config/store.js'
 import { createEtcdClient } from './etcd/client.js'
@@ -16,6 +17,7 @@ import { randomBytes } from 'node:crypto'
 import { createPolicyCache } from './tls/contexts.js'
 import { decodeSecrets, firstSecrets } from './tls/ticket-secrets.js'
 import { startTlsFront, type TlsFront } from './server/tls-front.js'
+import { workerSlot } from './server/balance.js'
 import { startOps } from './ops.js'
 import { heapCare } from './ops/heap.js'
 import { createClientCertSource } from './pipeline/client-cert-source.js'
@@ -104,6 +106,18 @@ export async function runWorker(): Promise<void> {
     handle.upgrade(req, socket, head)
   })
   let plain: { close(): void }
+  // this worker's slot in the connection-balance table, and its way to hand a TLS connection over
+  const balance = workerSlot(process.env)
+  const handOver = (socket: Socket, hello: Buffer): boolean => {
+    if (!process.connected || !process.send) return false
+    // a callback, so that a failed send is no 'error' event on process; on success the socket
+    // object is left alone (its handle went with the message, and destroying it would count its
+    // close twice in the listener's connection count)
+    process.send({ type: 'handover', hello: hello.toString('base64') } satisfies WorkerMessage, socket, { keepOpen: false }, (err: Error | null) => {
+      if (err) socket.destroy()
+    })
+    return true
+  }
   let tlsFront: TlsFront | undefined
   // a worker forked to replace one that died listens once its first load is in (at most 10 s):
   // the other workers serve meanwhile, and node:cluster would hand it new connections it could
@@ -120,11 +134,19 @@ export async function runWorker(): Promise<void> {
   }
   try {
     plain = await startHttpListeners(config, server)
-    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops })
+    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, ...(balance ? { balance, handOver } : {}) })
   } catch (err) {
     send({ type: 'fatal', message: (err as Error).message })
     return
   }
+  balance?.setServing(true)
+  process.on('message', (m: PrimaryMessage, handle: unknown) => {
+    if (m.type !== 'adopt') return
+    const socket = handle as Socket | undefined
+    if (!socket) return
+    if (tlsFront && !draining) tlsFront.adopt(socket, Buffer.from(m.hello, 'base64'))
+    else socket.destroy()
+  })
   send({ type: 'listening' })
 
   const onDrain = (m: PrimaryMessage): void => {
@@ -135,6 +157,7 @@ export async function runWorker(): Promise<void> {
       log,
       target: {
         stopAccepting: () => {
+          balance?.setServing(false)
           plain.close()
           tlsFront?.close()
         },

@@ -5,7 +5,8 @@ import type { LocalConfig } from '../config/local-schema.js'
 import type { Logger } from '../log.js'
 import type { Generation } from '../state.js'
 import type { ClientCert } from '../plugins/types.js'
-import { parseClientHello, MAX_HELLO_BYTES } from '../tls/client-hello.js'
+import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
+import { stopReading, type BalanceSlot } from './balance.js'
 import { intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
 import { buildClientCertFacts, reasonCategory, verifyString, type CertFailureReason } from '../tls/client-cert.js'
 import { setTlsFacts } from '../tls/facts.js'
@@ -27,6 +28,8 @@ export interface TlsObserver {
 export interface TlsFront {
   /** stops accepting new connections (open ones belong to the HTTP server) */
   close(): void
+  /** serves a connection another worker handed over with the ClientHello it read (core/server/balance.ts) */
+  adopt(socket: Socket, hello: Buffer): void
 }
 
 /** A fatal TLS alert record (TLS 1.2 record version, two-byte alert). */
@@ -62,6 +65,10 @@ export async function startTlsFront(o: {
   observe?: TlsObserver
   /** how long a client may take to send its ClientHello (default HELLO_TIMEOUT_MS) */
   helloTimeoutMs?: number
+  /** this worker's connection counts, shared with the others (core/server/balance.ts) */
+  balance?: BalanceSlot
+  /** hands a connection and the ClientHello read from it to the primary; false when it cannot */
+  handOver?: (socket: Socket, hello: Buffer) => boolean
 }): Promise<TlsFront> {
   const fallback = normalizeSni(o.config.apisix.ssl.fallback_sni)
   const wired = new WeakSet<TlsServer>()
@@ -134,8 +141,36 @@ export async function startTlsFront(o: {
     })
   }
 
+  /** The ClientHello is in: the connection goes to its ssl object's tls.Server (or is refused). */
+  const serve = (socket: Socket, buf: Buffer, hello: ClientHello): void => {
+    const name = hello.sni ?? fallback
+    const policy = name === '' ? undefined : o.current().sni.lookup(name)
+    if (!policy) {
+      o.log.info({ sni: hello.sni ?? null }, hello.sni === undefined ? 'failed to find SNI and no fallback_sni matches' : 'failed to match any SSL certificate by SNI')
+      observe?.handshake('', name, 'refused')
+      socket.end(ALERT_UNRECOGNIZED_NAME)
+      return
+    }
+    const server = policy.server(hello.ticketKeyName)
+    if (server instanceof Error) {
+      observe?.handshake(policy.id, name, 'error')
+      socket.end(ALERT_INTERNAL_ERROR)
+      return
+    }
+    wire(server, policy)
+    socket.unshift(buf)
+    server.emit('connection', socket)
+  }
+
+  const balance = o.balance
+  const onClose = (): void => balance?.closed()
+
   const onSocket = (socket: Socket): void => {
     socket.on('error', ignore)
+    if (balance) {
+      balance.opened()
+      socket.once('close', onClose)
+    }
     const timer = setTimeout(() => socket.destroy(), o.helloTimeoutMs ?? HELLO_TIMEOUT_MS)
     let buf: Buffer = Buffer.alloc(0)
     const onData = (chunk: Buffer): void => {
@@ -156,23 +191,17 @@ export async function startTlsFront(o: {
         else socket.destroy()
         return
       }
-      const name = r.sni ?? fallback
-      const policy = name === '' ? undefined : o.current().sni.lookup(name)
-      if (!policy) {
-        o.log.info({ sni: r.sni ?? null }, r.sni === undefined ? 'failed to find SNI and no fallback_sni matches' : 'failed to match any SSL certificate by SNI')
-        observe?.handshake('', name, 'refused')
-        socket.end(ALERT_UNRECOGNIZED_NAME)
-        return
+      // this worker holds clearly more connections than another: that one serves this client
+      if (balance && o.handOver && balance.shouldHandOver()) {
+        socket.off('close', onClose)
+        balance.handedOver()
+        stopReading(socket)
+        if (o.handOver(socket, buf)) return
+        // the primary is gone: serve it here after all (its tls.Server reads the handle again)
+        balance.opened()
+        socket.once('close', onClose)
       }
-      const server = policy.server(r.ticketKeyName)
-      if (server instanceof Error) {
-        observe?.handshake(policy.id, name, 'error')
-        socket.end(ALERT_INTERNAL_ERROR)
-        return
-      }
-      wire(server, policy)
-      socket.unshift(buf)
-      server.emit('connection', socket)
+      serve(socket, buf, r)
     }
     socket.on('data', onData)
   }
@@ -191,6 +220,21 @@ export async function startTlsFront(o: {
   return {
     close() {
       for (const s of servers) s.close()
+    },
+    adopt(socket, hello) {
+      const r = parseClientHello(hello)
+      socket.on('error', ignore)
+      socket.setNoDelay(true)
+      if (balance) {
+        balance.adoptedOne()
+        socket.once('close', onClose)
+      }
+      if (r.state !== 'ok') {
+        socket.destroy()
+        return
+      }
+      socket.pause()
+      serve(socket, hello, r)
     },
   }
 }

@@ -1,10 +1,12 @@
 import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import { randomBytes } from 'node:crypto'
+import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../log.js'
 import type { LocalConfig } from '../config/local-schema.js'
 import { nginxTimeMs } from './drain.js'
+import { BalanceTable, TABLE_FD, stopReading } from './balance.js'
 import { TICKET_ROTATE_MS, encodeSecrets, firstSecrets, rotateSecrets } from '../tls/ticket-secrets.js'
 
 /** Messages a data-plane worker sends to the primary. */
@@ -13,6 +15,8 @@ export type WorkerMessage =
   | { readonly type: 'fatal'; readonly message: string }
   | { readonly type: 'drained' }
   | { readonly type: 'reply'; readonly id: number; readonly data: unknown }
+  /** a TLS connection (the handle) goes to another worker; `hello`: the ClientHello read from it, base64 */
+  | { readonly type: 'handover'; readonly hello: string }
 
 /** Messages the primary sends to a worker. */
 export type PrimaryMessage =
@@ -22,6 +26,8 @@ export type PrimaryMessage =
   | { readonly type: 'tickets'; readonly secrets: string }
   /** reopen the access log by name (log rotation) */
   | { readonly type: 'reopen' }
+  /** serve this TLS connection (the handle) another worker handed over; `hello` as in 'handover' */
+  | { readonly type: 'adopt'; readonly hello: string }
 
 export interface Workers {
   readonly count: number
@@ -53,11 +59,17 @@ export const workerCount = (c: LocalConfig): number => (c.apisix.workers === 'au
  */
 export async function startWorkers(o: { config: LocalConfig; configFile: string; ticketSecret: Buffer; log: Logger; rotateMs?: number }): Promise<Workers> {
   const n = workerCount(o.config)
+  // every worker accepts from the shared sockets itself (no IPC hand-off per connection); the
+  // balance table evens out bursts (core/server/balance.ts)
+  cluster.schedulingPolicy = cluster.SCHED_NONE
+  const table = new BalanceTable(n)
+  const stdio: (number | 'inherit' | 'ipc')[] = ['inherit', 'inherit', 'inherit', 'ipc']
+  stdio[TABLE_FD] = table.fd
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-entry.js', import.meta.url)),
     // the flags even when the primary runs without them (`node dist/bin/cli.js start`)
     execArgv: [...process.execArgv, ...missingRegexpFlags(process.execArgv)],
-    silent: false,
+    stdio,
   })
   let secrets = firstSecrets(o.ticketSecret)
   const env = (): Record<string, string> => ({ APISIX_CONF: o.configFile, APISIX_TICKET_SECRET: encodeSecrets(secrets) })
@@ -70,17 +82,34 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
   const asks = new Map<number, (worker: Worker, data: unknown) => void>()
 
   /** `replacing`: the worker replaces one that died, and listens only once it has loaded (core/main.ts) */
-  const fork = (replacing = false): Worker => {
-    const w = cluster.fork(replacing ? { ...env(), APISIX_WORKER_REPLACES: '1' } : env())
+  /** the worker serving each balance-table slot */
+  const bySlot: (Worker | undefined)[] = new Array<Worker | undefined>(n).fill(undefined)
+  const handOver = (from: number, m: { hello: string }, handle: unknown): void => {
+    const socket = handle as Socket | undefined
+    if (!socket) return
+    // Node made it a reading socket: nothing is read here (the ClientHello came in the message)
+    stopReading(socket)
+    const to = bySlot[table.route(from)]
+    if (!to?.isConnected()) return void socket.destroy()
+    // the callback (also on failure) releases the primary's socket object; the handle went along
+    to.send({ type: 'adopt', hello: m.hello } satisfies PrimaryMessage, socket, { keepOpen: false }, () => socket.destroy())
+  }
+  const fork = (slot: number, replacing = false): Worker => {
+    const base = { ...env(), APISIX_BALANCE: `${slot}/${n}` }
+    const w = cluster.fork(replacing ? { ...base, APISIX_WORKER_REPLACES: '1' } : base)
     live.add(w)
-    w.on('message', (m: WorkerMessage) => {
+    bySlot[slot] = w
+    w.on('message', (m: WorkerMessage, handle: unknown) => {
       if (m.type === 'fatal') {
         if (fatal) fatal(m.message)
         else pendingFatal = m.message
       } else if (m.type === 'reply') asks.get(m.id)?.(w, m.data)
+      else if (m.type === 'handover') handOver(slot, m, handle)
     })
     w.on('exit', (code, signal) => {
       live.delete(w)
+      if (bySlot[slot] === w) bySlot[slot] = undefined
+      table.reset(slot)
       if (draining) return
       o.log.error({ pid: w.process.pid, code, signal }, 'worker exited; starting a new one')
       const now = Date.now()
@@ -92,12 +121,12 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
         else pendingFatal = m
         return
       }
-      fork(true)
+      fork(slot, true)
     })
     return w
   }
 
-  const started = Array.from({ length: n }, () => fork())
+  const started = Array.from({ length: n }, (_, slot) => fork(slot))
   await new Promise<void>((resolve, reject) => {
     let listening = 0
     for (const w of started) {

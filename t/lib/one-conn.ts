@@ -13,11 +13,12 @@ export interface OneConnection {
 }
 
 /**
- * Opens one keep-alive connection to 127.0.0.1:port (TLS with `tls` given) that is never
- * replaced: a second connect attempt fails with "the one connection is gone".
+ * Opens one keep-alive connection to 127.0.0.1:port (TLS with `tls` given, with a client
+ * certificate when it names one) that is never replaced: a second connect attempt fails with
+ * "the one connection is gone".
  */
-export function oneConnection(port: number, tls?: { servername: string; ca: string }): OneConnection {
-  const base = buildConnector(tls ? { ca: tls.ca, servername: tls.servername } : {})
+export function oneConnection(port: number, tls?: { servername: string; ca: string; cert?: string; key?: string }): OneConnection {
+  const base = buildConnector(tls ? { ca: tls.ca, servername: tls.servername, ...(tls.cert !== undefined && tls.key !== undefined ? { cert: tls.cert, key: tls.key } : {}) } : {})
   let socket: Socket | undefined
   let wasClosed = false
   let localPort = 0

@@ -1,0 +1,226 @@
+/**
+ * Connection balance between the data-plane workers.
+ *
+ * node:cluster runs with SCHED_NONE (core/server/workers.ts): every worker accepts from the
+ * shared listening sockets itself, so a new connection costs no IPC hand-off through the primary
+ * (measured: that hand-off was about a fifth of the gateway's CPU per full TLS handshake). The
+ * kernel gives a burst of connections to whichever worker wakes first, though: a pool of 32
+ * keep-alive connections opened at once landed 32/0 in 2 of 10 tries. So the workers keep their
+ * counts in a small table the primary shares with them (an unlinked file, inherited as fd 4),
+ * and a worker holding clearly more TLS connections than the least-loaded one hands a new one
+ * over: after reading its ClientHello (the bytes travel in the message; a TLS client sends
+ * nothing more before the server answers), through the primary, to the least-loaded worker.
+ *
+ * One slot per worker, five Int32 fields, each written by one process only:
+ *   own      connections the worker holds (−1: not serving: starting, draining or dead)  worker
+ *   sent     connections it handed to the primary (monotonic)                              worker
+ *   adopted  connections it took from the primary (monotonic)                              worker
+ *   received hand-overs the primary took from it (monotonic)                               primary
+ *   routed   hand-overs the primary sent to it (monotonic)                                  primary
+ */
+import { closeSync, existsSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import type { Socket } from 'node:net'
+
+export const SLOT_BYTES = 20
+/** The fd a worker finds the table at (the primary passes it in the workers' stdio). */
+export const TABLE_FD = 4
+/** Below this gap between a worker and the least-loaded one, nothing is handed over. */
+export const MIN_GAP = 4
+
+export interface Slot {
+  readonly own: number
+  readonly sent: number
+  readonly adopted: number
+  readonly received: number
+  readonly routed: number
+}
+
+export function decodeTable(buf: Buffer, n: number): Slot[] {
+  const out: Slot[] = []
+  for (let i = 0; i < n; i++) {
+    const o = i * SLOT_BYTES
+    out.push({ own: buf.readInt32LE(o), sent: buf.readInt32LE(o + 4), adopted: buf.readInt32LE(o + 8), received: buf.readInt32LE(o + 12), routed: buf.readInt32LE(o + 16) })
+  }
+  return out
+}
+
+/** A serving worker's load: what it holds plus what the primary sent it that it has not taken yet. */
+export const loadOf = (s: Slot): number => s.own + Math.max(0, s.routed - s.adopted)
+
+/**
+ * Whether worker `self` should hand its next connection over: it holds more than the least-loaded
+ * other serving worker (counting its own hand-overs still on the way to the primary as theirs)
+ * by more than MIN_GAP and a quarter of the two together. One worker alone keeps everything.
+ */
+export function shouldHandOver(table: readonly Slot[], self: number): boolean {
+  const me = table[self]
+  if (me === undefined || me.own < 0) return false
+  let min = Infinity
+  for (let i = 0; i < table.length; i++) {
+    const s = table[i]!
+    if (i !== self && s.own >= 0) min = Math.min(min, loadOf(s))
+  }
+  if (min === Infinity) return false
+  min += Math.max(0, me.sent - me.received)
+  return me.own - min > Math.max(MIN_GAP, (me.own + min) / 4)
+}
+
+/** Where the primary sends a connection worker `from` handed over: the least-loaded other serving worker, else back. */
+export function routeTarget(table: readonly Slot[], from: number): number {
+  let best = from
+  let bestLoad = Infinity
+  for (let i = 0; i < table.length; i++) {
+    const s = table[i]!
+    if (i === from || s.own < 0) continue
+    const l = loadOf(s)
+    if (l < bestLoad) {
+      best = i
+      bestLoad = l
+    }
+  }
+  return best
+}
+
+/** The primary's side: creates the table (unlinked at once: only the fd lives) and routes hand-overs. */
+export class BalanceTable {
+  readonly fd: number
+  readonly n: number
+  private readonly buf: Buffer
+  /** the primary-written fields, kept here and written through */
+  private readonly received: number[]
+  private readonly routed: number[]
+
+  constructor(n: number) {
+    this.n = n
+    const dir = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
+    const path = join(dir, `apisix-balance-${process.pid}-${randomBytes(6).toString('hex')}`)
+    this.fd = openSync(path, 'w+', 0o600)
+    unlinkSync(path)
+    this.buf = Buffer.alloc(n * SLOT_BYTES)
+    this.received = new Array<number>(n).fill(0)
+    this.routed = new Array<number>(n).fill(0)
+    for (let i = 0; i < n; i++) this.buf.writeInt32LE(-1, i * SLOT_BYTES)
+    writeSync(this.fd, this.buf, 0, this.buf.length, 0)
+  }
+
+  /** A worker is gone (or about to be replaced): its slot serves nothing until the next one writes it. */
+  reset(slot: number): void {
+    const b = Buffer.alloc(SLOT_BYTES)
+    b.writeInt32LE(-1, 0)
+    this.received[slot] = 0
+    this.routed[slot] = 0
+    writeSync(this.fd, b, 0, SLOT_BYTES, slot * SLOT_BYTES)
+  }
+
+  /** Picks the worker for a connection `from` handed over and counts it as on its way there. */
+  route(from: number): number {
+    readSync(this.fd, this.buf, 0, this.buf.length, 0)
+    const to = routeTarget(decodeTable(this.buf, this.n), from)
+    this.received[from] = (this.received[from] ?? 0) + 1
+    this.routed[to] = (this.routed[to] ?? 0) + 1
+    this.writePrimary(from)
+    if (to !== from) this.writePrimary(to)
+    return to
+  }
+
+  close(): void {
+    closeSync(this.fd)
+  }
+
+  private writePrimary(slot: number): void {
+    const b = Buffer.alloc(8)
+    b.writeInt32LE(this.received[slot] ?? 0, 0)
+    b.writeInt32LE(this.routed[slot] ?? 0, 4)
+    writeSync(this.fd, b, 0, 8, slot * SLOT_BYTES + 12)
+  }
+}
+
+/** A worker's side: its own counts, written through on every change, and the hand-over test. */
+export class BalanceSlot {
+  own = 0
+  sent = 0
+  adopted = 0
+  serving = false
+  private readonly fd: number
+  private readonly slot: number
+  private readonly table: Buffer
+  private readonly mine = Buffer.alloc(12)
+
+  constructor(fd: number, slot: number, n: number) {
+    this.fd = fd
+    this.slot = slot
+    this.table = Buffer.alloc(n * SLOT_BYTES)
+  }
+
+  /** Serving starts (listening) or stops (draining): others route to it only while it serves. */
+  setServing(on: boolean): void {
+    this.serving = on
+    this.write()
+  }
+
+  opened(): void {
+    this.own++
+    this.write()
+  }
+
+  closed(): void {
+    this.own--
+    this.write()
+  }
+
+  adoptedOne(): void {
+    this.own++
+    this.adopted++
+    this.write()
+  }
+
+  /** A held connection (already counted by opened()) goes to the primary. */
+  handedOver(): void {
+    this.own--
+    this.sent++
+    this.write()
+  }
+
+  shouldHandOver(): boolean {
+    if (!this.serving) return false
+    readSync(this.fd, this.table, 0, this.table.length, 0)
+    const slots = decodeTable(this.table, this.table.length / SLOT_BYTES)
+    return shouldHandOver(slots, this.slot)
+  }
+
+  private write(): void {
+    this.mine.writeInt32LE(this.serving ? this.own : -1, 0)
+    this.mine.writeInt32LE(this.sent, 4)
+    this.mine.writeInt32LE(this.adopted, 8)
+    writeSync(this.fd, this.mine, 0, 12, this.slot * SLOT_BYTES)
+  }
+}
+
+/** The worker's slot from its environment (`APISIX_BALANCE=slot/n`), undefined when the primary gave none. */
+export function workerSlot(env: NodeJS.ProcessEnv): BalanceSlot | undefined {
+  const m = /^(\d+)\/(\d+)$/.exec(env['APISIX_BALANCE'] ?? '')
+  if (!m) return undefined
+  const slot = Number(m[1])
+  const n = Number(m[2])
+  if (slot >= n) return undefined
+  return new BalanceSlot(TABLE_FD, slot, n)
+}
+
+/**
+ * Stops the socket's handle reading from the kernel, for good. A handle sent to another process
+ * stays open here until the receiver acknowledges it (later still when other hand-overs queue
+ * before it), and Node keeps it reading meanwhile, the data thrown away or left in this side's
+ * buffer: a client's next flight (its Finished and first request, sent once the adopting worker
+ * answered) was lost so in about 1 of 200 hand-overs (measured: the server's handshake timed
+ * out after 10 s). Node has no public call for this (`pause()` stops the stream, not the
+ * handle), hence the handle's own `readStop()`. Its `reading` flag stays set on purpose: the
+ * stream's read-ahead (`read(0)` on the next tick) restarts a handle whose flag is clear, which
+ * lost one connection in about 1,500. The bytes read so far travel with the message.
+ */
+export function stopReading(socket: Socket): void {
+  const handle = (socket as unknown as { _handle?: { readStop?: () => number } | null })._handle
+  handle?.readStop?.()
+}

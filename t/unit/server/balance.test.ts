@@ -1,0 +1,70 @@
+import t from 'tap'
+import { readSync } from 'node:fs'
+import { BalanceSlot, BalanceTable, MIN_GAP, decodeTable, routeTarget, shouldHandOver, workerSlot, type Slot } from '../../../core/server/balance.js'
+
+const slot = (own: number, o: Partial<Slot> = {}): Slot => ({ own, sent: 0, adopted: 0, received: 0, routed: 0, ...o })
+
+t.test('shouldHandOver: only clearly more than the least-loaded serving worker', async (t) => {
+  const cases: [string, Slot[], number, boolean][] = [
+    ['one worker alone keeps everything', [slot(100)], 0, false],
+    ['the other is not serving (starting, draining, dead)', [slot(40), slot(-1)], 0, false],
+    ['this worker is not serving', [slot(-1), slot(0)], 0, false],
+    [`a gap of ${MIN_GAP} is kept`, [slot(MIN_GAP), slot(0)], 0, false],
+    [`a gap of ${MIN_GAP + 1} with few connections is handed over`, [slot(MIN_GAP + 1), slot(0)], 0, true],
+    ['20 against 12 (a quarter of 32 apart) is kept', [slot(20), slot(12)], 0, false],
+    ['21 against 11 is handed over', [slot(21), slot(11)], 0, true],
+    ['the least-loaded one is the other side of the table', [slot(3), slot(30), slot(20)], 1, true],
+    ['connections the primary sent it but it has not taken count as its load', [slot(10), slot(2, { routed: 6, adopted: 0 })], 0, false],
+    ['its own hand-overs on the way to the primary count for the others', [slot(10), slot(2)], 0, true],
+    ['… and stop it handing over more once they make up the gap', [slot(10, { sent: 5, received: 0 }), slot(2)], 0, false],
+    ['the lower of the other workers decides', [slot(30), slot(29), slot(0)], 0, true],
+    ['the least-loaded worker itself never hands over', [slot(0), slot(30), slot(20)], 0, false],
+  ]
+  for (const [name, table, self, want] of cases) t.equal(shouldHandOver(table, self), want, name)
+})
+
+t.test('routeTarget: the least-loaded other serving worker, else back to the sender', async (t) => {
+  t.equal(routeTarget([slot(10), slot(3), slot(5)], 0), 1, 'the lowest count')
+  t.equal(routeTarget([slot(10), slot(3, { routed: 4 }), slot(5)], 0), 2, 'pending hand-overs count')
+  t.equal(routeTarget([slot(10), slot(-1), slot(50)], 0), 2, 'a worker that does not serve gets nothing')
+  t.equal(routeTarget([slot(10), slot(-1)], 0), 0, 'nobody else serves: back to the sender')
+  t.equal(routeTarget([slot(0), slot(10)], 1), 0, 'never the sender while another serves, even a busier one')
+})
+
+t.test('the table: the primary creates it, workers write their slots, the primary routes by it', async (t) => {
+  const table = new BalanceTable(3)
+  t.teardown(() => table.close())
+  const workers = [0, 1, 2].map((i) => new BalanceSlot(table.fd, i, 3))
+  const read = (): Slot[] => {
+    const buf = Buffer.alloc(60)
+    readSync(table.fd, buf, 0, buf.length, 0)
+    return decodeTable(buf, 3)
+  }
+  t.same(read().map((s) => s.own), [-1, -1, -1], 'a new table: nobody serves')
+  workers[0]!.setServing(true)
+  workers[1]!.setServing(true)
+  for (let i = 0; i < 12; i++) workers[0]!.opened()
+  workers[1]!.opened()
+  t.same(read().map((s) => s.own), [12, 1, -1], 'counts written through; slot 2 still starting')
+  t.equal(workers[0]!.shouldHandOver(), true, 'worker 0 (12 against 1) hands over')
+  t.equal(workers[1]!.shouldHandOver(), false, 'worker 1 does not')
+  workers[0]!.handedOver()
+  t.equal(table.route(0), 1, 'the primary routes it to worker 1')
+  workers[1]!.adoptedOne()
+  t.same(read()[0], { own: 11, sent: 1, adopted: 0, received: 1, routed: 0 }, "worker 0's slot after one hand-over")
+  t.same(read()[1], { own: 2, sent: 0, adopted: 1, received: 0, routed: 1 }, "worker 1's slot after adopting it")
+  workers[1]!.setServing(false)
+  t.equal(read()[1]!.own, -1, 'a draining worker reads as not serving')
+  t.equal(workers[0]!.shouldHandOver(), false, 'so nobody hands over to it')
+  t.equal(table.route(0), 0, 'and a hand-over still on its way goes back to its sender')
+  workers[1]!.setServing(true)
+  table.reset(1)
+  t.same(read()[1], { own: -1, sent: 0, adopted: 0, received: 0, routed: 0 }, 'a dead worker\'s slot is cleared for its replacement')
+})
+
+t.test('workerSlot: from APISIX_BALANCE=slot/n only', async (t) => {
+  t.equal(workerSlot({}), undefined, 'no variable: no balancing')
+  t.equal(workerSlot({ APISIX_BALANCE: 'x/2' }), undefined, 'not numbers')
+  t.equal(workerSlot({ APISIX_BALANCE: '2/2' }), undefined, 'slot out of range')
+  t.ok(workerSlot({ APISIX_BALANCE: '1/2' }) instanceof BalanceSlot, 'slot 1 of 2')
+})

@@ -53,7 +53,8 @@ export const loadOf = (s: Slot): number => s.own + Math.max(0, s.routed - s.adop
 /**
  * Whether worker `self` should hand its next connection over: it holds more than the least-loaded
  * other serving worker (counting its own hand-overs still on the way to the primary as theirs)
- * by more than MIN_GAP and a quarter of the two together. One worker alone keeps everything.
+ * by more than MIN_GAP and an eighth of the two together (32 connections end no worse than
+ * 18/14). One worker alone keeps everything.
  */
 export function shouldHandOver(table: readonly Slot[], self: number): boolean {
   const me = table[self]
@@ -65,7 +66,7 @@ export function shouldHandOver(table: readonly Slot[], self: number): boolean {
   }
   if (min === Infinity) return false
   min += Math.max(0, me.sent - me.received)
-  return me.own - min > Math.max(MIN_GAP, (me.own + min) / 4)
+  return me.own - min > Math.max(MIN_GAP, (me.own + min) / 8)
 }
 
 /** Where the primary sends a connection worker `from` handed over: the least-loaded other serving worker, else back. */

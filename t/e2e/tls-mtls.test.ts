@@ -89,6 +89,10 @@ t.test('client certificates per SNI', async (t) => {
     t.equal((await handshake(base('depth0.test', withCert(chained)))).ok, false, 'depth 0, one intermediate → refused')
     t.equal((await handshake(base('depth1.test', withCert(chained)))).ok, true, 'depth 1, one intermediate → served')
     t.equal((await handshake(base('strict.test', withCert(chained)))).ok, true, 'default depth 1, one intermediate → served')
+    // the gateway keeps a certificate's chain length per object once it was within the depth
+    t.equal((await handshake(base('depth0.test', withCert(chained)))).ok, false, 'depth 0 again, after that very certificate was served on depth 1 → still refused')
+    t.equal((await handshake(base('depth1.test', withCert(chained)))).ok, true, 'depth 1 again → served')
+    t.equal((await handshake(base('depth0.test', withCert(alice)))).ok, true, 'depth 0 again, leaf issued by the CA → served')
   })
 
   t.test('session resumption: within one object yes; from one object into another never (TLS 1.2 and 1.3 tickets)', async (t) => {

@@ -8,11 +8,11 @@ import { createLogger } from './log.js'
 import { deriveGeneration } from './derive.js'
 import { emptyGeneration } from './state.js'
 import { createHandler } from './pipeline/handle.js'
-import { createHttpServer, startHttpListeners } from './server/listeners.js'
+import { createHttpServer, startHttpListeners, type PlainListeners } from './server/listeners.js'
 import { drainWorker, nginxTimeMs } from './server/drain.js'
 import { buildDecode } from './config/decode-all.js'
 import { createPools } from './proxy/pools.js'
-import { missingRegexpFlags, type PrimaryMessage, type WorkerMessage } from './server/workers.js'
+import { missingRegexpFlags, type ConnectionKind, type PrimaryMessage, type WorkerMessage } from './server/workers.js'
 import { randomBytes } from 'node:crypto'
 import { createPolicyCache } from './tls/contexts.js'
 import { decodeSecrets, firstSecrets } from './tls/ticket-secrets.js'
@@ -105,15 +105,15 @@ export async function runWorker(): Promise<void> {
     })
     handle.upgrade(req, socket, head)
   })
-  let plain: { close(): void }
+  let plain: PlainListeners | undefined
   // this worker's slot in the connection-balance table, and its way to hand a TLS connection over
   const balance = workerSlot(process.env)
-  const handOver = (socket: Socket, hello: Buffer): boolean => {
+  const handOver = (kind: ConnectionKind, socket: Socket, hello: Buffer): boolean => {
     if (!process.connected || !process.send) return false
     // a callback, so that a failed send is no 'error' event on process; on success the socket
     // object is left alone (its handle went with the message, and destroying it would count its
     // close twice in the listener's connection count)
-    process.send({ type: 'handover', hello: hello.toString('base64') } satisfies WorkerMessage, socket, { keepOpen: false }, (err: Error | null) => {
+    process.send({ type: 'handover', kind, hello: hello.toString('base64') } satisfies WorkerMessage, socket, { keepOpen: false }, (err: Error | null) => {
       if (err) socket.destroy()
     })
     return true
@@ -133,8 +133,8 @@ export async function runWorker(): Promise<void> {
     process.off('message', early)
   }
   try {
-    plain = await startHttpListeners(config, server)
-    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, ...(balance ? { balance, handOver } : {}) })
+    plain = await startHttpListeners(config, server, balance ? { balance, handOver: (s) => handOver('http', s, Buffer.alloc(0)) } : undefined)
+    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, ...(balance ? { balance, handOver: (s: Socket, hello: Buffer) => handOver('tls', s, hello) } : {}) })
   } catch (err) {
     send({ type: 'fatal', message: (err as Error).message })
     return
@@ -144,7 +144,8 @@ export async function runWorker(): Promise<void> {
     if (m.type !== 'adopt') return
     const socket = handle as Socket | undefined
     if (!socket) return
-    if (tlsFront && !draining) tlsFront.adopt(socket, Buffer.from(m.hello, 'base64'))
+    if (!draining && m.kind === 'http' && plain) plain.adopt(socket)
+    else if (!draining && m.kind === 'tls' && tlsFront) tlsFront.adopt(socket, Buffer.from(m.hello, 'base64'))
     else socket.destroy()
   })
   send({ type: 'listening' })
@@ -158,7 +159,7 @@ export async function runWorker(): Promise<void> {
       target: {
         stopAccepting: () => {
           balance?.setServing(false)
-          plain.close()
+          plain?.close()
           tlsFront?.close()
         },
         closeIdle: () => server.closeIdleConnections(),

@@ -3,6 +3,8 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { LocalConfig } from '../config/local-schema.js'
 import { httpListeners } from '../config/local.js'
 import { GatewayError } from '../errors.js'
+import { TLSSocket } from 'node:tls'
+import { stopReading, type BalanceSlot } from './balance.js'
 
 export interface Listeners {
   /** stop accepting, close idle keep-alive connections, wait (bounded) for in-flight requests */
@@ -51,19 +53,62 @@ export function listen(server: NetServer, what: string, ip: string, port: number
   })
 }
 
+/** What the plain listeners need to share connections with the other workers (core/server/balance.ts). */
+export interface PlainBalance {
+  readonly balance: BalanceSlot
+  /** hands an unread connection to the primary; false when it cannot */
+  handOver(socket: Socket): boolean
+}
+
+export interface PlainListeners {
+  close(): void
+  /** serves a plain connection another worker handed over (nothing of it was read) */
+  adopt(socket: Socket): void
+}
+
 /**
  * Starts the plain HTTP data-plane listeners on `apisix.node_listen`. `server` itself listens on
  * the first address (so Node's header and request timeouts run for every connection it holds);
- * further addresses are plain net servers that hand their sockets to it.
+ * further addresses are plain net servers that hand their sockets to it. With `b`, every
+ * connection accepted here is counted, and one arriving while this worker holds clearly more than
+ * another goes to that one before a byte of it is read: Node's own connection listener on
+ * `server` runs only for the connections kept (TLS sockets the TLS front emits pass straight to it).
  */
-export async function startHttpListeners(c: LocalConfig, server: Server): Promise<{ close(): void }> {
+export async function startHttpListeners(c: LocalConfig, server: Server, b?: PlainBalance): Promise<PlainListeners> {
+  const own = server.listeners('connection') as ((socket: Socket) => void)[]
+  const nodeListener = own.length === 1 ? own[0] : undefined
+  const serve = (socket: Socket): void => void server.emit('connection', socket)
+  const onClose = (): void => b?.balance.closed()
+  /** a connection accepted here: true when it went to another worker */
+  const handedOver = (socket: Socket): boolean => {
+    if (!b || !nodeListener) return false
+    b.balance.opened()
+    socket.once('close', onClose)
+    if (!b.balance.shouldHandOver()) return false
+    socket.off('close', onClose)
+    b.balance.handedOver()
+    stopReading(socket)
+    // the primary is gone (this worker exits on the disconnect): the client reconnects elsewhere
+    if (!b.handOver(socket)) socket.destroy()
+    return true
+  }
+  let direct: (socket: Socket) => void = serve
+  if (b && nodeListener) {
+    server.removeListener('connection', nodeListener)
+    direct = (socket) => nodeListener.call(server, socket)
+    server.on('connection', (socket: Socket) => {
+      if (socket instanceof TLSSocket || !handedOver(socket)) direct(socket)
+    })
+  }
   const extra: NetServer[] = []
   for (const [i, l] of httpListeners(c).entries()) {
     if (i === 0) {
       await listen(server, 'apisix.node_listen', l.ip, l.port)
       continue
     }
-    const s = createNetServer((socket) => server.emit('connection', socket))
+    const s = createNetServer((socket) => {
+      if (!handedOver(socket)) direct(socket)
+    })
     await listen(s, 'apisix.node_listen', l.ip, l.port)
     extra.push(s)
   }
@@ -71,6 +116,13 @@ export async function startHttpListeners(c: LocalConfig, server: Server): Promis
     close() {
       server.close()
       for (const s of extra) s.close()
+    },
+    adopt(socket) {
+      if (b) {
+        b.balance.adoptedOne()
+        socket.once('close', onClose)
+      }
+      direct(socket)
     },
   }
 }

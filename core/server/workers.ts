@@ -9,14 +9,17 @@ import { nginxTimeMs } from './drain.js'
 import { BalanceTable, TABLE_FD, stopReading } from './balance.js'
 import { TICKET_ROTATE_MS, encodeSecrets, firstSecrets, rotateSecrets } from '../tls/ticket-secrets.js'
 
+/** Which listener a handed-over connection came from. */
+export type ConnectionKind = 'tls' | 'http'
+
 /** Messages a data-plane worker sends to the primary. */
 export type WorkerMessage =
   | { readonly type: 'listening' }
   | { readonly type: 'fatal'; readonly message: string }
   | { readonly type: 'drained' }
   | { readonly type: 'reply'; readonly id: number; readonly data: unknown }
-  /** a TLS connection (the handle) goes to another worker; `hello`: the ClientHello read from it, base64 */
-  | { readonly type: 'handover'; readonly hello: string }
+  /** a connection (the handle) goes to another worker; `hello`: what was read of it (a TLS ClientHello), base64 */
+  | { readonly type: 'handover'; readonly kind: ConnectionKind; readonly hello: string }
 
 /** Messages the primary sends to a worker. */
 export type PrimaryMessage =
@@ -26,8 +29,8 @@ export type PrimaryMessage =
   | { readonly type: 'tickets'; readonly secrets: string }
   /** reopen the access log by name (log rotation) */
   | { readonly type: 'reopen' }
-  /** serve this TLS connection (the handle) another worker handed over; `hello` as in 'handover' */
-  | { readonly type: 'adopt'; readonly hello: string }
+  /** serve this connection (the handle) another worker handed over; `kind` and `hello` as in 'handover' */
+  | { readonly type: 'adopt'; readonly kind: ConnectionKind; readonly hello: string }
 
 export interface Workers {
   readonly count: number
@@ -84,15 +87,15 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
   /** `replacing`: the worker replaces one that died, and listens only once it has loaded (core/main.ts) */
   /** the worker serving each balance-table slot */
   const bySlot: (Worker | undefined)[] = new Array<Worker | undefined>(n).fill(undefined)
-  const handOver = (from: number, m: { hello: string }, handle: unknown): void => {
+  const handOver = (from: number, m: { kind: ConnectionKind; hello: string }, handle: unknown): void => {
     const socket = handle as Socket | undefined
     if (!socket) return
-    // Node made it a reading socket: nothing is read here (the ClientHello came in the message)
+    // Node made it a reading socket: nothing is read here (what the worker read came in the message)
     stopReading(socket)
     const to = bySlot[table.route(from)]
     if (!to?.isConnected()) return void socket.destroy()
     // the callback (also on failure) releases the primary's socket object; the handle went along
-    to.send({ type: 'adopt', hello: m.hello } satisfies PrimaryMessage, socket, { keepOpen: false }, () => socket.destroy())
+    to.send({ type: 'adopt', kind: m.kind, hello: m.hello } satisfies PrimaryMessage, socket, { keepOpen: false }, () => socket.destroy())
   }
   const fork = (slot: number, replacing = false): Worker => {
     const base = { ...env(), APISIX_BALANCE: `${slot}/${n}` }

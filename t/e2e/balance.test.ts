@@ -14,7 +14,9 @@ const MTLS = 'mbal.test'
 const BURST = 32
 const ROUNDS = 10
 
-t.test('TLS connections a worker accepted in a burst are shared with the other worker', async (t) => {
+type Kind = 'tls' | 'http'
+
+t.test('connections a worker accepted in a burst are shared with the other worker', async (t) => {
   const pki = makePki({ servers: [[PLAIN], [MTLS]], clients: ['alice'] })
   const alice = pki.clients['alice']!
   const echo = await startEcho(t)
@@ -33,23 +35,27 @@ t.test('TLS connections a worker accepted in a burst are shared with the other w
 
   const workers = childrenOf(gw.pid)
   t.equal(workers.length, 2, `two workers: ${workers.join(', ')}`)
-  const open = (i: number): OneConnection =>
-    oneConnection(gw.https, i % 2 === 0 ? { servername: PLAIN, ca: pki.ca.cert } : { servername: MTLS, ca: pki.ca.cert, cert: alice.cert, key: alice.key })
+  /** connection i of a kind: TLS alternates the plain and the mTLS name; plain HTTP on node_listen */
+  const open = (kind: Kind, i: number): OneConnection =>
+    kind === 'http' ? oneConnection(gw.http)
+      : oneConnection(gw.https, i % 2 === 0 ? { servername: PLAIN, ca: pki.ca.cert } : { servername: MTLS, ca: pki.ca.cert, cert: alice.cert, key: alice.key })
+  const portOf = (kind: Kind): number => (kind === 'http' ? gw.http : gw.https)
   /** GET /n/<i> on c: ok when the echo saw that path with the right certificate facts */
-  const check = async (c: OneConnection, i: number): Promise<true | string> => {
+  const check = async (kind: Kind, c: OneConnection, i: number): Promise<true | string> => {
     const r = await c.get(`/n/${i}`)
-    if ('error' in r) return `#${i}: ${r.error}`
-    if (r.status !== 200) return `#${i}: status ${r.status} ${r.body.slice(0, 80)}`
-    const h = (JSON.parse(r.body) as { headers: Record<string, string> }).headers
-    const want = i % 2 === 0 ? [PLAIN, 'NONE', undefined] : [MTLS, 'SUCCESS', 'C=FR,O=Test Org,CN=alice']
-    const got = [h['x-server-name'], h['x-client-verify'], h['x-client-s-dn']]
-    return JSON.stringify(got) === JSON.stringify(want) ? true : `#${i}: facts ${JSON.stringify(got)}, want ${JSON.stringify(want)}`
+    if ('error' in r) return `${kind} #${i}: ${r.error}`
+    if (r.status !== 200) return `${kind} #${i}: status ${r.status} ${r.body.slice(0, 80)}`
+    const h = (JSON.parse(r.body) as { url: string; headers: Record<string, string> })
+    const want = kind === 'http' ? [`/n/${i}`, undefined, 'NONE', undefined]
+      : i % 2 === 0 ? [`/n/${i}`, PLAIN, 'NONE', undefined] : [`/n/${i}`, MTLS, 'SUCCESS', 'C=FR,O=Test Org,CN=alice']
+    const got = [h.url, h.headers['x-server-name'], h.headers['x-client-verify'], h.headers['x-client-s-dn']]
+    return JSON.stringify(got) === JSON.stringify(want) ? true : `${kind} #${i}: saw ${JSON.stringify(got)}, want ${JSON.stringify(want)}`
   }
   // both workers have loaded both ssl objects and the route: sets of connections until each served
   let lastWarm = ''
   await eventually(async () => {
-    const set = Array.from({ length: 16 }, (_, i) => open(i))
-    const results = await Promise.all(set.map((c, i) => check(c, i)))
+    const set = Array.from({ length: 16 }, (_, i) => open('tls', i))
+    const results = await Promise.all(set.map((c, i) => check('tls', c, i)))
     const owners = connectionOwners(workers, gw.https)
     const by = set.map((c) => owners.get(c.localPort()))
     await Promise.all(set.map((c) => c.client.destroy()))
@@ -58,44 +64,50 @@ t.test('TLS connections a worker accepted in a burst are shared with the other w
     return bad.length === 0 && workers.every((w) => by.some((o, i) => o === w && i % 2 === 0) && by.some((o, i) => o === w && i % 2 === 1))
   }, (ok) => ok, { timeoutMs: 20_000, describe: () => lastWarm })
 
-  // one worker is stopped: the kernel can give every new connection to the other one only
-  const [busy, stopped] = workers as [number, number]
-  process.kill(stopped, 'SIGSTOP')
-  let resumed = false
-  const cont = (): void => {
-    if (!resumed) process.kill(stopped, 'SIGCONT')
-    resumed = true
+  for (const kind of ['tls', 'http'] as const) {
+    t.test(`${kind === 'tls' ? 'TLS (half with a client certificate)' : 'plain HTTP'}: a burst one worker accepted alone is shared with the other`, async (t) => {
+      // one worker is stopped: the kernel can give every new connection to the other one only
+      const [busy, stopped] = workers as [number, number]
+      process.kill(stopped, 'SIGSTOP')
+      let resumed = false
+      const cont = (): void => {
+        if (!resumed) process.kill(stopped, 'SIGCONT')
+        resumed = true
+      }
+      t.teardown(cont)
+      const burst = Array.from({ length: BURST }, (_, i) => open(kind, i))
+      t.teardown(() => Promise.all(burst.map((c) => c.client.destroy())))
+      const results = burst.map((c, i) => check(kind, c, i))
+      // every connection accepted: by the running worker, or on its way to the stopped one through the primary
+      const held = (): number => connectionOwners([busy, gw.pid], portOf(kind)).size
+      await eventually(held, (n) => n >= BURST, { timeoutMs: 20_000, describe: () => `${held()} of ${BURST} accepted` })
+      cont()
+
+      const done = await Promise.all(results)
+      t.same(done.filter((r) => r !== true), [], `all ${BURST} connections answered 200 with their own path and certificate facts`)
+      const owners = connectionOwners(workers, portOf(kind))
+      const count = (w: number): number => burst.filter((c) => owners.get(c.localPort()) === w).length
+      t.equal(count(busy) + count(stopped), BURST, `every connection is held by one of the workers (${count(busy)} + ${count(stopped)})`)
+      t.ok(count(stopped) >= BURST / 4, `the worker that was stopped while the burst arrived holds ${count(stopped)} of ${BURST}`)
+      t.ok(count(busy) >= BURST / 4, `the worker that accepted them all keeps ${count(busy)} of ${BURST}`)
+      // and they keep working on the worker they were handed to
+      const again = await Promise.all(burst.map((c, i) => check(kind, c, i)))
+      t.same(again.filter((r) => r !== true), [], 'a second request on every connection is answered too')
+    })
   }
-  t.teardown(cont)
-  const burst = Array.from({ length: BURST }, (_, i) => open(i))
-  t.teardown(() => Promise.all(burst.map((c) => c.client.destroy())))
-  const results = burst.map((c, i) => check(c, i))
-  // every connection accepted: by the running worker, or on its way to the stopped one through the primary
-  await eventually(() => connectionOwners([busy, gw.pid], gw.https).size, (n) => n >= BURST, { timeoutMs: 20_000, describe: () => `${connectionOwners([busy, gw.pid], gw.https).size} of ${BURST} accepted` })
-  cont()
 
-  const done = await Promise.all(results)
-  t.same(done.filter((r) => r !== true), [], `all ${BURST} connections answered 200 with their own certificate facts (half with a client certificate)`)
-  const owners = connectionOwners(workers, gw.https)
-  const count = (w: number): number => burst.filter((c) => owners.get(c.localPort()) === w).length
-  t.equal(count(busy) + count(stopped), BURST, `every connection is held by one of the workers (${count(busy)} + ${count(stopped)})`)
-  t.ok(count(stopped) >= BURST / 4, `the worker that was stopped while the burst arrived holds ${count(stopped)} of ${BURST}`)
-  t.ok(count(busy) >= BURST / 4, `the worker that accepted them all keeps ${count(busy)} of ${BURST}`)
-
-  // and they keep working on the worker they were handed to
-  const again = await Promise.all(burst.map((c, i) => check(c, i)))
-  t.same(again.filter((r) => r !== true), [], 'a second request on every connection is answered too')
-  await Promise.all(burst.map((c) => c.client.destroy()))
-
-  // bursts with both workers running: hand-overs go both ways, while other connections open and
-  // close; a byte of a handed-over connection read by the wrong process would stall its
-  // handshake (the client's Finished) until the server's 10 s handshake timeout
-  const failures: string[] = []
-  for (let round = 0; round < ROUNDS; round++) {
-    const set = Array.from({ length: BURST }, (_, i) => open(i))
-    const r = await Promise.all(set.map((c, i) => check(c, i)))
-    await Promise.all(set.map((c) => c.client.destroy()))
-    failures.push(...r.filter((x): x is string => x !== true).map((x) => `round ${round} ${x}`))
-  }
-  t.same(failures, [], `${ROUNDS} more bursts of ${BURST} connections: every request answered`)
+  t.test('bursts with both workers running: every request on every connection is answered', async (t) => {
+    // hand-overs go both ways while other connections open and close; a byte of a handed-over
+    // connection read by the wrong process would stall it (a TLS client's Finished: until the
+    // server's 10 s handshake timeout; a plain request: until the client gives up)
+    const failures: string[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const set = Array.from({ length: BURST }, (_, i) => ({ kind: i % 4 === 3 ? 'http' as const : 'tls' as const, i }))
+        .map((x) => ({ ...x, c: open(x.kind, x.i) }))
+      const r = await Promise.all(set.map((x) => check(x.kind, x.c, x.i)))
+      await Promise.all(set.map((x) => x.c.client.destroy()))
+      failures.push(...r.filter((x): x is string => x !== true).map((x) => `round ${round} ${x}`))
+    }
+    t.same(failures, [], `${ROUNDS} bursts of ${BURST} connections (a quarter plain HTTP)`)
+  })
 })

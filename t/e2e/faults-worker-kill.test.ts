@@ -178,7 +178,10 @@ t.test('a worker killed with SIGKILL under load: it is replaced, and the other w
     `the ${victims.length} connections owned by the killed worker failed and are closed (expected: their worker is gone)`)
   t.same(victims.filter((c) => c.okAfterKill > 0).map((c) => c.name), [], 'no request sent after the kill on a connection of the killed worker was answered (one answered just before may still arrive)')
 
-  // new connections afterwards: both workers (the survivor and the replacement) serve HTTP and HTTPS
+  // new connections afterwards: both workers (the survivor and the replacement) serve HTTP and HTTPS.
+  // The load's connections close first: the survivor still holding them, the workers' balance
+  // (core/server/balance.ts) would rightly send most new ones to the replacement
+  await Promise.all(conns.map((c) => c.conn.client.destroy()))
   const fresh = await openSetUntil(gw, pki, after, 4, 'new',
     (set) => (['http', 'https'] as const).every((k) => after.every((w) => set.some((c) => c.kind === k && c.owner === w))))
   closeAll(t, fresh.set)

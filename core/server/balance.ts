@@ -7,9 +7,10 @@
  * kernel gives a burst of connections to whichever worker wakes first, though: a pool of 32
  * keep-alive connections opened at once landed 32/0 in 2 of 10 tries. So the workers keep their
  * counts in a small table the primary shares with them (an unlinked file, inherited as fd 4),
- * and a worker holding clearly more TLS connections than the least-loaded one hands a new one
- * over: after reading its ClientHello (the bytes travel in the message; a TLS client sends
- * nothing more before the server answers), through the primary, to the least-loaded worker.
+ * and a worker holding clearly more connections than the least-loaded one hands a new one over,
+ * through the primary, to the least-loaded worker: a TLS connection after its ClientHello was
+ * read (the bytes travel in the message; a TLS client sends nothing more before the server
+ * answers), a plain HTTP one before anything is read (core/server/listeners.ts).
  *
  * One slot per worker, five Int32 fields, each written by one process only:
  *   own      connections the worker holds (−1: not serving: starting, draining or dead)  worker

@@ -22,6 +22,9 @@ const [EPHEMERAL_LO] = ephemeralRange()
 const PICK_LO = 10_000
 const PICK_HI = EPHEMERAL_LO - 1
 
+/** Ports this test process was given already. */
+const handedOut = new Set<number>()
+
 /** Whether 127.0.0.1:port can be bound now. */
 function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -54,7 +57,13 @@ export async function freePort(): Promise<number> {
   if (PICK_HI - PICK_LO < 1000) return kernelPort()
   for (let i = 0; i < 50; i++) {
     const port = PICK_LO + Math.floor(Math.random() * (PICK_HI - PICK_LO + 1))
-    if (await bindable(port)) return port
+    // never the same port twice in one test process (a gateway's four ports are picked in a row)
+    if (handedOut.has(port)) continue
+    if (await bindable(port)) {
+      handedOut.add(port)
+      return port
+    }
   }
   return kernelPort()
 }
+

@@ -163,26 +163,39 @@ export class BalanceSlot {
     this.write()
   }
 
-  opened(): void {
+  /** Counts a connection accepted here until it closes. */
+  track(socket: Socket): void {
     this.own++
     this.write()
+    socket.once('close', this.onClose)
   }
 
-  closed(): void {
-    this.own--
-    this.write()
-  }
-
-  adoptedOne(): void {
+  /** Counts a connection another worker handed over, until it closes. */
+  adopt(socket: Socket): void {
     this.own++
     this.adopted++
     this.write()
+    socket.once('close', this.onClose)
   }
 
-  /** A held connection (already counted by opened()) goes to the primary. */
-  handedOver(): void {
+  /**
+   * Hands a tracked connection over when this worker holds clearly more than another: its handle
+   * stops reading here, and `send` passes it to the primary (false when the primary is gone: the
+   * connection is closed, the client reconnects to a worker that stays). True when it went.
+   */
+  handOverIfBusy(socket: Socket, send: (socket: Socket) => boolean): boolean {
+    if (!this.shouldHandOver()) return false
+    socket.off('close', this.onClose)
     this.own--
     this.sent++
+    this.write()
+    stopReading(socket)
+    if (!send(socket)) socket.destroy()
+    return true
+  }
+
+  private readonly onClose = (): void => {
+    this.own--
     this.write()
   }
 

@@ -4,7 +4,7 @@ import type { LocalConfig } from '../config/local-schema.js'
 import { httpListeners } from '../config/local.js'
 import { GatewayError } from '../errors.js'
 import { TLSSocket } from 'node:tls'
-import { stopReading, type BalanceSlot } from './balance.js'
+import type { BalanceSlot } from './balance.js'
 
 export interface Listeners {
   /** stop accepting, close idle keep-alive connections, wait (bounded) for in-flight requests */
@@ -78,19 +78,11 @@ export async function startHttpListeners(c: LocalConfig, server: Server, b?: Pla
   const own = server.listeners('connection') as ((socket: Socket) => void)[]
   const nodeListener = own.length === 1 ? own[0] : undefined
   const serve = (socket: Socket): void => void server.emit('connection', socket)
-  const onClose = (): void => b?.balance.closed()
   /** a connection accepted here: true when it went to another worker */
   const handedOver = (socket: Socket): boolean => {
     if (!b || !nodeListener) return false
-    b.balance.opened()
-    socket.once('close', onClose)
-    if (!b.balance.shouldHandOver()) return false
-    socket.off('close', onClose)
-    b.balance.handedOver()
-    stopReading(socket)
-    // the primary is gone (this worker exits on the disconnect): the client reconnects elsewhere
-    if (!b.handOver(socket)) socket.destroy()
-    return true
+    b.balance.track(socket)
+    return b.balance.handOverIfBusy(socket, b.handOver)
   }
   let direct: (socket: Socket) => void = serve
   if (b && nodeListener) {
@@ -118,10 +110,7 @@ export async function startHttpListeners(c: LocalConfig, server: Server, b?: Pla
       for (const s of extra) s.close()
     },
     adopt(socket) {
-      if (b) {
-        b.balance.adoptedOne()
-        socket.once('close', onClose)
-      }
+      b?.balance.adopt(socket)
       direct(socket)
     },
   }

@@ -6,7 +6,7 @@ import type { Logger } from '../log.js'
 import type { Generation } from '../state.js'
 import type { ClientCert } from '../plugins/types.js'
 import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
-import { stopReading, type BalanceSlot } from './balance.js'
+import type { BalanceSlot } from './balance.js'
 import { intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
 import { buildClientCertFacts, reasonCategory, verifyString, type CertFailureReason, type ClientCertFacts } from '../tls/client-cert.js'
 import { PeerCertCache } from '../tls/peer-cache.js'
@@ -171,14 +171,11 @@ export async function startTlsFront(o: {
   }
 
   const balance = o.balance
-  const onClose = (): void => balance?.closed()
+  const handOver = o.handOver
 
   const onSocket = (socket: Socket): void => {
     socket.on('error', ignore)
-    if (balance) {
-      balance.opened()
-      socket.once('close', onClose)
-    }
+    balance?.track(socket)
     const timer = setTimeout(() => socket.destroy(), o.helloTimeoutMs ?? HELLO_TIMEOUT_MS)
     let buf: Buffer = Buffer.alloc(0)
     const onData = (chunk: Buffer): void => {
@@ -200,15 +197,7 @@ export async function startTlsFront(o: {
         return
       }
       // this worker holds clearly more connections than another: that one serves this client
-      if (balance && o.handOver && balance.shouldHandOver()) {
-        socket.off('close', onClose)
-        balance.handedOver()
-        stopReading(socket)
-        if (o.handOver(socket, buf)) return
-        // the primary is gone: serve it here after all (its tls.Server reads the handle again)
-        balance.opened()
-        socket.once('close', onClose)
-      }
+      if (balance && handOver && balance.handOverIfBusy(socket, (s) => handOver(s, buf))) return
       serve(socket, buf, r)
     }
     socket.on('data', onData)
@@ -233,10 +222,7 @@ export async function startTlsFront(o: {
       const r = parseClientHello(hello)
       socket.on('error', ignore)
       socket.setNoDelay(true)
-      if (balance) {
-        balance.adoptedOne()
-        socket.once('close', onClose)
-      }
+      balance?.adopt(socket)
       if (r.state !== 'ok') {
         socket.destroy()
         return

@@ -1,5 +1,7 @@
 import t from 'tap'
 import { readSync } from 'node:fs'
+import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
 import { BalanceSlot, BalanceTable, MIN_GAP, decodeTable, routeTarget, shouldHandOver, workerSlot, type Slot } from '../../../core/server/balance.js'
 
 const slot = (own: number, o: Partial<Slot> = {}): Slot => ({ own, sent: 0, adopted: 0, received: 0, routed: 0, ...o })
@@ -45,16 +47,28 @@ t.test('the table: the primary creates it, workers write their slots, the primar
   t.same(read().map((s) => s.own), [-1, -1, -1], 'a new table: nobody serves')
   workers[0]!.setServing(true)
   workers[1]!.setServing(true)
-  for (let i = 0; i < 12; i++) workers[0]!.opened()
-  workers[1]!.opened()
+  // sockets stand in for connections: the slot counts them until their 'close'
+  const sockets = Array.from({ length: 14 }, () => new EventEmitter() as unknown as Socket)
+  for (const s of sockets.slice(0, 12)) workers[0]!.track(s)
+  workers[1]!.track(sockets[12]!)
   t.same(read().map((s) => s.own), [12, 1, -1], 'counts written through; slot 2 still starting')
-  t.equal(workers[0]!.shouldHandOver(), true, 'worker 0 (12 against 1) hands over')
-  t.equal(workers[1]!.shouldHandOver(), false, 'worker 1 does not')
-  workers[0]!.handedOver()
+  t.equal(workers[1]!.handOverIfBusy(sockets[12]!, () => true), false, 'worker 1 (1 against 12) keeps its connection')
+  const sent: Socket[] = []
+  t.equal(workers[0]!.handOverIfBusy(sockets[11]!, (s) => sent.push(s) > 0), true, 'worker 0 (12 against 1) hands one over')
+  t.same(sent, [sockets[11]], 'through the send it was given')
+  sockets[11]!.emit('close')
+  t.equal(read()[0]!.own, 11, 'a connection handed over is not counted again when its socket object closes')
   t.equal(table.route(0), 1, 'the primary routes it to worker 1')
-  workers[1]!.adoptedOne()
+  workers[1]!.adopt(sockets[13]!)
   t.same(read()[0], { own: 11, sent: 1, adopted: 0, received: 1, routed: 0 }, "worker 0's slot after one hand-over")
   t.same(read()[1], { own: 2, sent: 0, adopted: 1, received: 0, routed: 1 }, "worker 1's slot after adopting it")
+  sockets[0]!.emit('close')
+  t.equal(read()[0]!.own, 10, 'a tracked connection that closes leaves the count')
+  let destroyed = false
+  const orphan = Object.assign(new EventEmitter(), { destroy: () => (destroyed = true) }) as unknown as Socket
+  workers[0]!.track(orphan)
+  t.equal(workers[0]!.handOverIfBusy(orphan, () => false), true, 'with the primary gone a hand-over still leaves this worker')
+  t.ok(destroyed, 'and the connection is closed (the client reconnects to a worker that stays)')
   workers[1]!.setServing(false)
   t.equal(read()[1]!.own, -1, 'a draining worker reads as not serving')
   t.equal(workers[0]!.shouldHandOver(), false, 'so nobody hands over to it')

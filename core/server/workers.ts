@@ -84,7 +84,6 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
   let nextAsk = 1
   const asks = new Map<number, (worker: Worker, data: unknown) => void>()
 
-  /** `replacing`: the worker replaces one that died, and listens only once it has loaded (core/main.ts) */
   /** the worker serving each balance-table slot */
   const bySlot: (Worker | undefined)[] = new Array<Worker | undefined>(n).fill(undefined)
   const handOver = (from: number, m: { kind: ConnectionKind; hello: string }, handle: unknown): void => {
@@ -97,6 +96,10 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
     // the callback (also on failure) releases the primary's socket object; the handle went along
     to.send({ type: 'adopt', kind: m.kind, hello: m.hello } satisfies PrimaryMessage, socket, { keepOpen: false }, () => socket.destroy())
   }
+  /**
+   * Forks the worker for balance-table `slot`. `replacing`: it replaces one that died, and
+   * listens only once it has loaded (core/main.ts).
+   */
   const fork = (slot: number, replacing = false): Worker => {
     const base = { ...env(), APISIX_BALANCE: `${slot}/${n}` }
     const w = cluster.fork(replacing ? { ...base, APISIX_WORKER_REPLACES: '1' } : base)

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
 import { loadLocalConfig } from './config/local.js'
@@ -8,7 +8,9 @@ import { createLogger } from './log.js'
 import { deriveGeneration } from './derive.js'
 import { emptyGeneration } from './state.js'
 import { createHandler } from './pipeline/handle.js'
-import { createHttpServer, startHttpListeners, type PlainListeners } from './server/listeners.js'
+import { createHttpServer, httpServerOptions, startHttpListeners, type PlainListeners } from './server/listeners.js'
+import { createFastHttp } from './server/fast-http.js'
+import type { HttpResponse, RequestHead } from './pipeline/http.js'
 import { drainWorker, nginxTimeMs } from './server/drain.js'
 import { buildDecode } from './config/decode-all.js'
 import { createPools } from './proxy/pools.js'
@@ -91,10 +93,23 @@ export async function runWorker(): Promise<void> {
     clientBodyTimeoutMs: nginxTimeMs(config.nginx_config.http.client_body_timeout),
     sendTimeoutMs: nginxTimeMs(config.nginx_config.http.send_timeout),
   })
-  const server = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: RequestHead, res: HttpResponse): void => {
     inflight++
     res.once('close', () => inflight--)
     handle(req, res)
+  }
+  const server = createHttpServer(onRequest)
+  // TLS connections start on the fast HTTP/1.1 path; the first request outside its subset moves
+  // the connection to Node's HTTP server, with the bytes read and not served yet
+  const fast = createFastHttp({
+    handler: onRequest,
+    fallback: (socket, pending) => {
+      server.emit('connection', socket)
+      if (pending !== null) socket.emit('data', pending)
+    },
+    headersTimeoutMs: httpServerOptions.headersTimeout,
+    keepAliveTimeoutMs: httpServerOptions.keepAliveTimeout,
+    maxHeaderSize: httpServerOptions.maxHeaderSize,
   })
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     inflight++
@@ -134,7 +149,7 @@ export async function runWorker(): Promise<void> {
   }
   try {
     plain = await startHttpListeners(config, server, balance ? { balance, handOver: (s) => handOver('http', s, Buffer.alloc(0)) } : undefined)
-    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, ...(balance ? { balance, handOver: (s: Socket, hello: Buffer) => handOver('tls', s, hello) } : {}) })
+    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, serveHttp: (s) => fast.serve(s), ...(balance ? { balance, handOver: (s: Socket, hello: Buffer) => handOver('tls', s, hello) } : {}) })
   } catch (err) {
     send({ type: 'fatal', message: (err as Error).message })
     return
@@ -162,9 +177,13 @@ export async function runWorker(): Promise<void> {
           plain?.close()
           tlsFront?.close()
         },
-        closeIdle: () => server.closeIdleConnections(),
+        closeIdle: () => {
+          server.closeIdleConnections()
+          fast.closeIdle()
+        },
         cutAll: () => {
           server.closeAllConnections()
+          fast.cutAll()
           for (const s of upgraded) s.destroy()
         },
         inflight: () => inflight,

@@ -2,7 +2,8 @@
  * The RequestContext of one request: what plugins see (core/plugins/types.ts), the upstream
  * request they may edit, and the variables, computed on first use.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { RequestHead } from './http.js'
 import type { ClientCert, RequestContext, UpstreamRequest } from '../plugins/types.js'
 import type { TlsFacts } from '../tls/facts.js'
 import type { CertResolution } from './client-cert-source.js'
@@ -10,7 +11,7 @@ import { parseCookies, readVar, type VarSource } from './vars.js'
 
 /** What the handler knows when it makes the context. */
 export interface ContextInit {
-  readonly req: IncomingMessage
+  readonly req: RequestHead
   /** `$uri` and `$args` (parseTarget) */
   readonly uri: string
   readonly query: string

@@ -1,4 +1,5 @@
 import { ServerResponse, type IncomingMessage } from 'node:http'
+import type { HttpResponse, RequestHead } from './http.js'
 import type { Duplex } from 'node:stream'
 import type { Generation } from '../state.js'
 import { normalizeHost } from '../net/hostname.js'
@@ -20,7 +21,7 @@ import { sendError, sendJson, sendReply } from './respond.js'
 /** One finished request, for the access log and metrics. */
 export interface RequestRecord {
   readonly ctx: Context | undefined
-  readonly req: IncomingMessage
+  readonly req: RequestHead
   readonly status: number
   readonly route: RouteEntry | undefined
   readonly startMs: number
@@ -47,7 +48,7 @@ export interface HandlerDeps {
 
 /** The handler of the HTTP server: plain requests, and upgrade requests with their socket. */
 export interface Handler {
-  (req: IncomingMessage, res: ServerResponse): void
+  (req: RequestHead, res: HttpResponse): void
   /** the server's 'upgrade' event: a WebSocket goes through when the route allows it, else a plain request */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void
 }
@@ -74,8 +75,8 @@ function applyEdits(pairs: HeaderPairs, u: UpstreamRequest): HeaderPairs {
 
 /** The proxy side of one request: what forward() asks for, as methods (no closures per request). */
 class Exchange implements ForwardRequest {
-  readonly req: IncomingMessage
-  readonly res: ServerResponse
+  readonly req: RequestHead
+  readonly res: HttpResponse
   readonly plan: UpstreamPlan
   readonly pools: Pools
   readonly method: string
@@ -94,7 +95,7 @@ class Exchange implements ForwardRequest {
   readonly #hostHeader: string
   readonly #startMs: number
 
-  constructor(d: HandlerDeps, route: RouteEntry, plan: UpstreamPlan, ctx: Context, hostHeader: string, req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined, startMs: number) {
+  constructor(d: HandlerDeps, route: RouteEntry, plan: UpstreamPlan, ctx: Context, hostHeader: string, req: RequestHead, res: HttpResponse, up: UpgradeSocket | undefined, startMs: number) {
     const fw = forwardableHeaders(req.rawHeaders, route.websocket && up !== undefined)
     this.req = req
     this.res = res
@@ -148,7 +149,7 @@ class Exchange implements ForwardRequest {
 }
 
 /** Reports a request that ended before the proxy (status endpoints excepted). */
-function record(d: HandlerDeps, req: IncomingMessage, status: number, startMs: number, ctx: Context | undefined, route: RouteEntry | undefined): void {
+function record(d: HandlerDeps, req: RequestHead, status: number, startMs: number, ctx: Context | undefined, route: RouteEntry | undefined): void {
   d.onRequest?.({ ctx, req, status, route, startMs, upstream: undefined })
 }
 
@@ -168,17 +169,17 @@ export function createHandler(d: HandlerDeps): Handler {
     return rules
   }
 
-  const fail = (req: IncomingMessage, res: ServerResponse, status: number, msg: string, startMs: number, ctx?: Context, route?: RouteEntry): void => {
+  const fail = (req: RequestHead, res: HttpResponse, status: number, msg: string, startMs: number, ctx?: Context, route?: RouteEntry): void => {
     sendError(res, status, msg)
     record(d, req, status, startMs, ctx, route)
   }
 
-  const refuse = (req: IncomingMessage, res: ServerResponse, reason: string, startMs: number): void => {
+  const refuse = (req: RequestHead, res: HttpResponse, reason: string, startMs: number): void => {
     res.shouldKeepAlive = false
     fail(req, res, 400, `bad request: ${reason}`, startMs)
   }
 
-  const handle = (req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined): void => {
+  const handle = (req: RequestHead, res: HttpResponse, up: UpgradeSocket | undefined): void => {
     const startMs = Date.now()
     const url = req.url ?? '/'
     if (url.charCodeAt(1) === 0x61 && url.startsWith('/apisix/status')) {
@@ -240,7 +241,7 @@ export function createHandler(d: HandlerDeps): Handler {
     } else afterPlugins(step, route, ctx, hostHeader, req, res, up, startMs)
   }
 
-  const afterPlugins = (step: Step, route: RouteEntry, ctx: Context, hostHeader: string, req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined, startMs: number): void => {
+  const afterPlugins = (step: Step, route: RouteEntry, ctx: Context, hostHeader: string, req: RequestHead, res: HttpResponse, up: UpgradeSocket | undefined, startMs: number): void => {
     if (step) {
       sendReply(res, step)
       return record(d, req, step.status, startMs, ctx, route)
@@ -248,7 +249,7 @@ export function createHandler(d: HandlerDeps): Handler {
     proxy(route, ctx, hostHeader, req, res, up, startMs)
   }
 
-  const proxy = (route: RouteEntry, ctx: Context, hostHeader: string, req: IncomingMessage, res: ServerResponse, up: UpgradeSocket | undefined, startMs: number): void => {
+  const proxy = (route: RouteEntry, ctx: Context, hostHeader: string, req: RequestHead, res: HttpResponse, up: UpgradeSocket | undefined, startMs: number): void => {
     const plan = route.upstream
     if (!plan) {
       const m = route.missing ?? { status: 503, msg: 'missing upstream configuration in Route or Service' }
@@ -258,7 +259,7 @@ export function createHandler(d: HandlerDeps): Handler {
     forward(new Exchange(d, route, plan, ctx, hostHeader, req, res, up, startMs))
   }
 
-  const handler = ((req: IncomingMessage, res: ServerResponse) => handle(req, res, undefined)) as Handler
+  const handler = ((req: RequestHead, res: HttpResponse) => handle(req, res, undefined)) as Handler
   handler.upgrade = (req, socket, head) => {
     // Node hands upgrade requests over without a response object: make one on the socket, so a
     // refused or plain request is answered the usual way, then the connection closes

@@ -1,8 +1,8 @@
-import type { ServerResponse } from 'node:http'
+import type { HttpResponse } from './http.js'
 import type { Reply } from '../plugins/types.js'
 
 /** Writes a JSON reply the same way everywhere: `{"error_msg": ...}` for errors the gateway writes. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers?: Readonly<Record<string, string>>): void {
+export function sendJson(res: HttpResponse, status: number, body: unknown, headers?: Readonly<Record<string, string>>): void {
   if (res.headersSent) {
     res.destroy()
     return
@@ -13,11 +13,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 }
 
 /** `{"error_msg": msg}` with `status`. */
-export const sendError = (res: ServerResponse, status: number, msg: string, extra?: Readonly<Record<string, unknown>>): void =>
+export const sendError = (res: HttpResponse, status: number, msg: string, extra?: Readonly<Record<string, unknown>>): void =>
   sendJson(res, status, { error_msg: msg, ...extra })
 
 /** Writes a plugin's Reply: an object body as JSON, a string as it is (text/plain unless the reply says otherwise). */
-export function sendReply(res: ServerResponse, r: Reply): void {
+export function sendReply(res: HttpResponse, r: Reply): void {
   if (res.headersSent) {
     res.destroy()
     return

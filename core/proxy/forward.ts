@@ -5,7 +5,8 @@
  * retry another node (nginx's `proxy_next_upstream error timeout`), and failures before any
  * response byte answer 502/504.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import type { HttpResponse, RequestHead } from '../pipeline/http.js'
 import type { Duplex } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { responseHeaderList } from './headers.js'
@@ -33,8 +34,8 @@ export interface UpgradeSocket {
 
 /** Everything forward() needs; built by the pipeline once per request. */
 export interface ForwardRequest {
-  readonly req: IncomingMessage
-  readonly res: ServerResponse
+  readonly req: RequestHead
+  readonly res: HttpResponse
   readonly plan: UpstreamPlan
   readonly pools: Pools
   readonly method: string
@@ -59,10 +60,13 @@ export interface ForwardRequest {
 }
 
 /** True when the request carries a body to stream (Content-Length > 0 or any Transfer-Encoding). */
-export function hasBody(req: IncomingMessage): boolean {
+export function hasBody(req: RequestHead): boolean {
   const cl = req.headers['content-length']
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined
 }
+
+/** The request's body stream: Node's IncomingMessage (the fast path serves bodiless requests only). */
+const bodyOf = (req: RequestHead): IncomingMessage | null => (hasBody(req) && typeof (req as Partial<IncomingMessage>).pipe === 'function' ? (req as IncomingMessage) : null)
 
 /** How often client_body_timeout's watchdog looks at the body's progress (a quarter of the bound, 20 ms to 1 s). */
 const bodyCheckMs = (boundMs: number): number => Math.max(20, Math.min(1000, Math.floor(boundMs / 4)))
@@ -113,7 +117,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
     this.f = f
     this.started = f.now()
     this.deadline = f.plan.retryTimeoutMs > 0 ? this.started + f.plan.retryTimeoutMs : Infinity
-    this.body = f.upgrade === undefined && hasBody(f.req) ? f.req : null
+    this.body = f.upgrade === undefined ? bodyOf(f.req) : null
     f.res.on('close', () => this.onClientClose())
     if (this.body !== null && f.clientBodyMs > 0) {
       this.bodyRead = this.body.socket.bytesRead

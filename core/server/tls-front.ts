@@ -70,6 +70,8 @@ export async function startTlsFront(o: {
   balance?: BalanceSlot
   /** hands a connection and the ClientHello read from it to the primary; false when it cannot */
   handOver?: (socket: Socket, hello: Buffer) => boolean
+  /** serves a verified connection's HTTP (default: the HTTP server's 'connection') */
+  serveHttp?: (socket: TLSSocket) => void
 }): Promise<TlsFront> {
   const fallback = normalizeSni(o.config.apisix.ssl.fallback_sni)
   const wired = new WeakSet<TlsServer>()
@@ -120,7 +122,8 @@ export async function startTlsFront(o: {
       verify,
       client: policy.client,
     })
-    o.httpServer.emit('connection', s)
+    if (o.serveHttp) o.serveHttp(s)
+    else o.httpServer.emit('connection', s)
   }
 
   const wire = (server: TlsServer, policy: TlsPolicy): void => {

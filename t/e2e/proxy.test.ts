@@ -45,6 +45,18 @@ t.test('proxy: requests reach real upstreams through a real gateway', async (t) 
     t.equal(out.status, 404, 'a path that leaves /basic/ after normalisation is not routed there')
   })
 
+  t.test('bodiless requests: one Content-Length: 0 upstream for POST/PUT/PATCH, none for GET, the head as undici wrote it', async (t) => {
+    const seen = (r: { raw: string; body: string }): { rawHeaders: string[] } => JSON.parse(r.body) as { rawHeaders: string[] }
+    for (const method of ['POST', 'PUT', 'PATCH', 'GET', 'DELETE']) {
+      const r = await rawRequest(gw.http, `${method} /basic/cl HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+      t.equal(r.status, 200, `${method}: ${r.raw.slice(0, 80)}`)
+      const raw = seen(r).rawHeaders
+      const lengths = raw.filter((_x, i) => i % 2 === 0 && raw[i]!.toLowerCase() === 'content-length').length
+      t.equal(lengths, ['POST', 'PUT', 'PATCH'].includes(method) ? 1 : 0, `${method}: Content-Length headers upstream`)
+      t.same(raw.slice(0, 4), ['host', 'a', 'connection', 'keep-alive'], `${method}: host first, then connection: keep-alive`)
+    }
+  })
+
   t.test('no route → 404 {"error_msg":"404 Route Not Found"}', async (t) => {
     const r = await httpGet(gw.http, '/nothing/here')
     t.equal(r.status, 404)

@@ -8,7 +8,7 @@ import { createLogger } from './log.js'
 import { deriveGeneration } from './derive.js'
 import { emptyGeneration } from './state.js'
 import { createHandler } from './pipeline/handle.js'
-import { createHttpServer, httpServerOptions, startHttpListeners, type PlainListeners } from './server/listeners.js'
+import { createHttpServer, httpServerOptions, serveWithNode, startHttpListeners, type PlainListeners } from './server/listeners.js'
 import { createFastHttp } from './server/fast-http.js'
 import type { HttpResponse, RequestHead } from './pipeline/http.js'
 import { drainWorker, nginxTimeMs } from './server/drain.js'
@@ -99,12 +99,12 @@ export async function runWorker(): Promise<void> {
     handle(req, res)
   }
   const server = createHttpServer(onRequest)
-  // TLS connections start on the fast HTTP/1.1 path; the first request outside its subset moves
-  // the connection to Node's HTTP server, with the bytes read and not served yet
+  // every connection starts on the fast HTTP/1.1 path; the first request outside its subset
+  // moves the connection to Node's HTTP server, with the bytes read and not served yet
   const fast = createFastHttp({
     handler: onRequest,
     fallback: (socket, pending) => {
-      server.emit('connection', socket)
+      serveWithNode(server, socket)
       if (pending !== null) socket.emit('data', pending)
     },
     headersTimeoutMs: httpServerOptions.headersTimeout,
@@ -148,7 +148,7 @@ export async function runWorker(): Promise<void> {
     process.off('message', early)
   }
   try {
-    plain = await startHttpListeners(config, server, balance ? { balance, handOver: (s) => handOver('http', s, Buffer.alloc(0)) } : undefined)
+    plain = await startHttpListeners(config, server, { serve: (s) => fast.serve(s), ...(balance ? { balance: { balance, handOver: (s: Socket) => handOver('http', s, Buffer.alloc(0)) } } : {}) })
     if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, serveHttp: (s) => fast.serve(s), ...(balance ? { balance, handOver: (s: Socket, hello: Buffer) => handOver('tls', s, hello) } : {}) })
   } catch (err) {
     send({ type: 'fatal', message: (err as Error).message })

@@ -1,5 +1,6 @@
 /**
- * The fast HTTP/1.1 path for TLS connections (issue 7: keep-alive proxying). Node's HTTP server
+ * The fast HTTP/1.1 path for data-plane connections, plain and TLS (issue 7: keep-alive
+ * proxying). Node's HTTP server
  * costs ~20 µs of CPU per request on its own (IncomingMessage and ServerResponse streams, header
  * checks, connection bookkeeping); most requests a gateway sees are bodiless HTTP/1.1 requests on
  * a keep-alive connection, and those are served here with one parse and one write per response.
@@ -33,7 +34,7 @@ export interface FastHttpOptions {
 
 /** The fast path's connections. */
 export interface FastHttp {
-  /** serves a connection (a TLS socket after its handshake) */
+  /** serves a connection (a plain socket as accepted, a TLS socket after its handshake) */
   serve(socket: Socket): void
   /** closes connections with no request in flight; those with one close after it (drain) */
   closeIdle(): void
@@ -354,9 +355,11 @@ class Conn {
     this.#fast = fast
     this.socket = socket
     socket.on('data', this.#onData)
+    socket.on('end', this.#onEnd)
     socket.on('close', this.#onClose)
     socket.on('timeout', this.#onTimeout)
     socket.on('error', ignore)
+    socket.setNoDelay(true)
     socket.setTimeout(fast.o.headersTimeoutMs)
   }
 
@@ -429,10 +432,21 @@ class Conn {
     this.#gone = true
     const socket = this.socket
     socket.off('data', this.#onData)
+    socket.off('end', this.#onEnd)
     socket.off('close', this.#onClose)
     socket.off('timeout', this.#onTimeout)
     socket.setTimeout(0)
     this.#fast.conns.delete(this)
+  }
+
+  /**
+   * The client half-closed: like Node's server (httpAllowHalfOpen off), the connection ends now
+   * and a request still in flight is cancelled (plain sockets are half-open capable; TLS ones end
+   * by themselves).
+   */
+  readonly #onEnd = (): void => {
+    if (this.socket.writable) this.socket.end()
+    if (this.#res !== undefined) this.socket.destroy()
   }
 
   readonly #onClose = (): void => {

@@ -26,9 +26,21 @@ export const httpServerOptions = {
   requireHostHeader: false,
 } as const
 
+/** Node's own 'connection' listener of each HTTP server made here (startHttpListeners puts its own in front). */
+const nodeConnection = new WeakMap<Server, (socket: Socket) => void>()
+
+/** Gives a connection to Node's HTTP server itself, past any listener put in front of Node's. */
+export function serveWithNode(server: Server, socket: Socket): void {
+  const own = nodeConnection.get(server)
+  if (own) own.call(server, socket)
+  else server.emit('connection', socket)
+}
+
 /** Creates the one HTTP server that both the plain listener and TLS sockets feed. */
 export function createHttpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const server = createServer(httpServerOptions, handler)
+  const own = server.listeners('connection') as ((socket: Socket) => void)[]
+  if (own.length === 1) nodeConnection.set(server, own[0]!)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy()
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
@@ -69,27 +81,27 @@ export interface PlainListeners {
 /**
  * Starts the plain HTTP data-plane listeners on `apisix.node_listen`. `server` itself listens on
  * the first address (so Node's header and request timeouts run for every connection it holds);
- * further addresses are plain net servers that hand their sockets to it. With `b`, every
- * connection accepted here is counted, and one arriving while this worker holds clearly more than
- * another goes to that one before a byte of it is read: Node's own connection listener on
- * `server` runs only for the connections kept (TLS sockets the TLS front emits pass straight to it).
+ * further addresses are plain net servers. Every connection accepted goes to `serve` (the fast
+ * HTTP/1.1 path, which gives Node's server what it does not serve; default: Node's server). With
+ * `b`, every connection accepted here is counted, and one arriving while this worker holds clearly
+ * more than another goes to that one before a byte of it is read. Node's own connection listener
+ * on `server` runs only through serveWithNode (a TLS socket emitted on `server` goes straight to it).
  */
-export async function startHttpListeners(c: LocalConfig, server: Server, b?: PlainBalance): Promise<PlainListeners> {
-  const own = server.listeners('connection') as ((socket: Socket) => void)[]
-  const nodeListener = own.length === 1 ? own[0] : undefined
-  const serve = (socket: Socket): void => void server.emit('connection', socket)
+export async function startHttpListeners(c: LocalConfig, server: Server, o: { serve?: (socket: Socket) => void; balance?: PlainBalance } = {}): Promise<PlainListeners> {
+  const b = o.balance
+  const nodeListener = nodeConnection.get(server)
   /** a connection accepted here: true when it went to another worker */
   const handedOver = (socket: Socket): boolean => {
-    if (!b || !nodeListener) return false
+    if (!b) return false
     b.balance.track(socket)
     return b.balance.handOverIfBusy(socket, b.handOver)
   }
-  let direct: (socket: Socket) => void = serve
-  if (b && nodeListener) {
+  const direct: (socket: Socket) => void = o.serve ?? ((socket) => serveWithNode(server, socket))
+  if (nodeListener && server.listeners('connection').includes(nodeListener)) {
     server.removeListener('connection', nodeListener)
-    direct = (socket) => nodeListener.call(server, socket)
     server.on('connection', (socket: Socket) => {
-      if (socket instanceof TLSSocket || !handedOver(socket)) direct(socket)
+      if (socket instanceof TLSSocket) serveWithNode(server, socket)
+      else if (!handedOver(socket)) direct(socket)
     })
   }
   const extra: NetServer[] = []

@@ -11,9 +11,9 @@ import { startEcho } from '../lib/echo.js'
 import { makePki } from '../lib/certs.js'
 import { eventually } from '../lib/eventually.js'
 
-// TLS connections start on the fast HTTP/1.1 path (core/server/fast-http.ts); the plain listener
-// is Node's HTTP server. The same requests on both must get the same answers, and a request
-// outside the fast path's subset must move its connection to Node's server with nothing lost.
+// Connections start on the fast HTTP/1.1 path (core/server/fast-http.ts); a request outside its
+// subset (here: one with a body) moves the connection to Node's HTTP server for good. The same
+// requests must get the same answers either way, and nothing may be lost in the move.
 
 const SNI = 'fast.test'
 
@@ -186,7 +186,7 @@ t.test('fast HTTP/1.1 path on TLS', async (t) => {
     return r?.status ?? 0
   }, (s) => s === 200, { timeoutMs: 15_000, describe: gw.output })
 
-  t.test('pipelined keep-alive requests get the same answers as from Node\'s server on the plain listener, in order', async (t) => {
+  t.test('pipelined keep-alive requests get the same answers on the fast path (TLS and plain) as from Node\'s server, in order', async (t) => {
     const reqs: [string, string][] = [
       ['GET', '/shape/cl'], ['HEAD', '/shape/cl'], ['GET', '/shape/chunked'], ['HEAD', '/shape/chunked'], ['GET', '/shape/204'],
       ['GET', '/shape/304'], ['GET', '/shape/cookies'], ['GET', '/shape/500'], ['GET', '/nowhere'], ['HEAD', '/nowhere'],
@@ -194,25 +194,33 @@ t.test('fast HTTP/1.1 path on TLS', async (t) => {
     ]
     const text = reqs.map(([m, p]) => `${m} ${p} HTTP/1.1\r\nHost: ${SNI}\r\nAccept: */*\r\n\r\n`).join('')
     const answers: Reply[][] = []
-    for (const tls of [true, false]) {
+    for (const [kind, tls, viaNode] of [['TLS', true, false], ['plain', false, false], ['Node', false, true]] as const) {
       const c = await RawConn.open(tls ? gw.https : gw.http, tls, ca)
+      if (viaNode) {
+        // a request with a body first: the connection is Node's server's from then on
+        c.send(`POST /echo/first HTTP/1.1\r\nHost: ${SNI}\r\nContent-Length: 1\r\n\r\nx`)
+        t.equal((await c.next()).status, 200)
+      }
       c.send(text) // all in one write: pipelined
       const got: Reply[] = []
       for (const [m] of reqs) got.push(await c.next(m === 'HEAD'))
-      t.equal(c.buf.length, 0, `${tls ? 'TLS' : 'plain'}: nothing more than the responses`)
+      t.equal(c.buf.length, 0, `${kind}: nothing more than the responses`)
       t.equal(c.ended, false, 'the connection stays open')
       c.close()
       answers.push(got)
     }
-    const [fast, node] = answers as [Reply[], Reply[]]
-    for (const [i, [m, p]] of reqs.entries()) {
-      const f = fast[i]!
-      const n = node[i]!
-      t.same(f.lines, n.lines, `${m} ${p}: the same status line and headers, in the same order`)
-      t.equal(f.status, n.status, `${m} ${p}: ${n.status}`)
-      t.equal(f.body.toString('latin1'), n.body.toString('latin1'), `${m} ${p}: the same body`)
-      t.equal(f.chunked, n.chunked, `${m} ${p}: the same framing`)
+    const [fastTls, fastPlain, node] = answers as [Reply[], Reply[], Reply[]]
+    for (const [kind, fast] of [['TLS', fastTls], ['plain', fastPlain]] as const) {
+      for (const [i, [m, p]] of reqs.entries()) {
+        const f = fast[i]!
+        const n = node[i]!
+        t.same(f.lines, n.lines, `${kind} ${m} ${p}: the same status line and headers, in the same order`)
+        t.equal(f.status, n.status, `${kind} ${m} ${p}: ${n.status}`)
+        t.equal(f.body.toString('latin1'), n.body.toString('latin1'), `${kind} ${m} ${p}: the same body`)
+        t.equal(f.chunked, n.chunked, `${kind} ${m} ${p}: the same framing`)
+      }
     }
+    const fast = fastTls
     const byPath = (p: string): Reply => fast[reqs.findIndex(([m, q]) => m === 'GET' && q === p)]!
     t.equal(byPath('/shape/cl').body.toString(), 'hello')
     t.equal(byPath('/shape/cl').headers['connection'], 'keep-alive')
@@ -324,6 +332,15 @@ t.test('fast HTTP/1.1 path on TLS', async (t) => {
     t.equal(r.body.length, big.length)
     t.equal(createHash('sha256').update(r.body).digest('hex'), createHash('sha256').update(big).digest('hex'))
     t.equal((await c.next()).body.toString(), 'hello', 'the pipelined request after it')
+  })
+
+  t.test('a plain client that half-closes is closed: after its answer, or at once while idle', async (t) => {
+    const c = await RawConn.open(gw.http, false, ca)
+    c.send(`GET /shape/cl HTTP/1.1\r\nHost: ${SNI}\r\n\r\n`)
+    t.equal((await c.next()).body.toString(), 'hello')
+    c.s.end()
+    await Promise.race([c.closedP, new Promise((r) => setTimeout(r, 5000))])
+    t.ok(c.ended, 'the gateway closed its side too')
   })
 
   t.test('a client gone before the answer is logged as closed, and the next connection is served', async (t) => {

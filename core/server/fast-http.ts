@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events'
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import type { HttpResponse, RequestHead } from '../pipeline/http.js'
+import { clientErrorReply } from './listeners.js'
 
 /** What the fast path needs from the worker. */
 export interface FastHttpOptions {
@@ -459,10 +460,9 @@ class Conn {
   readonly #onTimeout = (): void => {
     if (this.#res !== undefined) return // a request in flight has no bound here (requestTimeout 0)
     if (this.#served === 0 && this.#buf === null) {
-      // nothing came in headersTimeout: Node's 408 (core/server/listeners.ts)
+      // nothing came in headersTimeout: the 408 Node's server gives (core/server/listeners.ts)
       this.#detach()
-      const body = '{"error_msg":"request timeout"}\n'
-      this.socket.end(`HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`)
+      this.socket.end(clientErrorReply(408))
       return
     }
     this.socket.destroy()

@@ -36,6 +36,12 @@ export function serveWithNode(server: Server, socket: Socket): void {
   else server.emit('connection', socket)
 }
 
+/** The whole reply (then the connection closes) to a request that never reached the handler. */
+export function clientErrorReply(status: 400 | 408 | 431): string {
+  const body = `{"error_msg":"${status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'bad request'}"}\n`
+  return `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`
+}
+
 /** Creates the one HTTP server that both the plain listener and TLS sockets feed. */
 export function createHttpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const server = createServer(httpServerOptions, handler)
@@ -43,9 +49,7 @@ export function createHttpServer(handler: (req: IncomingMessage, res: ServerResp
   if (own.length === 1) nodeConnection.set(server, own[0]!)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy()
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-    const body = `{"error_msg":"${status === 431 ? 'request header fields too large' : status === 408 ? 'request timeout' : 'bad request'}"}\n`
-    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`)
+    socket.end(clientErrorReply(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400))
   })
   return server
 }

@@ -6,6 +6,7 @@ import { pathOf } from '../schema/describe.js'
 import { deepFreeze } from '../schema/decode.js'
 import { GatewayError } from '../errors.js'
 import { checkCidr } from '../net/cidr.js'
+import { HTTP_TOKEN } from '../net/http-syntax.js'
 import { ConfigSchema, EXAMPLE_ADMIN_KEY, type LocalConfig } from './local-schema.js'
 
 const validate = ajv.compile<LocalConfig>(ConfigSchema as object)
@@ -80,7 +81,7 @@ function checkSemantics(c: LocalConfig): [string, string] | undefined {
     if (why) return [`apisix.ssl.client_cert_header.trusted_proxies[${i}]`, why]
   }
   const name = c.apisix.ssl.client_cert_header.name
-  if (name && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return ['apisix.ssl.client_cert_header.name', 'must be an HTTP header name']
+  if (name && !HTTP_TOKEN.test(name)) return ['apisix.ssl.client_cert_header.name', 'must be an HTTP header name']
   for (const [i, k] of c.apisix.data_encryption.keyring.entries()) {
     if (k.length !== 16 && k.length !== 32) return [`apisix.data_encryption.keyring[${i}]`, 'must be 16 or 32 characters (an AES-128 or AES-256 key)']
   }

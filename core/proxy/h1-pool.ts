@@ -13,6 +13,7 @@
  */
 import { connect, type Socket } from 'node:net'
 import type { PoolOptions } from './upstream-plan.js'
+import { BAD_FIELD_VALUE as BAD_VALUE, HTTP_TOKEN as TOKEN } from '../net/http-syntax.js'
 
 /** What a request needs (undici's dispatch options, the fields this pool supports). */
 export interface H1Request {
@@ -37,8 +38,6 @@ export interface H1Handler {
 const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
 /** undici's default (Node's --max-http-header-size) */
 const MAX_HEAD = 16 * 1024
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/
 /** methods whose empty body undici announces with `content-length: 0` */
 const EXPECTS_PAYLOAD = new Set(['POST', 'PUT', 'PATCH'])

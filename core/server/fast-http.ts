@@ -18,6 +18,7 @@ import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeader, type O
 import type { Socket } from 'node:net'
 import type { HttpResponse, RequestHead } from '../pipeline/http.js'
 import { clientErrorReply } from './listeners.js'
+import { BAD_FIELD_VALUE as BAD_VALUE, HTTP_TOKEN as TOKEN } from '../net/http-syntax.js'
 
 /** What the fast path needs from the worker. */
 export interface FastHttpOptions {
@@ -53,10 +54,6 @@ const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1')
 const HOLD_LIMIT = 64 * 1024
 /** methods served here (others, CONNECT and TRACE included, go to Node) */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'])
-/** RFC 9110 token (a header name); Node checks names it writes the same way */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
-/** what a header value may not hold (Node's check for the values it writes) */
-const BAD_VALUE = /[^\t\x20-\x7e\x80-\xff]/
 /** a request-target of the subset: origin-form, visible ASCII only */
 const TARGET = /^\/[\x21-\x7e]*$/
 /** Node's tests of the Connection and Transfer-Encoding values it writes */
@@ -174,13 +171,14 @@ type HeaderValue = OutgoingHttpHeader | undefined
 /** The response to a FastRequest, written straight to the connection. */
 class FastResponse extends EventEmitter implements HttpResponse {
   statusCode = 200
-  headersSent = false
   writableFinished = false
   shouldKeepAlive = true
   readonly #conn: Conn
   readonly #isHead: boolean
   /** the head, made by writeHead and sent with the first body bytes */
   #head: Buffer | undefined = undefined
+  /** the head went out (with the first body bytes or at the end) */
+  #headWritten = false
   #hasBody = true
   #chunked = false
   #last = false
@@ -200,6 +198,11 @@ class FastResponse extends EventEmitter implements HttpResponse {
     super()
     this.#conn = conn
     this.#isHead = isHead
+  }
+
+  /** true once the head is made (writeHead), as with Node: it can no longer change */
+  get headersSent(): boolean {
+    return this.#head !== undefined
   }
 
   setHeader(name: string, value: OutgoingHttpHeader): this {
@@ -265,7 +268,7 @@ class FastResponse extends EventEmitter implements HttpResponse {
     }
     if (!date) text += `Date: ${httpDate()}\r\n`
     if (!connection) {
-      if (this.shouldKeepAlive && !this.#conn.draining) text += `Connection: keep-alive\r\nKeep-Alive: timeout=${this.#conn.keepAliveSeconds}\r\n`
+      if (this.shouldKeepAlive && !this.#conn.draining) text += this.#conn.keepAliveHeaders
       else {
         text += 'Connection: close\r\n'
         this.#last = true
@@ -292,9 +295,9 @@ class FastResponse extends EventEmitter implements HttpResponse {
 
   /** The head, when not sent yet, before `data`. */
   #withHead(data: Buffer): Buffer {
-    if (this.headersSent) return data
+    if (this.#headWritten) return data
     if (this.#head === undefined) this.writeHead(this.statusCode)
-    this.headersSent = true
+    this.#headWritten = true
     return data.length === 0 ? this.#head! : Buffer.concat([this.#head!, data])
   }
 
@@ -302,7 +305,7 @@ class FastResponse extends EventEmitter implements HttpResponse {
     if (this.#ended) throw Object.assign(new Error('write after end'), { code: 'ERR_STREAM_WRITE_AFTER_END' })
     const socket = this.#conn.socket
     if (!this.#hasBody) {
-      if (this.headersSent) return true
+      if (this.#headWritten) return true
       return socket.write(this.#withHead(EMPTY))
     }
     const ok = socket.write(this.#withHead(this.#frame(chunk)))
@@ -368,8 +371,8 @@ class Conn {
     return this.#fast.draining
   }
 
-  get keepAliveSeconds(): number {
-    return Math.floor(this.#fast.o.keepAliveTimeoutMs / 1000)
+  get keepAliveHeaders(): string {
+    return this.#fast.keepAliveHeaders
   }
 
   get idle(): boolean {
@@ -479,10 +482,13 @@ const ignore = (): void => undefined
 class FastHttpImpl implements FastHttp {
   readonly o: FastHttpOptions
   readonly conns = new Set<Conn>()
+  /** what a keep-alive response says of the connection (Node's words) */
+  readonly keepAliveHeaders: string
   draining = false
 
   constructor(o: FastHttpOptions) {
     this.o = o
+    this.keepAliveHeaders = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(o.keepAliveTimeoutMs / 1000)}\r\n`
   }
 
   serve(socket: Socket): void {

@@ -10,6 +10,7 @@ import { adminOf } from '../lib/admin.js'
 import { startEcho } from '../lib/echo.js'
 import { makePki } from '../lib/certs.js'
 import { eventually } from '../lib/eventually.js'
+import { childrenOf } from '../lib/proc-tree.js'
 
 // Connections start on the fast HTTP/1.1 path (core/server/fast-http.ts); a request outside its
 // subset (here: one with a body) moves the connection to Node's HTTP server for good. The same
@@ -161,6 +162,9 @@ t.test('fast HTTP/1.1 path on TLS', async (t) => {
     } else if (path === '/shape/500') {
       res.writeHead(500, { 'content-length': 3 })
       res.end('bad')
+    } else if (path === '/shape/cut') {
+      // a head that promises a body, then nothing: the response is cut after the gateway made its head
+      res.socket?.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n')
     } else if (path === '/shape/big') {
       res.writeHead(200, { 'content-length': big.length })
       res.end(big)
@@ -304,6 +308,23 @@ t.test('fast HTTP/1.1 path on TLS', async (t) => {
       c.close()
       t.pass(name)
     }
+  })
+
+  t.test('an upstream that cuts its response after the head: the client\'s connection is cut, the worker lives on', async (t) => {
+    const workers = childrenOf(gw.pid)
+    t.equal(workers.length, 1)
+    for (const tls of [true, false]) {
+      const c = await RawConn.open(tls ? gw.https : gw.http, tls, ca)
+      c.send(`GET /shape/cut HTTP/1.1\r\nHost: ${SNI}\r\n\r\n`)
+      await Promise.race([c.closedP, new Promise((r) => setTimeout(r, 5000))])
+      t.ok(c.ended, `${tls ? 'TLS' : 'plain'}: the connection was closed`)
+      t.notMatch(c.buf.toString('latin1'), /Content-Length: 10\r\n[\s\S]*\r\n\r\n.{10}/, 'never a complete response')
+      const d = await RawConn.open(tls ? gw.https : gw.http, tls, ca)
+      d.send(`GET /shape/cl HTTP/1.1\r\nHost: ${SNI}\r\n\r\n`)
+      t.equal((await d.next()).body.toString(), 'hello', 'the next connection is served')
+      d.close()
+    }
+    t.same(childrenOf(gw.pid), workers, 'by the same worker process: it did not crash')
   })
 
   t.test('a head that arrives in pieces is answered', async (t) => {

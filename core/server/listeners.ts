@@ -84,7 +84,7 @@ export interface PlainListeners {
 
 /**
  * Starts the plain HTTP data-plane listeners on `apisix.node_listen`. `server` itself listens on
- * the first address (so Node's header and request timeouts run for every connection it holds);
+ * the first address (Node's header and request timeouts run for every connection it is given);
  * further addresses are plain net servers. Every connection accepted goes to `serve` (the fast
  * HTTP/1.1 path, which gives Node's server what it does not serve; default: Node's server). With
  * `b`, every connection accepted here is counted, and one arriving while this worker holds clearly

@@ -216,18 +216,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
       plan.active.set(node, (plan.active.get(node) ?? 0) + 1)
       this.holding = true
     }
-    const o = plan.poolOptions.get(node.poolKey)!
-    // bodiless requests to a plain-HTTP node go through the light pool; the rest through undici
-    const h1 = this.body === null && f.upgrade === undefined ? f.pools.h1(node.poolKey, o) : undefined
-    if (h1 !== undefined) {
-      try {
-        h1.dispatch({ method: f.method, path: f.path, headers: f.headersFor(node), headersTimeout: f.timeouts.readMs, bodyTimeout: f.timeouts.readMs }, this)
-      } catch (err) {
-        this.onError(err as Error)
-      }
-      return
-    }
-    const pool = f.pools.get(node.poolKey, o)
+    const pool = f.pools.get(node.poolKey, plan.poolOptions.get(node.poolKey)!)
     const opts: Dispatcher.DispatchOptions = {
       path: f.path,
       method: f.method,
@@ -249,7 +238,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
     if (this.clientGone) abort(new Error('client closed the connection'))
   }
 
-  onHeaders(status: number, raw: (Buffer | string)[], resume: () => void): boolean {
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) return true // 1xx: Node answered Expect itself; other interim responses are not relayed
     this.headersMs = this.f.now()
     this.resume = resume

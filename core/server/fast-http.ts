@@ -166,6 +166,11 @@ class FastRequest implements RequestHead {
 }
 
 type HeaderInput = OutgoingHttpHeaders | OutgoingHttpHeader[]
+/** the header names a response head's framing depends on (FastResponse.#framingOf) */
+const DATE = 1
+const CONNECTION = 2
+const CONTENT_LENGTH = 4
+const TRANSFER_ENCODING = 8
 type HeaderValue = OutgoingHttpHeader | undefined
 
 /** The response to a FastRequest, written straight to the connection. */
@@ -230,60 +235,68 @@ class FastResponse extends EventEmitter implements HttpResponse {
     } else if (Array.isArray(headers)) flat = headers
     else if (headers) pairs = Object.entries(headers)
     let text = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`
-    let contLen = false
-    let te = false
-    let date = false
-    let connection = false
-    const add = (name: string, value: string): void => {
-      checkHeader(name, value)
-      text += `${name}: ${value}\r\n`
-      switch (name.length) {
-        case 4:
-          if (name.toLowerCase() === 'date') date = true
-          break
-        case 10:
-          if (name.toLowerCase() === 'connection') {
-            connection = true
-            if (CONN_CLOSE.test(value)) this.#last = true
-          }
-          break
-        case 14:
-          if (name.toLowerCase() === 'content-length') contLen = true
-          break
-        case 17:
-          if (name.toLowerCase() === 'transfer-encoding') {
-            te = true
-            if (TE_CHUNKED.test(value)) this.#chunked = true
-          }
-          break
+    let seen = 0
+    if (flat !== undefined) {
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const name = String(flat[i])
+        const value = String(flat[i + 1])
+        seen |= this.#framingOf(name, value)
+        text += `${name}: ${value}\r\n`
       }
     }
-    if (flat !== undefined) for (let i = 0; i + 1 < flat.length; i += 2) add(String(flat[i]), String(flat[i + 1]))
     if (pairs !== undefined) {
       for (const [name, v] of pairs) {
         if (v === undefined) continue
-        if (Array.isArray(v)) for (const x of v) add(name, String(x))
-        else add(name, String(v))
+        const values = Array.isArray(v) ? v : undefined
+        for (let i = 0; i < (values?.length ?? 1); i++) {
+          const value = String(values === undefined ? v : values[i])
+          seen |= this.#framingOf(name, value)
+          text += `${name}: ${value}\r\n`
+        }
       }
     }
-    if (!date) text += `Date: ${httpDate()}\r\n`
-    if (!connection) {
+    const contLen = (seen & CONTENT_LENGTH) !== 0
+    const te = (seen & TRANSFER_ENCODING) !== 0
+    if ((seen & DATE) === 0) text += `Date: ${httpDate()}\r\n`
+    if ((seen & CONNECTION) === 0) {
       if (this.shouldKeepAlive && !this.#conn.draining) text += this.#conn.keepAliveHeaders
       else {
         text += 'Connection: close\r\n'
         this.#last = true
       }
     } else if (this.#conn.draining || !this.shouldKeepAlive) this.#last = true
-    if (!contLen && !te) {
-      if (!this.#hasBody) this.#chunked = false
-      else {
-        text += 'Transfer-Encoding: chunked\r\n'
-        this.#chunked = true
-      }
+    if (!contLen && !te && this.#hasBody) {
+      text += 'Transfer-Encoding: chunked\r\n'
+      this.#chunked = true
     }
     if (!this.#hasBody) this.#chunked = false
     this.#head = Buffer.from(`${text}\r\n`, 'latin1')
     return this
+  }
+
+  /**
+   * Checks one header as Node would before writing it, and tells which of the names the head's
+   * framing depends on it is (a bit of DATE, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING, or 0);
+   * `Connection: close` and a chunked Transfer-Encoding are noted on the response.
+   */
+  #framingOf(name: string, value: string): number {
+    checkHeader(name, value)
+    switch (name.length) {
+      case 4:
+        return name.toLowerCase() === 'date' ? DATE : 0
+      case 10:
+        if (name.toLowerCase() !== 'connection') return 0
+        if (CONN_CLOSE.test(value)) this.#last = true
+        return CONNECTION
+      case 14:
+        return name.toLowerCase() === 'content-length' ? CONTENT_LENGTH : 0
+      case 17:
+        if (name.toLowerCase() !== 'transfer-encoding') return 0
+        if (TE_CHUNKED.test(value)) this.#chunked = true
+        return TRANSFER_ENCODING
+      default:
+        return 0
+    }
   }
 
   /** The bytes of a body chunk as they go on the wire (chunked framing when in use). */

@@ -78,6 +78,15 @@ interface Write {
 }
 
 /**
+ * After a conditional write lost to another writer (another admin node): wait a random while,
+ * growing with the attempt (up to 2, 4 … 64 ms), so two nodes writing one key fall out of step
+ * instead of losing to each other on every retry (seen: 16 losses in a row for one of 120
+ * concurrent PATCHes from two admins on a loaded host).
+ */
+const lostRace = (attempt: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** Math.min(attempt + 1, 6)))
+
+/**
  * Writes with compare-and-swap on the key's mod revision: `build` gets the current value and
  * returns either a final answer or the object to store; a concurrent writer makes it run again
  * on the new value. Writers to one key inside this process queue instead of colliding. An ssl
@@ -92,7 +101,10 @@ async function casWrite(d: CrudDeps, key: string, build: (cur: Kv | undefined) =
       if (!('admitted' in next)) return next
       const { stored, warnings, sniNames } = next.admitted
       const rev = await d.store.putIf(key, JSON.stringify(stored), cur?.modRevision ?? '0')
-      if (rev === undefined) continue
+      if (rev === undefined) {
+        await lostRace(attempt)
+        continue
+      }
       const shared = sniNames ? sharedSniWarnings(sniNames, await sniClaimsAfter(d, key, sniNames, rev)) : []
       return { status: next.status, body: envelope(next.res, key, stored, [...warnings, ...shared]) }
     }
@@ -242,6 +254,7 @@ async function del(d: CrudDeps, res: ResourceName, kind: string, id: string | un
         if (res === 'consumers') await d.store.deletePrefix(`${key}/credentials/`)
         return { status: 200, body: { deleted: '1', key } }
       }
+      await lostRace(attempt)
     }
     throw new GatewayError('GW_ADMIN_CONFLICT', [key])
   })

@@ -191,8 +191,17 @@ class FastResponse extends EventEmitter implements HttpResponse {
   #closed = false
   #extra: Map<string, readonly [string, HeaderValue]> | undefined = undefined
   #onDrain: (() => void) | undefined = undefined
-  readonly #finished = (err?: Error | null): void => {
+  /** socket writes of this response not done yet */
+  #writing = 0
+  /**
+   * A socket write of this response is done. After end(), the last one finishes the response:
+   * end() never writes an empty buffer to learn when the bytes are gone (on TLS that costs a
+   * write(2) of 0 bytes and a pass through the stream machinery per response).
+   */
+  readonly #wrote = (err?: Error | null): void => {
+    this.#writing--
     if (err) return // the connection's close reports it
+    if (!this.#ended || this.#writing !== 0) return
     this.writableFinished = true
     this.emit('finish')
     this.#emitClose()
@@ -319,9 +328,11 @@ class FastResponse extends EventEmitter implements HttpResponse {
     const socket = this.#conn.socket
     if (!this.#hasBody) {
       if (this.#headWritten) return true
-      return socket.write(this.#withHead(EMPTY))
+      this.#writing++
+      return socket.write(this.#withHead(EMPTY), this.#wrote)
     }
-    const ok = socket.write(this.#withHead(this.#frame(chunk)))
+    this.#writing++
+    const ok = socket.write(this.#withHead(this.#frame(chunk)), this.#wrote)
     if (!ok) socket.once('drain', (this.#onDrain ??= () => this.emit('drain')))
     return ok
   }
@@ -337,7 +348,9 @@ class FastResponse extends EventEmitter implements HttpResponse {
     if (this.#chunked) out = out.length === 0 ? LAST_CHUNK : Buffer.concat([out, LAST_CHUNK])
     const socket = this.#conn.socket
     if (socket.destroyed) return this
-    socket.write(this.#withHead(out), this.#finished)
+    this.#writing++
+    if (out.length > 0 || !this.#headWritten) socket.write(this.#withHead(out), this.#wrote)
+    else process.nextTick(this.#wrote) // the response's bytes are written: it finishes when they are done
     return this
   }
 

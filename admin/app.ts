@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http'
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { isGatewayError } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
@@ -23,6 +24,30 @@ function send(reply: FastifyReply, status: number, body: unknown): FastifyReply 
   return reply.code(status).header('content-type', 'application/json').send(`${JSON.stringify(body)}\n`)
 }
 
+/** How long a lingering close waits for the client's next byte, and at most in all (nginx's lingering_timeout and lingering_time). */
+const LINGER_IDLE_MS = 5_000
+const LINGER_MAX_MS = 30_000
+
+/**
+ * nginx's lingering close, for an error answered before the request body was read (413 from
+ * Content-Length): after the answer the write side closes (FIN), and what the client still sends
+ * is read and dropped until it closes too (at most LINGER_MAX_MS, LINGER_IDLE_MS without a byte).
+ * Closing at once with body bytes unread makes the kernel reset the connection, and a client
+ * still writing its body loses the answer (EPIPE or ECONNRESET instead of the 413).
+ */
+function lingerOnClose(req: IncomingMessage): void {
+  const socket = req.socket
+  // Node's server calls destroySoon() once a `Connection: close` response is finished
+  socket.destroySoon = () => {
+    socket.end()
+    const cap = setTimeout(() => socket.destroy(), LINGER_MAX_MS)
+    socket.setTimeout(LINGER_IDLE_MS, () => socket.destroy())
+    socket.once('close', () => clearTimeout(cap))
+    socket.once('end', () => socket.destroy())
+    req.resume()
+  }
+}
+
 /**
  * The admin API as a fastify instance (not listening): APISIX v3 routes under /apisix/admin,
  * bodies parsed by us whatever their content type (curl -d sends a form type), every error a
@@ -42,9 +67,11 @@ export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
     return payload
   })
 
-  app.setErrorHandler((err, _req, reply) => {
+  app.setErrorHandler((err, req, reply) => {
     if (isGatewayError(err)) return send(reply, err.status, { error_msg: err.message })
     const e = err as { code?: string; statusCode?: number; message?: string }
+    // fastify closes the connection after a body error: the client may still be sending
+    if (!req.raw.complete && reply.getHeader('connection') === 'close') lingerOnClose(req.raw)
     if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(reply, 413, { error_msg: `request body is larger than ${BODY_LIMIT} bytes` })
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
       return send(reply, e.statusCode, { error_msg: e.message ?? 'bad request' })

@@ -1,7 +1,8 @@
 import t from 'tap'
+import * as net from 'node:net'
 import { Etcd3 } from 'etcd3'
 import { startEtcd } from '../lib/etcd.js'
-import { startGateway, VIEWER_KEY } from '../lib/gateway.js'
+import { KEY, startGateway, VIEWER_KEY } from '../lib/gateway.js'
 import { adminOf } from '../lib/admin.js'
 import { makePki } from '../lib/certs.js'
 import { decryptKey } from '../../core/resources/key-crypto.js'
@@ -147,5 +148,36 @@ t.test('admin API against a real etcd and the real gateway process', async (t) =
       t.ok(r.status >= 400 && r.status < 500 && typeof r.json?.error_msg === 'string', `${JSON.stringify(body)} → ${r.status} ${r.text.trim()}`)
     }
     t.equal((await admin.raw('PUT', 'routes/form', JSON.stringify({ uri: '/x', upstream: up }), { headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status, 201, 'curl -d content type')
+  })
+
+  t.test('a body over the limit gets its 413 even while the client is still sending it (lingering close)', async (t) => {
+    // the 413 is decided from Content-Length before any body byte is read; closing the socket
+    // with the body unread would reset the connection, and the client could lose the answer
+    const sendOversized = (chunked: boolean): Promise<{ reply: string; error: string | undefined; sent: boolean }> =>
+      new Promise((resolve) => {
+        const body = Buffer.alloc(6 * 1024 * 1024, 'z')
+        const s = net.connect(gw.admin, '127.0.0.1')
+        let reply = ''
+        let error: string | undefined
+        let sent = false
+        s.setEncoding('latin1')
+        s.on('data', (d: string) => (reply += d))
+        s.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message))
+        s.on('close', () => resolve({ reply, error, sent }))
+        const framing = chunked ? 'transfer-encoding: chunked' : `content-length: ${body.length}`
+        s.write(`PUT /apisix/admin/routes/big HTTP/1.1\r\nhost: x\r\nx-api-key: ${KEY}\r\ncontent-type: application/json\r\n${framing}\r\n\r\n`)
+        const tail = chunked ? Buffer.from(`${body.length.toString(16)}\r\n`) : Buffer.alloc(0)
+        s.write(Buffer.concat([tail, body, chunked ? Buffer.from('\r\n0\r\n\r\n') : Buffer.alloc(0)]), (err?: Error | null) => {
+          sent = !err
+          if (!err) s.end()
+        })
+      })
+    for (const chunked of [false, true]) {
+      for (let i = 0; i < 4; i++) {
+        const r = await sendOversized(chunked)
+        t.match(r, { reply: /^HTTP\/1\.1 413 [^]*\r\nconnection: close\r\n[^]*"error_msg":"request body is larger than/i, error: undefined, sent: true }, `${chunked ? 'chunked' : 'content-length'} #${i + 1}: the whole body was taken and the 413 read`)
+      }
+    }
+    t.equal((await admin.get('routes/big')).status, 404, 'nothing was stored')
   })
 })

@@ -1,5 +1,6 @@
-import t from 'tap'
-import { parseHead } from '../../../core/server/fast-http.js'
+import * as net from 'node:net'
+import t, { type Test } from 'tap'
+import { createFastHttp, parseHead } from '../../../core/server/fast-http.js'
 
 t.test('parseHead: plain bodiless HTTP/1.1 requests are in the subset', async (t) => {
   const h = parseHead('GET /a/b?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Multi:  a b \t\r\nContent-Length: 0\r\nConnection: Keep-Alive')
@@ -42,4 +43,59 @@ t.test('parseHead: everything else is left to Node\'s server', async (t) => {
     ['DEL in a value', 'GET / HTTP/1.1\r\nX-A: 1\x7f'],
   ]
   for (const [what, text] of out) t.equal(parseHead(text), undefined, what)
+})
+
+/** A plain TCP server whose connections go to a fast path with short timeouts; the handler answers after `delayMs`. */
+async function timedServer(t: Test, delayMs: number): Promise<number> {
+  const fast = createFastHttp({
+    handler: (_req, res) => {
+      setTimeout(() => res.end('done'), delayMs)
+    },
+    fallback: (socket) => socket.destroy(),
+    headersTimeoutMs: 300,
+    keepAliveTimeoutMs: 500,
+    maxHeaderSize: 16 * 1024,
+  })
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => fast.serve(socket))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    fast.cutAll()
+    server.close()
+  })
+  return (server.address() as net.AddressInfo).port
+}
+
+/** Connects, sends `request` (if any), and resolves at close with what came back and when (ms after connecting). */
+function converse(port: number, request: string | undefined): Promise<{ text: string; closedAfterMs: number; firstByteAfterMs: number }> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now()
+    let text = ''
+    let firstByteAfterMs = -1
+    const s = net.connect(port, '127.0.0.1', () => {
+      if (request !== undefined) s.write(request)
+    })
+    s.setEncoding('latin1')
+    s.on('data', (d: string) => {
+      if (firstByteAfterMs < 0) firstByteAfterMs = Date.now() - started
+      text += d
+    })
+    s.on('error', reject)
+    s.on('close', () => resolve({ text, closedAfterMs: Date.now() - started, firstByteAfterMs }))
+  })
+}
+
+t.test('fast path timers, on real sockets: 408 for a silent connection, idle keep-alive closed, a slow response never cut', async (t) => {
+  const quick = await timedServer(t, 0)
+  const silent = await converse(quick, undefined)
+  t.match(silent.text, /^HTTP\/1\.1 408 Request Timeout\r\n/, 'nothing sent: Node\'s 408, then the connection closes')
+  t.ok(silent.closedAfterMs >= 280, `not before the first-request bound (closed after ${silent.closedAfterMs} ms)`)
+
+  const idle = await converse(quick, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+  t.match(idle.text, /^HTTP\/1\.1 200 OK\r\n[^]*Keep-Alive: timeout=0\r\n[^]*\r\ndone$/, 'one response, then nothing more (no 408 after a request)')
+  t.ok(idle.closedAfterMs - idle.firstByteAfterMs >= 480, `the idle keep-alive connection closes after the keep-alive bound (${idle.closedAfterMs - idle.firstByteAfterMs} ms after the response)`)
+
+  const slow = await timedServer(t, 1200)
+  const busy = await converse(slow, 'GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+  t.match(busy.text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\ndone$/, 'a response slower than both bounds is still delivered whole')
+  t.ok(busy.firstByteAfterMs >= 1100, `it came when the handler answered (${busy.firstByteAfterMs} ms)`)
 })

@@ -13,6 +13,8 @@ export interface DeriveDeps {
   readonly policies?: PolicyCache
   /** decoded certificates per consumer object, kept across generations (an unchanged object is the same key) */
   readonly consumerCerts?: WeakMap<object, readonly NormalizedCert[]>
+  /** apisix.data_encryption.keyring, for upstream client keys */
+  readonly keyring?: readonly string[]
 }
 
 const serves = (ssl: SslValue): boolean => ssl.status !== 0 && ssl.type !== 'client'
@@ -61,10 +63,15 @@ export function deriveGeneration(snapshot: Snapshot, prev: Generation, change: {
     deps.policies && (change.full || change.changed.has('ssls'))
       ? deriveSni(snapshot, deps.policies, !change.full, change.full ? undefined : prev)
       : prev.sni
-  // routes depend on upstreams (upstream_id); global rules on nothing else: rebuild when any moved
+  // routes depend on upstreams (upstream_id), and on ssls when an upstream names one
+  // (tls.client_cert_id); global rules on nothing else: rebuild when any moved
   const http =
-    change.full || change.changed.has('routes') || change.changed.has('upstreams') || change.changed.has('global_rules')
-      ? buildHttpPlan(snapshot, pluginByName)
+    change.full ||
+    change.changed.has('routes') ||
+    change.changed.has('upstreams') ||
+    change.changed.has('global_rules') ||
+    (prev.http.namesSsls && change.changed.has('ssls'))
+      ? buildHttpPlan(snapshot, pluginByName, { keyring: deps.keyring ?? [] })
       : prev.http
   const consumers =
     change.full || change.changed.has('consumers')

@@ -62,7 +62,7 @@ export async function runWorker(): Promise<void> {
     etcd,
     prefix: config.deployment.etcd.prefix,
     decode: buildDecode(),
-    derive: (snapshot, prev, change) => deriveGeneration(snapshot, prev, change, { policies, consumerCerts }),
+    derive: (snapshot, prev, change) => deriveGeneration(snapshot, prev, change, { policies, consumerCerts, keyring: config.apisix.data_encryption.keyring }),
     initial: emptyGeneration(),
     log,
     // pools no generation names any more close once their in-flight requests finish

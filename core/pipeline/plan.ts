@@ -11,7 +11,8 @@ import type { Upstream } from '../resources/upstream.js'
 import type { PluginDef } from '../plugins/types.js'
 import { compileChain, EMPTY_CHAIN, type Chain } from '../plugins/chain.js'
 import { buildRouteIndex, type RouteIndex, type RouteLike, type Rejected } from '../router/route-index.js'
-import { compileUpstream, timeoutsOf, type Timeouts, type UpstreamPlan } from '../proxy/upstream-plan.js'
+import { compileUpstream, timeoutsOf, type ClientPair, type Timeouts, type UpstreamPlan } from '../proxy/upstream-plan.js'
+import { decryptKey } from '../resources/key-crypto.js'
 
 /** A route as the request pipeline uses it: the route fields the router reads, plus compiled parts. */
 export interface RouteEntry extends RouteLike {
@@ -38,15 +39,64 @@ export interface HttpPlan {
   readonly poolKeys: ReadonlySet<string>
   /** routes and global rules left out, with the reason */
   readonly rejected: readonly Rejected[]
+  /** whether an upstream names an ssl object (tls.client_cert_id): then a change of ssls rebuilds the plan */
+  readonly namesSsls: boolean
+}
+
+/** What building the plan needs besides the snapshot. */
+export interface PlanDeps {
+  /** apisix.data_encryption.keyring: upstream client keys are stored encrypted */
+  readonly keyring: readonly string[]
 }
 
 /** The plan before the first load: no routes. */
-export const emptyHttpPlan = (): HttpPlan => ({ routes: buildRouteIndex<RouteEntry>([]), global: [], poolKeys: new Set(), rejected: [] })
+export const emptyHttpPlan = (): HttpPlan => ({ routes: buildRouteIndex<RouteEntry>([]), global: [], poolKeys: new Set(), rejected: [], namesSsls: false })
 
 const chains = new WeakMap<object, Chain>()
-const upstreams = new WeakMap<object, UpstreamPlan>()
-/** route value → the plan of its upstream with the route's timeout, and the upstream value it came from */
-const routeUpstreams = new WeakMap<object, { readonly from: object; readonly plan: UpstreamPlan }>()
+
+/** An upstream resolved for a generation: its plan, or why the routes using it answer 502. */
+interface Resolved {
+  readonly plan: UpstreamPlan | undefined
+  readonly missing: { readonly status: 502; readonly msg: string } | undefined
+  /** the ssl object value the plan was made with (tls.client_cert_id), to notice its change */
+  readonly ssl: object | undefined
+}
+
+/** upstream value → its resolution; route value → the same with the route's timeout, and the upstream value it came from */
+const upstreams = new WeakMap<object, Resolved>()
+const routeUpstreams = new WeakMap<object, Resolved & { readonly from: object }>()
+
+/**
+ * An upstream's TLS client certificate, as APISIX resolves it per request: `tls.client_cert_id`
+ * names an ssl object of type client (none, or one of type server: 502), else the inline
+ * `client_cert`/`client_key`. Keys are stored encrypted with the keyring; one that does not
+ * decrypt makes the upstream unusable (503, as APISIX's fetch_pkey failure).
+ */
+function resolveUpstream(u: Readonly<Upstream>, snapshot: Snapshot, deps: PlanDeps): Resolved {
+  const tls = u.tls
+  let client: ClientPair | undefined
+  let unusable: string | undefined
+  let ssl: object | undefined
+  if (tls?.client_cert_id !== undefined) {
+    const id = String(tls.client_cert_id)
+    const value = snapshot.objects.ssls.get(id)?.value
+    ssl = value
+    if (!value) return { plan: undefined, missing: { status: 502, msg: `failed to get ssl cert: ssl id [${id}] does not exist (upstream tls.client_cert_id)` }, ssl }
+    if (value.type !== 'client') return { plan: undefined, missing: { status: 502, msg: `failed to get ssl cert: ssl [${id}] is of type server, a client certificate needs type client (upstream tls.client_cert_id)` }, ssl }
+    const key = decryptKey(value.key, deps.keyring)
+    if (key.ok) client = { cert: value.cert, key: key.value }
+    else unusable = `upstream tls.client_cert_id [${id}]: the key of the ssl object does not decrypt with apisix.data_encryption.keyring (${key.error})`
+  } else if (tls?.client_cert !== undefined && tls.client_key !== undefined) {
+    const key = decryptKey(tls.client_key, deps.keyring)
+    if (key.ok) client = { cert: tls.client_cert, key: key.value }
+    else unusable = `upstream tls.client_key does not decrypt with apisix.data_encryption.keyring (${key.error})`
+  }
+  return { plan: compileUpstream(u, client, unusable), missing: undefined, ssl }
+}
+
+/** Whether a resolution still holds: it named no ssl object, or the same one is there. */
+const current = (r: Resolved, u: Readonly<Upstream>, snapshot: Snapshot): boolean =>
+  u.tls?.client_cert_id === undefined || snapshot.objects.ssls.get(String(u.tls.client_cert_id))?.value === r.ssl
 
 function chainOf(owner: object, plugins: Route['plugins'], lookup: (name: string) => PluginDef | undefined): Chain {
   if (!plugins) return EMPTY_CHAIN
@@ -55,31 +105,29 @@ function chainOf(owner: object, plugins: Route['plugins'], lookup: (name: string
   return c
 }
 
-function planOf(u: Readonly<Upstream>): UpstreamPlan {
-  let p = upstreams.get(u)
-  if (!p) upstreams.set(u, (p = compileUpstream(u)))
-  return p
+function resolvedOf(u: Readonly<Upstream>, snapshot: Snapshot, deps: PlanDeps): Resolved {
+  let r = upstreams.get(u)
+  if (!r || !current(r, u, snapshot)) upstreams.set(u, (r = resolveUpstream(u, snapshot, deps)))
+  return r
 }
 
-/** The route's upstream plan: with the route's own `timeout` it is a plan of its own (pools differ by connect timeout). */
-function routePlan(route: Readonly<Route>, u: Readonly<Upstream>): UpstreamPlan {
-  if (!route.timeout) return planOf(u)
+/** The route's upstream: with the route's own `timeout` it is a plan of its own (pools differ by connect timeout). */
+function routeResolved(route: Readonly<Route>, u: Readonly<Upstream>, snapshot: Snapshot, deps: PlanDeps): Resolved {
+  if (!route.timeout) return resolvedOf(u, snapshot, deps)
   const hit = routeUpstreams.get(route)
-  if (hit && hit.from === u) return hit.plan
-  const plan = compileUpstream({ ...u, timeout: route.timeout })
-  routeUpstreams.set(route, { from: u, plan })
-  return plan
+  if (hit && hit.from === u && current(hit, u, snapshot)) return hit
+  const r = { ...resolveUpstream({ ...u, timeout: route.timeout }, snapshot, deps), from: u }
+  routeUpstreams.set(route, r)
+  return r
 }
 
-function entryOf(route: Readonly<Route> & { readonly id: string }, snapshot: Snapshot, lookup: (name: string) => PluginDef | undefined): RouteEntry {
+function entryOf(route: Readonly<Route> & { readonly id: string }, snapshot: Snapshot, lookup: (name: string) => PluginDef | undefined, deps: PlanDeps): RouteEntry {
   let upstream: UpstreamPlan | undefined
   let missing: RouteEntry['missing']
-  if (route.upstream) upstream = routePlan(route, route.upstream)
-  else if (route.upstream_id !== undefined) {
-    const u = snapshot.objects.upstreams.get(String(route.upstream_id))?.value
-    if (u) upstream = routePlan(route, u)
-    else missing = { status: 502, msg: `failed to find upstream by id: ${String(route.upstream_id)}` }
-  } else missing = { status: 503, msg: 'missing upstream configuration in Route or Service' }
+  const u = route.upstream ?? (route.upstream_id !== undefined ? snapshot.objects.upstreams.get(String(route.upstream_id))?.value : undefined)
+  if (u) ({ plan: upstream, missing } = routeResolved(route, u, snapshot, deps))
+  else if (route.upstream_id !== undefined) missing = { status: 502, msg: `failed to find upstream by id: ${String(route.upstream_id)}` }
+  else missing = { status: 503, msg: 'missing upstream configuration in Route or Service' }
   const chain = chainOf(route, route.plugins, lookup)
   return {
     id: route.id,
@@ -104,16 +152,19 @@ function entryOf(route: Readonly<Route> & { readonly id: string }, snapshot: Sna
 }
 
 /** Builds the HTTP plan of a snapshot (pure apart from the caches of compiled parts). */
-export function buildHttpPlan(snapshot: Snapshot, lookup: (name: string) => PluginDef | undefined): HttpPlan {
+export function buildHttpPlan(snapshot: Snapshot, lookup: (name: string) => PluginDef | undefined, deps: PlanDeps = { keyring: [] }): HttpPlan {
   const rejected: Rejected[] = []
   const entries: RouteEntry[] = []
   const poolKeys = new Set<string>()
   const keep = (p: UpstreamPlan | undefined): void => {
     if (p) for (const k of p.poolOptions.keys()) poolKeys.add(k)
   }
+  let namesSsls = false
+  for (const { value } of snapshot.objects.upstreams.values()) if (value.tls?.client_cert_id !== undefined) namesSsls = true
   for (const { value } of snapshot.objects.routes.values()) {
+    if (value.upstream?.tls?.client_cert_id !== undefined) namesSsls = true
     try {
-      const e = entryOf(value, snapshot, lookup)
+      const e = entryOf(value, snapshot, lookup, deps)
       keep(e.upstream)
       entries.push(e)
     } catch (err) {
@@ -130,5 +181,5 @@ export function buildHttpPlan(snapshot: Snapshot, lookup: (name: string) => Plug
     }
   }
   const routes = buildRouteIndex(entries)
-  return { routes, global: global.filter((c) => c.length > 0), poolKeys, rejected: [...rejected, ...routes.rejected] }
+  return { routes, global: global.filter((c) => c.length > 0), poolKeys, rejected: [...rejected, ...routes.rejected], namesSsls }
 }

@@ -83,10 +83,20 @@ function nodesOf(u: Upstream, defaultPort: number): { host: string; port: number
   return out
 }
 
-/** Compiles an upstream (pure; pickers keep their own position between picks). */
-export function compileUpstream(u: Upstream): UpstreamPlan {
+/** The client certificate and plain key an upstream's TLS connections present (resolved by core/pipeline/plan.ts). */
+export interface ClientPair {
+  readonly cert: string
+  readonly key: string
+}
+
+/**
+ * Compiles an upstream (pure; pickers keep their own position between picks). `client` is the
+ * certificate pair its TLS connections present (`tls.client_cert`/`client_key` with the key
+ * decrypted, or the ssl object `tls.client_cert_id` names); `unusable` makes every request 503.
+ */
+export function compileUpstream(u: Upstream, client?: ClientPair, unusableWhy?: string): UpstreamPlan {
   const scheme = u.scheme === 'https' || u.scheme === 'grpcs' ? 'https' : 'http'
-  const unusable = u.scheme === 'http' || u.scheme === 'https' ? undefined : `upstream scheme ${u.scheme} is not supported by this gateway`
+  const unusable = u.scheme === 'http' || u.scheme === 'https' ? unusableWhy : `upstream scheme ${u.scheme} is not supported by this gateway`
   const timeouts = timeoutsOf(u.timeout) ?? DEFAULT_TIMEOUTS
   const kp = u.keepalive_pool
   const poolOptions = new Map<string, PoolOptions>()
@@ -97,8 +107,9 @@ export function compileUpstream(u: Upstream): UpstreamPlan {
       origin,
       connectTimeoutMs: timeouts.connectMs,
       verify: u.tls?.verify ?? false,
-      clientCert: u.tls?.client_cert,
-      clientKey: u.tls?.client_key,
+      // a client certificate is presented on TLS connections only (APISIX: scheme https)
+      clientCert: scheme === 'https' ? client?.cert : undefined,
+      clientKey: scheme === 'https' ? client?.key : undefined,
       connections: kp?.size ?? 320,
       idleMs: (kp?.idle_timeout ?? 60) * 1000,
       maxRequests: kp?.requests ?? 1000,

@@ -8,6 +8,7 @@ import type { PolicyCache, SslValue, TlsPolicy } from '../../core/tls/contexts.j
 import type { SniIndex } from '../../core/tls/sni-index.js'
 import { ok } from '../../core/schema/decode.js'
 import { seeded } from '../lib/random.js'
+import { encryptKey } from '../../core/resources/key-crypto.js'
 
 // ssl objects as the data plane holds them, without certificates: the SNI index only reads these fields
 const decode: Decode = (_res, id, raw) => ok(Object.freeze({ ...(raw as object), id }))
@@ -125,4 +126,56 @@ t.test('derive: 800 seeded random batches of ssl changes → incremental equals 
   }
   t.equal(differ, 0)
   t.ok(gen.snapshot.objects.ssls.size > 3, `objects alive at the end: ${gen.snapshot.objects.ssls.size}`)
+})
+
+t.test('derive: upstream client certificates resolve through the ssl objects and the keyring, and follow ssl changes', async (t) => {
+  const RING = ['qeddd145sfvddff3']
+  const pem = (n: string): string => `-----BEGIN PRIVATE KEY-----\n${n}\n-----END PRIVATE KEY-----\n`
+  const ev = (res: string, id: string, value: object, rev: number): ConfigEvent => ({
+    type: 'put', key: `/apisix/${res}/${id}`, value: JSON.stringify(value), modRevision: String(rev), createRevision: String(rev),
+  })
+  const nodes = { '127.0.0.1:8443': 1 }
+  const derive = (s: Snapshot, prev: ReturnType<typeof emptyGeneration>, changed: string[]) =>
+    deriveGeneration(s, prev, { full: false, changed: new Set(changed as never[]) }, { keyring: RING })
+  const routeOf = (gen: ReturnType<typeof emptyGeneration>, path: string) =>
+    gen.http.routes.match({ method: 'GET', host: 'h', path, remoteAddr: '127.0.0.1', varOf: () => undefined })
+  const pairOf = (gen: ReturnType<typeof emptyGeneration>, path: string) => {
+    const o = [...(routeOf(gen, path)?.upstream?.poolOptions.values() ?? [])][0]
+    return o && { cert: o.clientCert, key: o.clientKey }
+  }
+
+  let s = apply(emptySnapshot(), [
+    ev('ssls', 'c', { type: 'client', cert: 'CERT-1', key: encryptKey(pem('one'), RING) }, 2),
+    ev('ssls', 's', { sni: 'a.test', cert: 'CERT-S', key: pem('s') }, 2),
+    ev('upstreams', 'by-id', { scheme: 'https', nodes, tls: { client_cert_id: 'c' } }, 2),
+    ev('upstreams', 'server-type', { scheme: 'https', nodes, tls: { client_cert_id: 's' } }, 2),
+    ev('routes', 'r1', { uri: '/by-id', upstream_id: 'by-id' }, 2),
+    ev('routes', 'r2', { uri: '/inline', upstream: { scheme: 'https', nodes, tls: { client_cert: 'CERT-2', client_key: encryptKey(pem('two'), RING) } } }, 2),
+    ev('routes', 'r3', { uri: '/plain', upstream: { scheme: 'http', nodes, tls: { client_cert: 'CERT-2', client_key: encryptKey(pem('two'), RING) } } }, 2),
+    ev('routes', 'r4', { uri: '/server-type', upstream_id: 'server-type' }, 2),
+    ev('routes', 'r5', { uri: '/bad-key', upstream: { scheme: 'https', nodes, tls: { client_cert: 'CERT-3', client_key: encryptKey(pem('three'), ['0123456789abcdef']) } } }, 2),
+  ], 2)
+  const g1 = derive(s, emptyGeneration(), ['ssls', 'upstreams', 'routes'])
+  t.same(pairOf(g1, '/by-id'), { cert: 'CERT-1', key: pem('one') }, 'client_cert_id: the ssl object\'s certificate, its key decrypted')
+  t.same(pairOf(g1, '/inline'), { cert: 'CERT-2', key: pem('two') }, 'inline pair: the key decrypted')
+  t.same(pairOf(g1, '/plain'), { cert: undefined, key: undefined }, 'a plain upstream presents no certificate')
+  t.same(routeOf(g1, '/server-type')?.missing, { status: 502, msg: 'failed to get ssl cert: ssl [s] is of type server, a client certificate needs type client (upstream tls.client_cert_id)' })
+  t.match(routeOf(g1, '/bad-key')?.upstream?.unusable, /^upstream tls\.client_key does not decrypt with apisix\.data_encryption\.keyring/, 'a key the keyring cannot open: 503 naming it')
+  t.ok(g1.http.namesSsls)
+
+  s = apply(s, [ev('ssls', 'c', { type: 'client', cert: 'CERT-1b', key: encryptKey(pem('one-b'), RING) }, 3)], 3)
+  const g2 = derive(s, g1, ['ssls'])
+  t.same(pairOf(g2, '/by-id'), { cert: 'CERT-1b', key: pem('one-b') }, 'the named ssl object changed: the plan follows, the upstream object unchanged')
+  t.equal(routeOf(g2, '/inline')?.upstream, routeOf(g1, '/inline')?.upstream, 'plans that name no ssl object are reused')
+  t.not([...routeOf(g2, '/by-id')!.upstream!.poolOptions.keys()][0], [...routeOf(g1, '/by-id')!.upstream!.poolOptions.keys()][0], 'a new certificate means a new pool')
+
+  s = apply(s, [{ type: 'delete', key: '/apisix/ssls/c', value: '', modRevision: '4', createRevision: '0' }], 4)
+  const g3 = derive(s, g2, ['ssls'])
+  t.same(routeOf(g3, '/by-id')?.missing, { status: 502, msg: 'failed to get ssl cert: ssl id [c] does not exist (upstream tls.client_cert_id)' })
+
+  // without an upstream naming an ssl object, ssl changes leave the HTTP plan alone
+  const plainOnly = apply(emptySnapshot(), [ev('routes', 'r', { uri: '/x', upstream: { nodes } }, 2)], 2)
+  const h1 = derive(plainOnly, emptyGeneration(), ['routes'])
+  const h2 = derive(apply(plainOnly, [ev('ssls', 'z', { sni: 'z.test', cert: 'C', key: pem('z') }, 3)], 3), h1, ['ssls'])
+  t.equal(h2.http, h1.http, 'the same plan object')
 })

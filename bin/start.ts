@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { checkAdminKeySafety, loadLocalConfig } from '../core/config/local.js'
 import { createEtcdClient } from '../core/etcd/client.js'
+import { upstreamCa } from '../core/proxy/pools.js'
 import { createLogger } from '../core/log.js'
 import { waitForEtcd } from '../core/etcd/wait.js'
 import { startWorkers, type Workers } from '../core/server/workers.js'
@@ -16,6 +17,8 @@ import { startAdmin } from '../admin/server.js'
 export async function start(file: string): Promise<void> {
   const config = loadLocalConfig(file)
   checkAdminKeySafety(file, config)
+  // read again by each worker; checked here so a bad path stops the start before any worker runs
+  upstreamCa(file, config)
   const log = createLogger('primary')
   const etcd = createEtcdClient(config)
   // handlers first: a signal during start-up must not kill the primary under workers already serving

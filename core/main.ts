@@ -13,7 +13,7 @@ import { createFastHttp } from './server/fast-http.js'
 import type { HttpResponse, RequestHead } from './pipeline/http.js'
 import { drainWorker, nginxTimeMs } from './server/drain.js'
 import { buildDecode } from './config/decode-all.js'
-import { createPools } from './proxy/pools.js'
+import { createPools, upstreamCa } from './proxy/pools.js'
 import { missingRegexpFlags, type ConnectionKind, type PrimaryMessage, type WorkerMessage } from './server/workers.js'
 import { randomBytes } from 'node:crypto'
 import { createPolicyCache } from './tls/contexts.js'
@@ -55,7 +55,8 @@ export async function runWorker(): Promise<void> {
     tickets: () => tickets,
     onBuildError: (id, reason) => log.error({ ssl_id: id, reason }, 'ssl object cannot be served; handshakes for its SNIs fail'),
   })
-  const pools = createPools()
+  const ca = upstreamCa(file, config)
+  const pools = createPools(ca === undefined ? {} : { ca })
   const consumerCerts = new WeakMap<object, readonly NormalizedCert[]>()
   const heap = heapCare()
   const store = createStore({

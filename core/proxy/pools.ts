@@ -2,7 +2,10 @@
  * One undici Pool per upstream node and connection options (DESIGN.md §1), shared by every
  * upstream naming it, kept alive between requests, closed when no generation names it.
  */
+import { readFileSync } from 'node:fs'
 import { Pool } from 'undici'
+import type { LocalConfig } from '../config/local-schema.js'
+import { GatewayError } from '../errors.js'
 import type { PoolOptions } from './upstream-plan.js'
 
 /** The worker's pools. */
@@ -17,26 +20,49 @@ export interface Pools {
   size(): number
 }
 
-/** Creates the pool set of one worker. */
-export function createPools(): Pools {
+/**
+ * The CA bundle upstreams with `tls.verify` are checked against: `apisix.ssl.ssl_trusted_certificate`
+ * (as APISIX's proxy_ssl_trusted_certificate), undefined for the system roots. An unreadable file
+ * or one without a certificate is a configuration error naming the key.
+ */
+export function upstreamCa(file: string, c: LocalConfig): Buffer | undefined {
+  const path = c.apisix.ssl.ssl_trusted_certificate
+  if (!path) return undefined
+  let pem: Buffer
+  try {
+    pem = readFileSync(path)
+  } catch (err) {
+    throw new GatewayError('GW_CONF_INVALID', [file, 'apisix.ssl.ssl_trusted_certificate', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], { cause: err })
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new GatewayError('GW_CONF_INVALID', [file, 'apisix.ssl.ssl_trusted_certificate', `${path} holds no PEM certificate`])
+  return pem
+}
+
+/**
+ * Creates the pool set of one worker. `ca`: the CA bundle an upstream with `tls.verify` is
+ * checked against (`apisix.ssl.ssl_trusted_certificate`); the system roots when undefined.
+ */
+export function createPools(o: { readonly ca?: Buffer } = {}): Pools {
+  const ca = o.ca
   const pools = new Map<string, Pool>()
   return {
-    get(key, o) {
+    get(key, po) {
       let p = pools.get(key)
       if (!p) {
-        p = new Pool(o.origin, {
-          connections: o.connections,
+        p = new Pool(po.origin, {
+          connections: po.connections,
           pipelining: 1,
-          keepAliveTimeout: o.idleMs,
-          keepAliveMaxTimeout: Math.max(o.idleMs, 1000),
-          maxRequestsPerClient: o.maxRequests,
+          keepAliveTimeout: po.idleMs,
+          keepAliveMaxTimeout: Math.max(po.idleMs, 1000),
+          maxRequestsPerClient: po.maxRequests,
           // per-request timeouts are set on each dispatch
           headersTimeout: 0,
           bodyTimeout: 0,
           connect: {
-            timeout: o.connectTimeoutMs,
-            rejectUnauthorized: o.verify,
-            ...(o.clientCert && o.clientKey ? { cert: o.clientCert, key: o.clientKey } : {}),
+            timeout: po.connectTimeoutMs,
+            rejectUnauthorized: po.verify,
+            ...(po.verify && ca !== undefined ? { ca } : {}),
+            ...(po.clientCert && po.clientKey ? { cert: po.clientCert, key: po.clientKey } : {}),
           },
         })
         pools.set(key, p)

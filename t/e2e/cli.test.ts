@@ -56,6 +56,8 @@ t.test('config errors → one line naming the key, exit 1', async (t) => {
     ['not YAML', 'apisix: [\n', /not valid YAML/],
     ['duplicate key', 'apisix: {}\napisix: {}\n', /not valid YAML/],
     ['top level list', '- 1\n', /\(top level\): must be a mapping$/],
+    ['upstream CA file missing', 'apisix:\n  ssl:\n    ssl_trusted_certificate: /nonexistent/ca.pem\n', /\.yaml: apisix\.ssl\.ssl_trusted_certificate: cannot read \/nonexistent\/ca\.pem: ENOENT$/],
+    ['upstream CA file without a certificate', 'apisix:\n  ssl:\n    ssl_trusted_certificate: /etc/hostname\n', /\.yaml: apisix\.ssl\.ssl_trusted_certificate: \/etc\/hostname holds no PEM certificate$/],
     ['example key on a public admin address', 'deployment:\n  admin:\n    admin_listen:\n      ip: 0.0.0.0\n', /admin_listen\.ip is 0\.0\.0\.0 \(not loopback\).*example key.*openssl rand/],
   ]
   for (const [name, yaml, want] of cases) {

@@ -9,6 +9,9 @@ import { adminOf } from '../lib/admin.js'
 import { makePki } from '../lib/certs.js'
 import { httpGet } from '../lib/tls-client.js'
 import { eventually } from '../lib/eventually.js'
+import { tempDir } from '../lib/proc.js'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 
 t.test('upstream mTLS: the gateway presents the client certificate an HTTPS upstream requires', async (t) => {
   const etcd = await startEtcd(t)
@@ -69,5 +72,22 @@ t.test('upstream mTLS: the gateway presents the client certificate an HTTPS upst
     t.equal((await admin.put('routes/none', { uri: '/none', upstream: { scheme: 'https', nodes } })).status, 201)
     const r = await answer('/none')
     t.equal(r.status, 502, r.text)
+  })
+
+  t.test('tls.verify: the upstream certificate is checked against apisix.ssl.ssl_trusted_certificate', async (t) => {
+    const dir = await tempDir(t, 'upca-')
+    const caFile = join(dir, 'ca.pem')
+    await writeFile(caFile, pki.ca.cert)
+    const trusting = await startGateway(t, { etcd: etcd.url, config: { apisix: { ssl: { ssl_trusted_certificate: caFile } } } })
+    const verified = (host: string) => ({ scheme: 'https', nodes, pass_host: 'rewrite', upstream_host: host, tls: { verify: true, client_cert: one.cert, client_key: one.key } })
+    t.equal((await admin.put('routes/verify', { uri: '/verify', upstream: verified('upstream.test') })).status, 201)
+    t.equal((await admin.put('routes/verify-other', { uri: '/verify-other', upstream: verified('other.test') })).status, 201)
+    const ok = await eventually(() => httpGet(trusting.http, '/verify'), (r) => r.status !== 404, { timeoutMs: 10_000 })
+    t.equal(ok.status, 200, 'the CA file trusts the upstream\'s certificate for the name sent (SNI upstream.test)')
+    t.equal(ok.json.cn, 'gw-one')
+    const mismatch = await eventually(() => httpGet(trusting.http, '/verify-other'), (r) => r.status !== 404, { timeoutMs: 10_000 })
+    t.equal(mismatch.status, 502, 'a certificate for another name is refused')
+    const untrusted = await answer('/verify')
+    t.equal(untrusted.status, 502, 'without the CA file (system roots only) the private CA is not trusted')
   })
 })

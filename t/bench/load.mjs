@@ -99,17 +99,23 @@ async function handshake() {
       const t0 = process.hrtime.bigint()
       await new Promise((resolve) => {
         const s = connect({ ...tlsOpts, ...(session ? { session } : {}) })
+        let done = false
         s.on('secureConnect', () => {
+          done = true
           lat.push(Number(process.hrtime.bigint() - t0) / 1e6)
           if (s.isSessionReused()) resumed++
-          s.destroy()
-          resolve()
+          // end(), never destroy(): the client's last flight (Finished, and its Certificate and
+          // CertificateVerify when it has one) is still being written; destroy() would drop it and
+          // the server would never finish (or verify) the handshake it is measured on
+          s.end()
         })
+        // what the server sends after the handshake (session tickets) is read and dropped
+        s.resume()
         s.on('error', () => {
-          errors++
+          if (!done) errors++
           s.destroy()
-          resolve()
         })
+        s.on('close', () => resolve())
       })
     }
   }

@@ -10,6 +10,7 @@ import type { BalanceSlot } from './balance.js'
 import { intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
 import { buildClientCertFacts, reasonCategory, verifyString, type CertFailureReason, type ClientCertFacts } from '../tls/client-cert.js'
 import { PeerCertCache } from '../tls/peer-cache.js'
+import { peerCertFromSession } from '../tls/peer-der.js'
 import { setTlsFacts } from '../tls/facts.js'
 import { normalizeSni } from '../net/hostname.js'
 import { listen } from './listeners.js'
@@ -85,10 +86,10 @@ export async function startTlsFront(o: {
     let clientCert: ClientCert | undefined
     let verify = 'NONE'
     if (policy.client) {
-      // the leaf alone first (29 µs); the chain (getPeerCertificate(true), 210 µs) only for a
-      // certificate this policy has not seen within its depth yet. Never getPeerX509Certificate()
-      // here: on Node 20, called first it loses the issuer chain (measured), defeating the depth check
-      const der = (s.getPeerCertificate(false) as Partial<PeerCertificate>).raw
+      // the leaf's DER from the session first (core/tls/peer-der.ts); the chain
+      // (getPeerCertificate(true), 210 µs) only for a certificate this policy has not seen within
+      // its depth yet
+      const der = peerCertFromSession(s.getSession()) ?? (s.getPeerCertificate(false) as Partial<PeerCertificate>).raw
       const known = der ? peers.entry(policy.client, der, buildClientCertFacts) : undefined
       let authorized = s.authorized
       let error = (s.authorizationError as unknown as string | null | undefined) ?? undefined

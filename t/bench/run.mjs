@@ -509,7 +509,7 @@ function writeResults(seconds) {
   lines.push('# Benchmark results', '')
   lines.push(`Run ${new Date().toISOString()} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ${REPS} run(s) per scenario after a warm-up of every server, medians; ` +
     `1-minute load average during the runs ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} (median ${fmt(median(loads), 1)}); whole bench ${fmt(seconds / 60, 1)} min.`, '')
-  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. CPU columns: percent of one core (server process tree / load generator).', '')
+  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. CPU columns: percent of one core (server process tree / load generator). Handshake rows (3, 4): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
   lines.push('| scenario | server | rate | p50 ms | p99 ms | server CPU % | generator CPU % | runs | errors |', '|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const rate = r.unit === 's' ? `${fmt(r.rate, 2)} s start-up, ${fmt(r.rss)} MiB RSS` : r.unit === 'ms' ? `${r.count} PUTs` : `${fmt(r.rate)} ${r.unit}`

@@ -116,6 +116,11 @@ async function handshake() {
           s.destroy()
         })
         s.on('close', () => resolve())
+        // a server that never closes must not stall the run
+        s.setTimeout(10_000, () => {
+          if (!done) errors++
+          s.destroy()
+        })
       })
     }
   }

@@ -355,14 +355,19 @@ t.test('fast HTTP/1.1 path on TLS', async (t) => {
     t.equal((await c.next()).body.toString(), 'hello', 'the pipelined request after it')
   })
 
-  t.test('a plain client that half-closes is closed: after its answer, or at once while idle', async (t) => {
-    const c = await RawConn.open(gw.http, false, ca)
-    c.send(`GET /shape/cl HTTP/1.1\r\nHost: ${SNI}\r\n\r\n`)
-    t.equal((await c.next()).body.toString(), 'hello')
-    c.s.end()
-    await Promise.race([c.closedP, new Promise((r) => setTimeout(r, 5000))])
-    t.ok(c.ended, 'the gateway closed its side too')
-  })
+  for (const tls of [false, true]) {
+    t.test(`a ${tls ? 'TLS' : 'plain'} client that half-closes while idle is closed cleanly, its answers whole`, async (t) => {
+      const c = await RawConn.open(tls ? gw.https : gw.http, tls, ca)
+      const errors: string[] = []
+      c.s.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message))
+      c.send(`GET /shape/big HTTP/1.1\r\nHost: ${SNI}\r\n\r\n`)
+      t.equal((await c.next()).body.length, big.length, 'the answer before the half-close arrived whole')
+      c.s.end() // TLS: close_notify, then FIN
+      await Promise.race([c.closedP, new Promise((r) => setTimeout(r, 5000))])
+      t.ok(c.ended, 'the gateway closed its side too')
+      t.same(errors, [], 'no reset and no error on the client')
+    })
+  }
 
   t.test('a client gone before the answer is logged as closed, and the next connection is served', async (t) => {
     const slow: Server = createServer((_req, res) => setTimeout(() => res.end('late'), 300))

@@ -5,6 +5,17 @@ import { domainToASCII } from 'node:url'
  * IDNA to ASCII (punycode). A Host header's port and IPv6 brackets are removed.
  */
 export function normalizeHost(raw: string): string {
+  // most requests of a worker carry the Host header of the one before
+  if (raw === lastRaw) return lastHost
+  const h = normalizeHostOnce(raw)
+  lastRaw = raw
+  lastHost = h
+  return h
+}
+let lastRaw = ''
+let lastHost = ''
+
+function normalizeHostOnce(raw: string): string {
   let h = raw.trim()
   if (h.startsWith('[')) {
     const end = h.indexOf(']')

@@ -348,9 +348,15 @@ class FastResponse extends EventEmitter implements HttpResponse {
     if (this.#chunked) out = out.length === 0 ? LAST_CHUNK : Buffer.concat([out, LAST_CHUNK])
     const socket = this.#conn.socket
     if (socket.destroyed) return this
-    this.#writing++
-    if (out.length > 0 || !this.#headWritten) socket.write(this.#withHead(out), this.#wrote)
-    else process.nextTick(this.#wrote) // the response's bytes are written: it finishes when they are done
+    if (out.length > 0 || !this.#headWritten) {
+      this.#writing++
+      socket.write(this.#withHead(out), this.#wrote)
+    } else if (this.#writing === 0) {
+      // every byte of the response is written and done: it finishes on the next tick
+      this.#writing++
+      process.nextTick(this.#wrote)
+    }
+    // else a write of this response is still under way: its callback finishes the response
     return this
   }
 

@@ -483,8 +483,9 @@ class Conn {
   readonly #onEnd = (): void => {
     // Nothing in flight and every byte handed to the kernel: the connection closes at once. On
     // TLS that skips the close_notify reply and its shutdown round through the stream machinery
-    // (about 60 µs per connection, measured), which nginx skips too once the peer has closed
-    // (no_send_shutdown); the kernel still sends what it holds, then FIN.
+    // (about 60 µs per connection in a handshake profile; A/B: 1.15 vs 1.18 ms of CPU per full
+    // handshake), which nginx skips too once the peer has closed (no_send_shutdown); the kernel
+    // still sends what it holds, then FIN.
     if (this.#res === undefined && this.socket.writableLength === 0) {
       this.socket.destroy()
       return

@@ -360,8 +360,9 @@ t.test('fast HTTP/1.1 path on TLS', async (t) => {
       const c = await RawConn.open(tls ? gw.https : gw.http, tls, ca)
       const errors: string[] = []
       c.s.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message))
-      c.send(`GET /shape/big HTTP/1.1\r\nHost: ${SNI}\r\n\r\n`)
-      t.equal((await c.next()).body.length, big.length, 'the answer before the half-close arrived whole')
+      c.send(`GET /shape/cl HTTP/1.1\r\nHost: ${SNI}\r\n\r\nGET /shape/big HTTP/1.1\r\nHost: ${SNI}\r\n\r\n`)
+      t.equal((await c.next()).body.toString(), 'hello')
+      t.equal((await c.next()).body.length, big.length, 'the answers before the half-close arrived whole')
       c.s.end() // TLS: close_notify, then FIN
       await Promise.race([c.closedP, new Promise((r) => setTimeout(r, 5000))])
       t.ok(c.ended, 'the gateway closed its side too')

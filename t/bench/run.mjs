@@ -1,5 +1,7 @@
 // `npm run bench`: the gateway against nginx and HAProxy (Debian packages, installed when
-// missing) side by side on loopback, all proxying one fast upstream (nginx `return 200`).
+// missing) side by side on loopback, all proxying one fast upstream (nginx `return 200`), with a
+// plain Node proxy (t/bench/node-ref.mjs) as the platform's reference where it applies (no
+// client certificates).
 // Every server first gets a short warm-up of each load (discarded); then every scenario runs 3
 // times, interleaved; medians go to a table on stdout and bench/results.md.
 // Plain JavaScript on purpose: it runs the built gateway (bin/setup.sh builds dist/) and needs
@@ -188,6 +190,12 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; ssl_p
   const p = start(bin('nginx'), ['-p', d, '-c', join(d, 'nginx.conf')])
   await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'nginx front')
   return { name: 'nginx', port, pid: p.pid, proc: p }
+}
+/** The plain-Node reference (t/bench/node-ref.mjs): node:https + undici, 2 cluster workers, no client certificates. */
+async function startNodeRef(port, up) {
+  const p = start(process.execPath, [join(ROOT, 't', 'bench', 'node-ref.mjs'), JSON.stringify({ port, upstream: up, dir })])
+  await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'node reference')
+  return { name: 'node reference', port, pid: p.pid, proc: p, noClientCert: true }
 }
 async function startHaproxy(port, up) {
   const d = join(dir, 'haproxy')
@@ -399,8 +407,11 @@ async function main() {
   await until(() => handshakeOnce(ports.https, 'ec-m.bench'), 10000, 'gateway ssl objects')
   const nginx = await startNginx(await freePort(), up)
   const haproxy = await startHaproxy(await freePort(), up)
-  const servers = [gw, nginx, haproxy]
-  for (const s of servers) {
+  const ref = await startNodeRef(await freePort(), up)
+  const servers = [gw, nginx, haproxy, ref]
+  // the loads with a client certificate leave out the reference (it asks for none)
+  const certServers = servers.filter((s) => !s.noClientCert)
+  for (const s of certServers) {
     const r = await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'keepalive', JSON.stringify({ port: s.port, servername: 'rsa-m.bench', connections: 1, seconds: 0.3, cert: join(dir, 'client.crt'), key: join(dir, 'client.key') })])
     if (JSON.parse(r.trim().split('\n').pop()).requests === 0) {
       const c = spawnSync('curl', ['-skv', '-i', '-m', '5', '--resolve', `rsa-m.bench:${s.port}:127.0.0.1`, '--cert', join(dir, 'client.crt'), '--key', join(dir, 'client.key'), `https://rsa-m.bench:${s.port}/`], { encoding: 'utf8' })
@@ -415,24 +426,24 @@ async function main() {
     log('warm-up: 2 s of each load on every server')
     for (const s of servers) {
       await runChild('wrk', ['-t1', '-c32', '-d2s', `https://localhost:${s.port}/`])
-      await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'keepalive', JSON.stringify({ port: s.port, servername: 'rsa-m.bench', connections: 32, seconds: 1, ...client })])
-      for (const sni of ['rsa', 'rsa-m', 'ec', 'ec-m'])
+      if (!s.noClientCert) await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'keepalive', JSON.stringify({ port: s.port, servername: 'rsa-m.bench', connections: 32, seconds: 1, ...client })])
+      for (const sni of s.noClientCert ? ['rsa', 'ec'] : ['rsa', 'rsa-m', 'ec', 'ec-m'])
         await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'handshake', JSON.stringify({ port: s.port, servername: `${sni}.bench`, concurrency: 16, seconds: 0.5, ...client })])
     }
   }
   const hold = argv.find((a) => a.startsWith('--hold='))
   if (hold) {
-    log(`holding ${hold.slice(7)} s: gateway ${gw.port} (pid ${gw.pid}), nginx ${nginx.port}, haproxy ${haproxy.port}, upstream ${up}, dir ${dir}`)
+    log(`holding ${hold.slice(7)} s: gateway ${gw.port} (pid ${gw.pid}), nginx ${nginx.port}, haproxy ${haproxy.port}, node reference ${ref.port} (pid ${ref.pid}), upstream ${up}, dir ${dir}`)
     await sleep(Number(hold.slice(7)) * 1000)
   }
 
   if (ONLY.includes(1)) await compare('1 keep-alive HTTPS (wrk, no client cert)', servers, 'req/s', (s) => wrk(s))
-  if (ONLY.includes(2)) await compare('2 keep-alive HTTPS, client cert + DN/fingerprint headers (Node client)', servers, 'req/s', (s) =>
+  if (ONLY.includes(2)) await compare('2 keep-alive HTTPS, client cert + DN/fingerprint headers (Node client)', certServers, 'req/s', (s) =>
     load(s, 'keepalive', { servername: 'rsa-m.bench', connections: 32, seconds: KA_SECONDS, ...client }))
   if (ONLY.includes(3)) {
     for (const [kind, sni] of [['RSA-2048', 'rsa'], ['ECDSA P-256', 'ec']]) {
       await compare(`3 full handshakes, ${kind}, no client cert`, servers, 'hs/s', (s) => load(s, 'handshake', { servername: `${sni}.bench`, concurrency: 16, seconds: HS_SECONDS }))
-      await compare(`3 full handshakes, ${kind}, client cert`, servers, 'hs/s', (s) => load(s, 'handshake', { servername: `${sni}-m.bench`, concurrency: 16, seconds: HS_SECONDS, ...client }))
+      await compare(`3 full handshakes, ${kind}, client cert`, certServers, 'hs/s', (s) => load(s, 'handshake', { servername: `${sni}-m.bench`, concurrency: 16, seconds: HS_SECONDS, ...client }))
     }
   }
   if (ONLY.includes(4)) {
@@ -446,6 +457,7 @@ async function main() {
   }
   await stop(nginx.proc, 'SIGQUIT')
   await stop(haproxy.proc)
+  await stop(ref.proc)
 
   const template = await etcdGet(etcd.url, '/apisix/ssls/ec')
   if (ONLY.includes(5) || ONLY.includes(6)) {
@@ -509,7 +521,7 @@ function writeResults(seconds) {
   lines.push('# Benchmark results', '')
   lines.push(`Run ${new Date().toISOString()} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ${REPS} run(s) per scenario after a warm-up of every server, medians; ` +
     `1-minute load average during the runs ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} (median ${fmt(median(loads), 1)}); whole bench ${fmt(seconds / 60, 1)} min.`, '')
-  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. CPU columns: percent of one core (server process tree / load generator). Handshake rows (3, 4): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
+  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins, metrics or client certificates, so it runs only the rows without one. CPU columns: percent of one core (server process tree / load generator). Handshake rows (3, 4): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
   lines.push('| scenario | server | rate | p50 ms | p99 ms | server CPU % | generator CPU % | runs | errors |', '|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const rate = r.unit === 's' ? `${fmt(r.rate, 2)} s start-up, ${fmt(r.rss)} MiB RSS` : r.unit === 'ms' ? `${r.count} PUTs` : `${fmt(r.rate)} ${r.unit}`
@@ -531,10 +543,22 @@ function writeResults(seconds) {
     }
     if (sc.startsWith('3')) target(`${sc}: ≥ 0.8× nginx`, ratio(g, n), g.rate >= 0.8 * n.rate)
   }
+  // how far the gateway is from the plainest Node proxy on the same loads (no target: a reading aid)
+  const refRows = rows.map((r) => r.scenario).filter((s, i, a) => a.indexOf(s) === i).filter((sc) => by(sc, 'gateway') && by(sc, 'node reference') && by(sc, 'nginx'))
   const prop = rows.find((r) => r.scenario.startsWith('5'))
   if (prop) target('5 propagation p99 < 100 ms', `${fmt(prop.p99, 1)} ms`, prop.p99 < 100)
   const big = rows.filter((r) => r.scenario.startsWith('6')).pop()
   if (big) target(`${big.scenario}: < 10 s and < 1 GiB RSS`, `${fmt(big.rate, 2)} s, ${fmt(big.rss)} MiB`, big.rate < 10 && big.rss < 1024)
+  if (refRows.length > 0) {
+    lines.push('', '## Against the plain Node reference', '', 'The same rows for the node reference: what Node and undici reach by themselves on this machine, next to the gateway.', '')
+    lines.push('| scenario | gateway / nginx | node reference / nginx | gateway / node reference |', '|---|---|---|---|')
+    for (const sc of refRows) {
+      const g = by(sc, 'gateway')
+      const n = by(sc, 'nginx')
+      const r = by(sc, 'node reference')
+      lines.push(`| ${sc} | ${fmt(g.rate / n.rate, 2)}× | ${fmt(r.rate / n.rate, 2)}× | ${fmt(g.rate / r.rate, 2)}× |`)
+    }
+  }
   const text = lines.join('\n') + '\n'
   mkdirSync(join(ROOT, 'bench'), { recursive: true })
   // only a full run replaces the committed table; --quick / --only runs go to a side file

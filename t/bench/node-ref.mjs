@@ -1,0 +1,78 @@
+// The bench's plain-Node reference: the least a Node proxy does for the same loads, so the
+// gateway's figures can be read against what Node and undici cost by themselves on this machine.
+// node:cluster with 2 workers (SCHED_NONE, as the gateway runs them), session-ticket keys shared
+// by the workers, one node:https server per worker whose SNICallback picks the RSA or the ECDSA
+// certificate, and every request sent upstream through one undici Pool with dispatch() into the
+// response. No routing, plugins, client certificates, timeouts, metrics or logs.
+//
+//   node t/bench/node-ref.mjs '{"port":..,"upstream":..,"dir":..}'   (dir holds rsa.crt/key, ec.crt/key)
+import cluster from 'node:cluster'
+import { createServer } from 'node:https'
+import { createSecureContext } from 'node:tls'
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { Pool } from 'undici'
+
+const o = JSON.parse(process.argv[2] ?? '{}')
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+if (cluster.isPrimary) {
+  cluster.schedulingPolicy = cluster.SCHED_NONE
+  const env = { REF_TICKET_KEYS: randomBytes(48).toString('hex') }
+  const workers = [cluster.fork(env), cluster.fork(env)]
+  process.on('SIGTERM', () => {
+    let left = workers.length
+    for (const w of workers) {
+      w.once('exit', () => --left === 0 && process.exit(0))
+      w.process.kill('SIGTERM')
+    }
+  })
+} else {
+  const pem = (n) => ({ cert: readFileSync(`${o.dir}/${n}.crt`), key: readFileSync(`${o.dir}/${n}.key`) })
+  const rsa = createSecureContext(pem('rsa'))
+  const ec = createSecureContext(pem('ec'))
+  const pool = new Pool(`http://127.0.0.1:${o.upstream}`, { connections: 128 })
+  const server = createServer({
+    ...pem('rsa'),
+    ticketKeys: Buffer.from(process.env.REF_TICKET_KEYS, 'hex'),
+    SNICallback: (name, cb) => cb(null, name.startsWith('ec') ? ec : rsa),
+    keepAliveTimeout: 300_000,
+  })
+  server.on('request', (req, res) => {
+    const headers = []
+    const raw = req.rawHeaders
+    for (let i = 0; i < raw.length; i += 2) if (!HOP.has(raw[i].toLowerCase())) headers.push(raw[i], raw[i + 1])
+    pool.dispatch({ path: req.url, method: req.method, headers }, new Relay(res))
+  })
+  server.on('tlsClientError', (_err, s) => s.destroy())
+  server.listen(o.port, '127.0.0.1')
+  process.on('SIGTERM', () => process.exit(0))
+}
+
+/** undici's handler: the upstream's answer written into the client's response. */
+class Relay {
+  constructor(res) {
+    this.res = res
+  }
+  onConnect() {}
+  onHeaders(status, raw, resume) {
+    const headers = []
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i].toString('latin1')
+      if (!HOP.has(name.toLowerCase())) headers.push(name, raw[i + 1].toString('latin1'))
+    }
+    this.res.writeHead(status, headers)
+    this.res.on('drain', resume)
+    return true
+  }
+  onData(chunk) {
+    return this.res.write(chunk)
+  }
+  onComplete() {
+    this.res.end()
+  }
+  onError() {
+    if (this.res.headersSent) this.res.destroy()
+    else this.res.writeHead(502).end()
+  }
+}

@@ -191,11 +191,13 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; ssl_p
   await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'nginx front')
   return { name: 'nginx', port, pid: p.pid, proc: p }
 }
+/** The plain-Node reference's name in the tables. */
+const REF = 'node reference'
 /** The plain-Node reference (t/bench/node-ref.mjs): node:https + undici, 2 cluster workers, no client certificates. */
 async function startNodeRef(port, up) {
   const p = start(process.execPath, [join(ROOT, 't', 'bench', 'node-ref.mjs'), JSON.stringify({ port, upstream: up, dir })])
   await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'node reference')
-  return { name: 'node reference', port, pid: p.pid, proc: p, noClientCert: true }
+  return { name: REF, port, pid: p.pid, proc: p, noClientCert: true }
 }
 async function startHaproxy(port, up) {
   const d = join(dir, 'haproxy')
@@ -533,7 +535,8 @@ function writeResults(seconds) {
   // the ratio of the medians decides; the ratios of each round's back-to-back runs show how far
   // the machine's speed moved between rounds
   const ratio = (g, n) => `${fmt(g.rate / n.rate, 2)}× (round by round ${g.runs.map((x, i) => `${fmt(x / n.runs[i], 2)}×`).join(' / ')})`
-  for (const sc of rows.map((r) => r.scenario).filter((s, i, a) => a.indexOf(s) === i)) {
+  const scenarios = rows.map((r) => r.scenario).filter((s, i, a) => a.indexOf(s) === i)
+  for (const sc of scenarios) {
     const g = by(sc, 'gateway')
     const n = by(sc, 'nginx')
     if (!g || !n) continue
@@ -543,19 +546,19 @@ function writeResults(seconds) {
     }
     if (sc.startsWith('3')) target(`${sc}: ≥ 0.8× nginx`, ratio(g, n), g.rate >= 0.8 * n.rate)
   }
-  // how far the gateway is from the plainest Node proxy on the same loads (no target: a reading aid)
-  const refRows = rows.map((r) => r.scenario).filter((s, i, a) => a.indexOf(s) === i).filter((sc) => by(sc, 'gateway') && by(sc, 'node reference') && by(sc, 'nginx'))
   const prop = rows.find((r) => r.scenario.startsWith('5'))
   if (prop) target('5 propagation p99 < 100 ms', `${fmt(prop.p99, 1)} ms`, prop.p99 < 100)
   const big = rows.filter((r) => r.scenario.startsWith('6')).pop()
   if (big) target(`${big.scenario}: < 10 s and < 1 GiB RSS`, `${fmt(big.rate, 2)} s, ${fmt(big.rss)} MiB`, big.rate < 10 && big.rss < 1024)
+  // how far the gateway is from the plainest Node proxy on the same loads (no target: a reading aid)
+  const refRows = scenarios.filter((sc) => by(sc, 'gateway') && by(sc, REF) && by(sc, 'nginx'))
   if (refRows.length > 0) {
     lines.push('', '## Against the plain Node reference', '', 'The same rows for the node reference: what Node and undici reach by themselves on this machine, next to the gateway.', '')
     lines.push('| scenario | gateway / nginx | node reference / nginx | gateway / node reference |', '|---|---|---|---|')
     for (const sc of refRows) {
       const g = by(sc, 'gateway')
       const n = by(sc, 'nginx')
-      const r = by(sc, 'node reference')
+      const r = by(sc, REF)
       lines.push(`| ${sc} | ${fmt(g.rate / n.rate, 2)}× | ${fmt(r.rate / n.rate, 2)}× | ${fmt(g.rate / r.rate, 2)}× |`)
     }
   }

@@ -120,6 +120,11 @@ export function parseHead(text: string): Head | undefined {
       case 'upgrade':
       case 'expect':
         return undefined
+      case 'set-cookie':
+        // Node's IncomingMessage always makes this one an array
+        headers[lower] = [value]
+        rawHeaders.push(name, value)
+        continue
     }
     headers[lower] = value
     rawHeaders.push(name, value)

@@ -3,7 +3,7 @@ import { pino } from 'pino'
 import { buildAdminApp } from '../../../admin/app.js'
 import { buildAuth } from '../../../admin/auth.js'
 import { KeyedQueue } from '../../../admin/kv.js'
-import { MemoryStore } from '../../../admin/memory-store.js'
+import { MemoryStore } from '../../lib/memory-store.js'
 import { buildRegistry } from '../../../core/resources/registry.js'
 import { pluginByName } from '../../../core/plugins/registry.js'
 

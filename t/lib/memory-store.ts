@@ -1,6 +1,6 @@
-import { GatewayError } from '../core/errors.js'
-import type { Kv, KvStore } from './kv.js'
-import { claimsIn, type SniClaim } from './sni-claims.js'
+import { GatewayError } from '../../core/errors.js'
+import type { Kv, KvStore } from '../../admin/kv.js'
+import { claimsIn, type SniClaim } from '../../admin/sni-claims.js'
 
 /** An in-memory KvStore with etcd's revision semantics, for unit tests of the admin. */
 export class MemoryStore implements KvStore {

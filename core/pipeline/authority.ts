@@ -1,7 +1,11 @@
+import { normalizeHost } from '../net/hostname.js'
+import type { SniEntry, SniIndex } from '../tls/sni-index.js'
+
 /**
  * Host checks done before a request is routed: the `Host` header as nginx's
  * ngx_http_validate_host judges it, and the authority of an absolute-form target as nginx's
  * request-line parser reads it. A request that fails either check is answered 400 and never proxied.
+ * And the misdirected-request check of a TLS connection (421).
  */
 
 /**
@@ -76,3 +80,37 @@ export const isHttpScheme = (scheme: string): boolean => {
  * over, so it must not be proxied).
  */
 export const isChunkedLast = (te: string): boolean => /(?:^|,)[ \t]*chunked[ \t]*$/i.test(te)
+
+/** A misdirected request's answer: 421, and the reason label `apisix_client_cert_failures_total` keeps. */
+export interface Misdirected {
+  readonly status: 421
+  readonly error_msg: string
+  readonly reason: 'sni_host_mismatch'
+}
+
+/**
+ * Whether a request on a TLS connection is misdirected (CONTRACT.md, data plane): `host` (HTTP/2:
+ * `:authority`) would choose an ssl object that has `client`, and that object is not the one whose
+ * id is `connSslId`, the one this connection's SNI chose (no SNI: the `fallback_sni` object). The Host is compared
+ * without case, port or trailing dot; a Host the same object serves (a wildcard, a second SNI) is
+ * served, and so is a Host of an object without `client` or of none. Answered 421 as nginx
+ * (ngx_http_set_virtual_server), Caddy and Traefik do, where APISIX answers 400: an HTTP/2
+ * client that coalesced connections retries on a fresh one only after a 421.
+ * Pure: HTTP/1.1 (core/pipeline/handle.ts), HTTP/2 streams and the admin's explain all ask it.
+ */
+export function misdirectedRequest(
+  connSslId: string,
+  host: string,
+  index: Pick<SniIndex<SniEntry & { readonly client: unknown }>, 'lookup'>,
+): Misdirected | undefined {
+  const h = normalizeHost(host)
+  if (h === '') return undefined
+  const chosen = index.lookup(h)
+  // objects are compared by id: a connection outlives the generation it was made in
+  if (chosen === undefined || chosen.client === undefined || chosen.id === connSslId) return undefined
+  return {
+    status: 421,
+    error_msg: `misdirected request: the host ${h} is served under another client-certificate policy than this connection's TLS server name; open a new connection for it`,
+    reason: 'sni_host_mismatch',
+  }
+}

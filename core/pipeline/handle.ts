@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import type { Generation } from '../state.js'
 import { normalizeHost } from '../net/hostname.js'
 import { tlsFactsOf } from '../tls/facts.js'
-import { hostRulesIn, mtlsGate } from '../tls/mtls-gate.js'
+import { mtlsGate } from '../tls/mtls-gate.js'
 import { runChains } from '../plugins/chain.js'
 import type { Step, UpstreamRequest } from '../plugins/types.js'
 import { finishUpstreamHeaders, forwardableHeaders, upstreamHostFor, type HeaderPairs } from '../proxy/headers.js'
@@ -14,7 +14,7 @@ import { hashKeyOf, type PlanNode, type Timeouts, type UpstreamPlan } from '../p
 import { Context } from './context.js'
 import type { ClientCertSource } from './client-cert-source.js'
 import { parseTarget } from './path.js'
-import { checkHostHeader, isChunkedLast } from './authority.js'
+import { checkHostHeader, isChunkedLast, misdirectedRequest } from './authority.js'
 import type { RouteEntry } from './plan.js'
 import { sendError, sendJson, sendReply } from './respond.js'
 
@@ -158,17 +158,6 @@ function record(d: HandlerDeps, req: RequestHead, status: number, startMs: numbe
  * HTTP hygiene, the normalised path, the mTLS gate, route match, plugins, proxy.
  */
 export function createHandler(d: HandlerDeps): Handler {
-  // the generation's `hostHasClientRules`, made once per SNI index rather than once per request
-  let rulesIndex: Generation['sni'] | undefined
-  let rules: (host: string) => boolean = () => false
-  const hostRules = (gen: Generation): ((host: string) => boolean) => {
-    if (gen.sni !== rulesIndex) {
-      rulesIndex = gen.sni
-      rules = hostRulesIn(gen.sni)
-    }
-    return rules
-  }
-
   const fail = (req: RequestHead, res: HttpResponse, status: number, msg: string, startMs: number, ctx?: Context, route?: RouteEntry): void => {
     sendError(res, status, msg)
     record(d, req, status, startMs, ctx, route)
@@ -205,9 +194,11 @@ export function createHandler(d: HandlerDeps): Handler {
     const hostHeader = target.authority ?? req.headers.host ?? ''
     const host = normalizeHost(hostHeader)
     const tls = tlsFactsOf(req.socket)
-    // per-request client-certificate checks on the same normalised path that is routed and proxied
-    const gate = tls ? mtlsGate(tls, target.path, host, hostRules(gen)) : undefined
-    if (gate && !gate.ok) {
+    // a Host that another object with client would serve: 421, asked before the skip list so that
+    // an HTTP/2 client that coalesced this connection retries on a fresh one instead of taking a
+    // 400; then the client-certificate checks on the same normalised path that is routed and proxied
+    const gate = tls ? (misdirectedRequest(tls.sslId, host, gen.sni) ?? mtlsGate(tls, target.path)) : undefined
+    if (gate && 'status' in gate) {
       sendError(res, gate.status, gate.error_msg)
       return d.onRequest?.({ ctx: undefined, req, status: gate.status, route: undefined, startMs, upstream: undefined, gateReason: gate.reason })
     }

@@ -1,10 +1,8 @@
-import { normalizeHost } from '../net/hostname.js'
 import type { CertFailureReason } from './client-cert.js'
-import type { ClientRules, TlsFacts } from './facts.js'
-import type { SniIndex } from './sni-index.js'
+import type { TlsFacts } from './facts.js'
 
 /** Why the gate refused a request (the `reason` label of `apisix_client_cert_failures_total`). */
-export type GateReason = CertFailureReason | 'sni_host_mismatch'
+export type GateReason = CertFailureReason
 
 /** The gate's verdict for one request. */
 export type GateResult = { readonly ok: true } | { readonly ok: false; readonly status: 400; readonly error_msg: string; readonly reason: GateReason }
@@ -22,15 +20,13 @@ export function verifyReason(verify: string): CertFailureReason {
 }
 
 /**
- * The per-request client-certificate checks of APISIX's `verify_https_client` (spec §6.4), for
- * HTTPS requests only (no facts: plain HTTP, nothing to check):
- * A. when the serving object has `skip_mtls_uri_regex`, a `path` (the normalised `$uri`, the one
- *    that is routed and proxied) matched by none of them needs a verified certificate;
- * B. when the Host names an ssl object that has `client`, the SNI (or fallback_sni when the client
- *    sent none) must equal the Host, compared without case, port or trailing dot.
- * Pure: `hostHasClientRules` looks the normalised Host up in the current generation's SNI index.
+ * The per-request client-certificate check of APISIX's `verify_https_client` (spec §6.4), for
+ * HTTPS requests only (no facts: plain HTTP, nothing to check): when the serving object has
+ * `skip_mtls_uri_regex`, a `path` (the normalised `$uri`, the one that is routed and proxied)
+ * matched by none of them needs a verified certificate. The SNI/Host check that APISIX makes in
+ * the same function is core/pipeline/authority.ts's misdirectedRequest (421), asked first.
  */
-export function mtlsGate(facts: TlsFacts | undefined, path: string, host: string, hostHasClientRules: (host: string) => boolean): GateResult {
+export function mtlsGate(facts: TlsFacts | undefined, path: string): GateResult {
   if (!facts) return PASS
   const rules = facts.client
   if (rules && rules.skip.length > 0 && facts.verify !== 'SUCCESS' && !rules.skip.some((r) => r.test(path))) {
@@ -38,15 +34,5 @@ export function mtlsGate(facts: TlsFacts | undefined, path: string, host: string
       ? refuse('client certificate was not present', 'no_certificate')
       : refuse(`client certificate verification is not passed: ${facts.verify}`, verifyReason(facts.verify))
   }
-  const h = normalizeHost(host)
-  if (h !== '' && hostHasClientRules(h) && facts.matchSni !== h) {
-    return refuse(`client certificate verified with SNI ${facts.matchSni === '' ? '(none)' : facts.matchSni}, but the host is ${h}`, 'sni_host_mismatch')
-  }
   return PASS
 }
-
-/** `hostHasClientRules` over a generation's SNI index: the object the Host names has `client`. */
-export const hostRulesIn =
-  (index: SniIndex<{ readonly id: string; readonly snis: readonly string[]; readonly updateTime: number; readonly client: ClientRules | undefined }>) =>
-  (host: string): boolean =>
-    index.lookup(host)?.client !== undefined

@@ -8,6 +8,7 @@ import { startEcho } from '../lib/echo.js'
 import { makePki } from '../lib/certs.js'
 import { closeAgents, httpGet, httpsGet, type TlsOpts } from '../lib/tls-client.js'
 import { eventually } from '../lib/eventually.js'
+import { find, parsePrometheus, type Scrape } from '../lib/prometheus.js'
 
 /**
  * One HTTP/1.1 request over a fresh TLS connection with its own SNI and Host (undici takes the
@@ -31,10 +32,11 @@ function rawGet(o: TlsOpts, host: string, path: string): Promise<{ status: numbe
 t.test('client certificates per request', async (t) => {
   const etcd = await startEtcd(t)
   const echo = await startEcho(t)
-  const gw = await startGateway(t, { etcd: etcd.url })
+  // clients that send no SNI are served by strict.test's object
+  const gw = await startGateway(t, { etcd: etcd.url, config: { apisix: { ssl: { fallback_sni: 'strict.test' } } } })
   t.teardown(closeAgents)
   const admin = adminOf(gw)
-  const pki = makePki({ servers: [['skip.test'], ['strict.test'], ['open.test'], ['*.wild.test', 'a.wild.test', 'b.wild.test']], clients: ['alice'] })
+  const pki = makePki({ servers: [['skip.test'], ['strict.test'], ['open.test'], ['*.wild.test', 'a.wild.test', 'b.wild.test'], ['a.multi.test', 'b.multi.test']], clients: ['alice'] })
   const alice = pki.clients['alice']!
   const srv = (n: string) => pki.servers[n]!
   const put = async (path: string, body: Record<string, unknown>): Promise<void> => {
@@ -45,6 +47,7 @@ t.test('client certificates per request', async (t) => {
   await put('ssls/strict', { sni: 'strict.test', cert: srv('strict.test').cert, key: srv('strict.test').key, client: { ca: pki.ca.cert } })
   await put('ssls/open', { sni: 'open.test', cert: srv('open.test').cert, key: srv('open.test').key })
   await put('ssls/wild', { sni: '*.wild.test', cert: srv('*.wild.test').cert, key: srv('*.wild.test').key, client: { ca: pki.ca.cert } })
+  await put('ssls/multi', { snis: ['a.multi.test', 'b.multi.test'], cert: srv('a.multi.test').cert, key: srv('a.multi.test').key, client: { ca: pki.ca.cert } })
   await put('routes/all', {
     uri: '/*',
     upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } },
@@ -113,21 +116,38 @@ t.test('client certificates per request', async (t) => {
     t.equal(h['x-server-name'], 'skip.test')
   })
 
-  t.test('SNI/Host guard: a Host naming an object with client must equal the SNI', async (t) => {
+  t.test('SNI/Host guard: a Host choosing another object with client → 421; one the same object serves → served', async (t) => {
+    const on = (servername: string | undefined, cert = true): TlsOpts => ({ port: gw.https, ...(servername ? { servername } : {}), ...(cert ? { cert: alice.cert, key: alice.key } : {}) })
     const cases: [string, TlsOpts, string, number][] = [
-      ['SNI of an open object, Host of a strict one', { port: gw.https, servername: 'open.test' }, 'strict.test', 400],
-      ['SNI of an open object, Host with no object', { port: gw.https, servername: 'open.test' }, 'nobody.test', 200],
-      ['verified on strict.test, Host of an open object', withCert({ port: gw.https, servername: 'strict.test' }, alice), 'open.test', 200],
-      ['verified on strict.test, Host strict.test with case, port and dot', withCert({ port: gw.https, servername: 'strict.test' }, alice), 'STRICT.test.:9443', 200],
-      ['verified on strict.test, Host of another object with client', withCert({ port: gw.https, servername: 'strict.test' }, alice), 'skip.test', 400],
-      ['wildcard object: SNI a.wild.test, Host b.wild.test', withCert({ port: gw.https, servername: 'a.wild.test' }, alice), 'b.wild.test', 400],
-      ['wildcard object: SNI a.wild.test, Host a.wild.test', withCert({ port: gw.https, servername: 'a.wild.test' }, alice), 'a.wild.test', 200],
+      ['exact: verified on strict.test, Host strict.test', on('strict.test'), 'strict.test', 200],
+      ['exact, Host with case, port and dot', on('strict.test'), 'STRICT.test.:9443', 200],
+      ['verified on strict.test, Host of an object without client', on('strict.test'), 'open.test', 200],
+      ['verified on strict.test, Host of another object with client', on('strict.test'), 'skip.test', 421],
+      ['SNI of an object without client, Host of one with client', on('open.test', false), 'strict.test', 421],
+      ['SNI of an object without client, Host with no object', on('open.test', false), 'nobody.test', 200],
+      ['skip mode, no certificate, Host of another object with client', on('skip.test', false), 'strict.test', 421],
+      ['wildcard object: SNI a.wild.test, Host a.wild.test', on('a.wild.test'), 'a.wild.test', 200],
+      ['wildcard object: SNI a.wild.test, Host b.wild.test (same object)', on('a.wild.test'), 'b.wild.test', 200],
+      ['wildcard object: SNI a.wild.test, Host strict.test', on('a.wild.test'), 'strict.test', 421],
+      ['second SNI of one object: SNI a.multi.test, Host b.multi.test', on('a.multi.test'), 'b.multi.test', 200],
+      ['no SNI: the fallback_sni object serves its own Host', on(undefined), 'strict.test', 200],
+      ['no SNI: the fallback_sni object, Host of another object with client', on(undefined), 'a.multi.test', 421],
     ]
     for (const [name, o, host, status] of cases) {
+      const before = echo.seen.length
       const r = await rawGet(o, host, '/public/x')
       t.equal(r.status, status, `${name} → ${status}`)
-      if (status === 400) t.match(JSON.parse(r.body).error_msg, /^client certificate verified with SNI \S+, but the host is /, `${name}: the reason`)
+      if (status === 421) {
+        t.match(JSON.parse(r.body).error_msg, /^misdirected request: /, `${name}: the reason`)
+        t.equal(echo.seen.length, before, `${name}: nothing reached the upstream`)
+      }
     }
+    // the metric keeps its reason: one count per 421 above, under the connection's object and SNI
+    const mismatches = cases.filter((c) => c[3] === 421).length
+    const counted = (s: Scrape): number => find(s, 'apisix_client_cert_failures_total', { reason: 'sni_host_mismatch' }).reduce((n, x) => n + x.value, 0)
+    const s = await eventually(async () => parsePrometheus(await (await fetch(`http://127.0.0.1:${gw.metrics}/apisix/prometheus/metrics`)).text()), (s) => counted(s) === mismatches, { describe: () => gw.output() })
+    t.equal(find(s, 'apisix_client_cert_failures_total', { reason: 'sni_host_mismatch', ssl_id: 'open', sni: 'open.test' })[0]?.value, 1, 'labelled with the connection\'s object and SNI')
+    t.equal(find(s, 'apisix_client_cert_failures_total', { reason: 'sni_host_mismatch', ssl_id: 'strict', sni: 'strict.test' })[0]?.value, 2, 'no SNI: labelled with fallback_sni')
   })
 
   t.test('plain HTTP is not subject to any object\'s client rules', async (t) => {

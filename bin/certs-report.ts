@@ -3,7 +3,7 @@
  * certificate records, print them as an aligned table or a JSON array, and pick the exit code.
  * Reading etcd and parsing PEM happen in bin/certs.ts.
  */
-import type { CertKind, CertRecord } from '../core/cert-records.js'
+import type { CertKind, CertRecord } from '../core/x509/records.js'
 import { fail, ok, type Result } from '../core/schema/decode.js'
 
 /** One line of the report, with the JSON keys of `--json`. */

@@ -11,7 +11,7 @@
  *   that has not loaded its config yet hides nothing.
  * - `apisix_node_info`: max (each worker reports the same series with value 1).
  */
-import type { CertKind, CertRecord } from './cert-records.js'
+import type { CertKind, CertRecord } from './x509/records.js'
 import { Counter, Gauge, Histogram, OVERFLOW_LABEL, type FamilyOptions, type FamilySnapshot, type MetricsSnapshot, type ValueSeries } from './metrics/registry.js'
 
 /** APISIX's default latency buckets (ms), from its prometheus plugin. */

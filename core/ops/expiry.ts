@@ -7,7 +7,7 @@
  * the next scrape, equals one built from every certificate. A long list of changes (the first
  * load) is read in slices that yield to the event loop, so requests never wait behind it.
  */
-import { certificateRecords, type CertRecord, type ConsumerLike, type ParsedCert, type SkippedCert, type SslLike } from '../cert-records.js'
+import { certificateRecords, type CertRecord, type ConsumerLike, type ParsedCert, type SkippedCert, type SslLike } from '../x509/records.js'
 import { diffMaps, type MapChange } from '../collections/persistent-map.js'
 
 /** What the tracker needs from its owner; clock and scheduler are passed in. */

@@ -10,7 +10,7 @@
  */
 import { buildCidrSet, type CidrSet } from '../net/cidr.js'
 import { parseHeaderCert } from '../tls/header-cert.js'
-import { buildClientCertFacts } from '../tls/client-cert.js'
+import { buildClientCertFacts } from '../x509/cert.js'
 import type { TlsFacts } from '../tls/facts.js'
 import type { ClientCert } from '../plugins/types.js'
 

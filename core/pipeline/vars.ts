@@ -5,7 +5,8 @@
 import { hostname } from 'node:os'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { ClientCert } from '../plugins/types.js'
-import { buildClientCertFacts, daysRemaining, escapeUriComponent, formatAsn1Time, toPem } from '../tls/client-cert.js'
+import { buildClientCertFacts, daysRemaining, escapeUriComponent, formatAsn1Time } from '../x509/cert.js'
+import { toPem } from '../x509/pem.js'
 
 /** What the variables are computed from (a RequestContext provides it). */
 export interface VarSource {

@@ -8,7 +8,7 @@
  * exactly reversed; a multi-valued RDN (`+`) matches one with the same attributes in any order.
  */
 import picomatch from 'picomatch'
-import { parseDn, type DnAttribute, type Rdn } from './dn-parse.js'
+import { parseDn, type DnTextAttribute, type Rdn } from '../x509/name-parse.js'
 
 /** A compiled allow-list of DN patterns. */
 export interface DnMatcher {
@@ -46,7 +46,7 @@ const byType = <A extends { readonly type: string }>(rdn: readonly A[]): readonl
   rdn.length < 2 ? rdn : [...rdn].sort((a, b) => (a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
 
 /** Canonical text of a value and its glob (`?`/`*` where written unescaped, the rest escaped). */
-function canonical(a: DnAttribute): { text: string; glob: string; wild: boolean; stars: number } {
+function canonical(a: DnTextAttribute): { text: string; glob: string; wild: boolean; stars: number } {
   const v = a.value
   let text = ''
   let glob = ''
@@ -86,9 +86,9 @@ function canonical(a: DnAttribute): { text: string; glob: string; wild: boolean;
 }
 
 /** Canonical text of a certificate's value (no wildcards). */
-const canonicalText = (a: DnAttribute): string => canonical({ type: a.type, value: a.value, wild: [] }).text
+const canonicalText = (a: DnTextAttribute): string => canonical({ type: a.type, value: a.value, wild: [] }).text
 
-function compileValue(a: DnAttribute): (text: string) => boolean {
+function compileValue(a: DnTextAttribute): (text: string) => boolean {
   const c = canonical(a)
   if (!c.wild) return (text) => text === c.text
   if (c.glob === '*') return () => true

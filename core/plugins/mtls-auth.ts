@@ -16,8 +16,8 @@
 import { Type, type Static } from 'typebox'
 import { checkDnPattern, compileDnPatterns, type DnMatcher } from './dn-pattern.js'
 import { decodeCertificate } from './consumer-index.js'
-import { compileTrustStore, verifyChain, type TrustStore, type TrustStoreResult } from '../tls/chain-verify.js'
-import { buildClientCertFacts } from '../tls/client-cert.js'
+import { compileTrustStore, verifyChain, type TrustStore, type TrustStoreResult } from '../x509/verify.js'
+import { buildClientCertFacts } from '../x509/cert.js'
 import { definePlugin, type ClientCert, type RequestContext, type Step } from './types.js'
 
 /** mtls-auth on a route or global rule (CONTRACT.md). */

@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox'
 import type { X509Certificate } from 'node:crypto'
 import { CertPem, Desc, Host, KeyPem, Labels, Meta, closed } from './defs.js'
-import { keyMatchesCert, parseCertChain, parsePrivateKey, expiryWarning, normalizeSni, uncoveredSnis } from './pem.js'
+import { keyMatchesCert, parseCertChain, parsePrivateKey, expiryWarning, normalizeSni, uncoveredSnis } from '../x509/server-cert.js'
 import { decryptKey, isPlainPem } from './key-crypto.js'
 import { checkPattern } from './regex.js'
 import { fail, ok, type Result } from '../schema/decode.js'

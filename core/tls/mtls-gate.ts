@@ -1,4 +1,4 @@
-import type { CertFailureReason } from './client-cert.js'
+import type { CertFailureReason } from '../x509/cert.js'
 import type { TlsFacts } from './facts.js'
 
 /** Why the gate refused a request (the `reason` label of `apisix_client_cert_failures_total`). */

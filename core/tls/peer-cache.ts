@@ -12,7 +12,7 @@
  * signature, CA) is still OpenSSL's verdict on each connection; only the chain's length, which
  * OpenSSL builds the same way for the same leaf and store (trusted issuers first), is reused.
  */
-import type { ClientCertFacts } from './client-cert.js'
+import type { ClientCertFacts } from '../x509/cert.js'
 
 export const MAX_PER_POLICY = 256
 

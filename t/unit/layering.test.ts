@@ -18,7 +18,8 @@ function sources(dir: string): string[] {
 
 const FORBIDDEN: [RegExp, RegExp][] = [
   [/^core\/(errors\.ts|net\/)/, /^(?!core\/(errors\.ts|net\/))/],
-  [/^core\/(schema|resources)\//, /^(?!core\/(errors\.ts|net\/|schema\/|resources\/|plugins\/(types|registry)\.ts|etcd\/keys\.ts))/],
+  [/^core\/x509\//, /^(?!core\/(errors\.ts|net\/|x509\/))/],
+  [/^core\/(schema|resources)\//, /^(?!core\/(errors\.ts|net\/|x509\/|schema\/|resources\/|plugins\/(types|registry)\.ts|etcd\/keys\.ts))/],
   [/^core\/(tls|router|plugins|proxy)\//, /^core\/(config|etcd|server|state\.ts)/],
   [/^core\/pipeline\//, /^(core\/(config|etcd)\/|admin\/)/],
   [/^admin\//, /^core\/(tls|router|proxy|pipeline|server|config\/watcher\.ts|state\.ts)/],

@@ -1,5 +1,5 @@
 import t from 'tap'
-import type { CertRecord } from '../../core/cert-records.js'
+import type { CertRecord } from '../../core/x509/records.js'
 import { DEFAULT_LATENCY_BUCKETS, createGatewayMetrics } from '../../core/metrics.js'
 import { mergeSnapshots, renderPrometheus } from '../../core/metrics/exposition.js'
 import { find, parsePrometheus, type Scrape } from '../lib/prometheus.js'

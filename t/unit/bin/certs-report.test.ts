@@ -1,6 +1,6 @@
 import t from 'tap'
 import { buildReport, formatJson, formatTable, parseWithin, reportExitCode } from '../../../bin/certs-report.js'
-import type { CertRecord } from '../../../core/cert-records.js'
+import type { CertRecord } from '../../../core/x509/records.js'
 
 const NOW = new Date('2026-12-02T00:00:00Z')
 const DAY = 86_400_000

@@ -1,6 +1,6 @@
 // Test helper (not a test): a hand-built RequestContext and ClientCert for plugin unit tests.
 import type { ClientCert, RequestContext } from '../../../core/plugins/types.js'
-import { buildClientCertFacts } from '../../../core/tls/client-cert.js'
+import { buildClientCertFacts } from '../../../core/x509/cert.js'
 import type { Issued } from '../../lib/certs.js'
 
 /** The ClientCert of an issued certificate, as the TLS front or the header source would build it. */

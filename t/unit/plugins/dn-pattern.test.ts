@@ -1,6 +1,6 @@
 import t from 'tap'
 import { checkDnPattern, compileDnPatterns, MAX_DN_PATTERN } from '../../../core/plugins/dn-pattern.js'
-import { buildClientCertFacts } from '../../../core/tls/client-cert.js'
+import { buildClientCertFacts } from '../../../core/x509/cert.js'
 import { issue, makeCa } from '../../lib/certs.js'
 
 const DUKE = 'CN=Duke,OU=JavaSoft,O=Sun Microsystems,C=US'

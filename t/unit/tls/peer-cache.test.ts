@@ -1,6 +1,6 @@
 import t from 'tap'
 import { PeerCertCache } from '../../../core/tls/peer-cache.js'
-import type { ClientCertFacts } from '../../../core/tls/client-cert.js'
+import type { ClientCertFacts } from '../../../core/x509/cert.js'
 
 const facts = (tag: string): ClientCertFacts => ({ fingerprint: tag }) as unknown as ClientCertFacts
 

@@ -1,9 +1,9 @@
 import t from 'tap'
 import { X509Certificate } from 'node:crypto'
-import { makeTestPki } from './pki.js'
+import { makeTestPki } from '../resources/pki.js'
 import {
   certBlocks, certCoversSni, expiryWarning, keyMatchesCert, normalizeSni, parseCertChain, parsePrivateKey, uncoveredSnis,
-} from '../../../core/resources/pem.js'
+} from '../../../core/x509/server-cert.js'
 
 const NOW = Date.now()
 const pki = makeTestPki(NOW)

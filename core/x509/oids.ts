@@ -144,3 +144,44 @@ export function oidShortName(oid: string): string | undefined {
   const arc = arcs[oid.slice(0, dot)]
   return arc === undefined ? undefined : arc[Number(oid.slice(dot + 1))]
 }
+
+// The other direction, for names written as text (DN patterns of ssl-enforcement and mtls-auth).
+const CN = '2.5.4.3'
+const EMAIL = '1.2.840.113549.1.9.1'
+const JUR = '1.3.6.1.4.1.311.60.2.1.'
+/** Keywords (upper-case) → OID: RFC 4514, RFC 1779, OpenSSL short and long names, BouncyCastle's aliases. */
+const KEYWORDS: ReadonlyMap<string, string> = new Map([
+  ['CN', CN], ['COMMONNAME', CN],
+  ['SN', '2.5.4.4'], ['SURNAME', '2.5.4.4'],
+  ['SERIALNUMBER', '2.5.4.5'],
+  ['C', '2.5.4.6'], ['COUNTRYNAME', '2.5.4.6'],
+  ['L', '2.5.4.7'], ['LOCALITYNAME', '2.5.4.7'],
+  ['ST', '2.5.4.8'], ['S', '2.5.4.8'], ['STATEORPROVINCENAME', '2.5.4.8'],
+  ['STREET', '2.5.4.9'], ['STREETADDRESS', '2.5.4.9'],
+  ['O', '2.5.4.10'], ['ORGANIZATIONNAME', '2.5.4.10'],
+  ['OU', '2.5.4.11'], ['ORGANIZATIONALUNITNAME', '2.5.4.11'],
+  ['T', '2.5.4.12'], ['TITLE', '2.5.4.12'],
+  ['DESCRIPTION', '2.5.4.13'],
+  ['BUSINESSCATEGORY', '2.5.4.15'],
+  ['POSTALADDRESS', '2.5.4.16'],
+  ['POSTALCODE', '2.5.4.17'],
+  ['TELEPHONENUMBER', '2.5.4.20'],
+  ['NAME', '2.5.4.41'],
+  ['GIVENNAME', '2.5.4.42'], ['GN', '2.5.4.42'],
+  ['INITIALS', '2.5.4.43'],
+  ['GENERATION', '2.5.4.44'], ['GENERATIONQUALIFIER', '2.5.4.44'],
+  ['DNQ', '2.5.4.46'], ['DNQUALIFIER', '2.5.4.46'],
+  ['PSEUDONYM', '2.5.4.65'],
+  ['ORGANIZATIONIDENTIFIER', '2.5.4.97'],
+  ['UID', '0.9.2342.19200300.100.1.1'], ['USERID', '0.9.2342.19200300.100.1.1'],
+  ['DC', '0.9.2342.19200300.100.1.25'], ['DOMAINCOMPONENT', '0.9.2342.19200300.100.1.25'],
+  ['E', EMAIL], ['EMAIL', EMAIL], ['EMAILADDRESS', EMAIL],
+  ['UNSTRUCTUREDNAME', '1.2.840.113549.1.9.2'],
+  ['UNSTRUCTUREDADDRESS', '1.2.840.113549.1.9.8'],
+  ['JURISDICTIONL', `${JUR}1`], ['JURISDICTIONLOCALITYNAME', `${JUR}1`],
+  ['JURISDICTIONST', `${JUR}2`], ['JURISDICTIONSTATEORPROVINCENAME', `${JUR}2`],
+  ['JURISDICTIONC', `${JUR}3`], ['JURISDICTIONCOUNTRYNAME', `${JUR}3`],
+])
+
+/** The OID of an attribute keyword (any case) as name patterns write it; undefined when unknown. */
+export const oidOfKeyword = (word: string): string | undefined => KEYWORDS.get(word.toUpperCase())

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { children, DerError, expectTag, readDer, TAG, type DerNode } from './der.js'
-import { formatRfc2253, readName, type DnAttribute } from './dn.js'
+import { formatRfc2253, readName, type DnAttribute } from './name.js'
+import { pemBlocksOf, toPem } from './pem.js'
 
 /** A client certificate's facts in nginx's variable formats (spec §7). */
 export interface ClientCertFacts {
@@ -42,7 +43,20 @@ export function buildClientCertFacts(der: Uint8Array): ClientCertFacts | undefin
   }
 }
 
-function read(der: Uint8Array): ClientCertFacts {
+/** The fields of a TBSCertificate this project reads, as DER nodes of `der`. */
+export interface TbsFields {
+  readonly serial: DerNode
+  readonly issuer: DerNode
+  readonly validity: readonly DerNode[]
+  readonly subject: DerNode
+  /** the `[3] EXPLICIT Extensions` SEQUENCE; undefined for a certificate without extensions */
+  readonly extensions: DerNode | undefined
+  /** the whole TBSCertificate (what the signature covers) */
+  readonly tbs: DerNode
+}
+
+/** The one TBSCertificate walk (certificate facts, the expiry report, path validation). Throws DerError. */
+export function readTbs(der: Uint8Array): TbsFields {
   const cert = expectTag(readDer(der, 0), TAG.SEQUENCE, 'Certificate')
   if (cert.end !== der.length) throw new DerError('bytes after the certificate')
   const tbs = expectTag(children(der, cert)[0], TAG.SEQUENCE, 'TBSCertificate')
@@ -50,11 +64,19 @@ function read(der: Uint8Array): ClientCertFacts {
   // version [0] EXPLICIT is optional (absent = v1)
   const at = fields[0]?.cls === 2 && fields[0].tag === 0 ? 1 : 0
   const serial = expectTag(fields[at], TAG.INTEGER, 'serialNumber')
-  const issuer = readName(der, fields[at + 2] ?? missing('issuer'))
   const validity = children(der, expectTag(fields[at + 3], TAG.SEQUENCE, 'validity'))
-  const subject = readName(der, fields[at + 4] ?? missing('subject'))
-  const notBefore = readTime(der, validity[0])
-  const notAfter = readTime(der, validity[1])
+  const ext = fields.slice(at + 6).find((f) => f.cls === 2 && f.tag === 3)
+  const extensions = ext ? expectTag(readDer(der, ext.contentStart, ext.end), TAG.SEQUENCE, 'Extensions') : undefined
+  return { serial, issuer: fields[at + 2] ?? missing('issuer'), validity, subject: fields[at + 4] ?? missing('subject'), extensions, tbs }
+}
+
+function read(der: Uint8Array): ClientCertFacts {
+  const f = readTbs(der)
+  const serial = f.serial
+  const issuer = readName(der, f.issuer)
+  const subject = readName(der, f.subject)
+  const notBefore = readTime(der, f.validity[0])
+  const notAfter = readTime(der, f.validity[1])
   // The PEM forms and SHA-256 are computed on first use: most requests never read them.
   let pem: string | undefined
   let escaped: string | undefined
@@ -140,14 +162,6 @@ export function daysRemaining(notAfterMs: number, nowMs: number): number {
   return notAfterMs <= nowMs ? 0 : Math.floor((notAfterMs - nowMs) / 86_400_000)
 }
 
-/** PEM as OpenSSL's PEM_write_bio_X509 writes it: 64-column base64, each line ending in `\n`. */
-export function toPem(der: Uint8Array): string {
-  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64')
-  let body = ''
-  for (let i = 0; i < b64.length; i += 64) body += `${b64.slice(i, i + 64)}\n`
-  return `-----BEGIN CERTIFICATE-----\n${body}-----END CERTIFICATE-----\n`
-}
-
 // ngx_escape_uri(NGX_ESCAPE_URI_COMPONENT) keeps only these bytes; every other becomes %XX.
 const uriComponentTable: readonly string[] = Array.from({ length: 256 }, (_, b) => {
   const keep = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b === 0x2d || b === 0x2e || b === 0x5f || b === 0x7e
@@ -231,5 +245,33 @@ export function reasonCategory(authorized: boolean, authorizationError: string |
       return 'depth'
     default:
       return 'untrusted'
+  }
+}
+
+/** Subject (RFC 2253) and not-after of a certificate: what the expiry report and gauge need. */
+export interface ParsedCert {
+  readonly subject: string
+  readonly notAfter: Date
+}
+
+/**
+ * Parses one PEM certificate block (the first, when there are several) for the expiry report;
+ * throws when it is not a certificate (the records module turns the throw into a skipped record).
+ * A short read, not buildClientCertFacts: no fingerprint, serial or time strings (a gauge over
+ * 100k ssl objects reads every certificate at start-up); it accepts exactly what that accepts.
+ */
+export function parseCertPem(pem: string): ParsedCert {
+  const block = pemBlocksOf(pem, 'CERTIFICATE')[0]
+  if (block === undefined) throw new Error('no PEM certificate block')
+  const der = Buffer.from(block.body, 'base64')
+  try {
+    const f = readTbs(der)
+    readName(der, f.issuer)
+    const subject = readName(der, f.subject)
+    readTime(der, f.validity[0])
+    return { subject: formatRfc2253(subject) ?? '', notAfter: new Date(readTime(der, f.validity[1])) }
+  } catch (err) {
+    if (err instanceof DerError) throw new Error('not a DER certificate')
+    throw err
   }
 }

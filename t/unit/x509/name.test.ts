@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { buildClientCertFacts } from '../../../core/tls/client-cert.js'
-import { buildCertDer, makeKeyPair, T, type NameSpec } from './cert-builder.js'
+import { buildClientCertFacts } from '../../../core/x509/cert.js'
+import { buildCertDer, makeKeyPair, T, type NameSpec } from '../tls/cert-builder.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'dn-test-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

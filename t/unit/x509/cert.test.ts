@@ -14,8 +14,8 @@ import {
   reasonCategory,
   verifyErrorText,
   verifyString,
-} from '../../../core/tls/client-cert.js'
-import { buildCertDer, makeKeyPair, pemOf, T, type KeyPair, type NameSpec } from './cert-builder.js'
+} from '../../../core/x509/cert.js'
+import { buildCertDer, makeKeyPair, pemOf, T, type KeyPair, type NameSpec } from '../tls/cert-builder.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'client-cert-test-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))

@@ -1,8 +1,8 @@
 import t from 'tap'
-import { parseCertPem } from '../../core/cert-parse.js'
-import { issue, makeCa } from '../lib/certs.js'
-import { seeded } from '../lib/random.js'
-import { buildClientCertFacts } from '../../core/tls/client-cert.js'
+import { parseCertPem } from '../../../core/x509/cert.js'
+import { issue, makeCa } from '../../lib/certs.js'
+import { seeded } from '../../lib/random.js'
+import { buildClientCertFacts } from '../../../core/x509/cert.js'
 
 t.test('parseCertPem: a real certificate → RFC 2253 subject (last RDN first) and not-after', async (t) => {
   const ca = makeCa('Root')

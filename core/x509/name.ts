@@ -1,5 +1,5 @@
 import { children, decodeOid, DerError, expectTag, readDer, TAG, type DerNode } from './der.js'
-import { oidShortName } from './oid-names.js'
+import { oidShortName } from './oids.js'
 
 /** One attribute of a distinguished name, in certificate order. */
 export interface DnAttribute {

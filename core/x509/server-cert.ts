@@ -1,39 +1,27 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto'
+import { normalizeSni } from '../net/hostname.js'
+import { pemBlocks } from './pem.js'
+
+export { certBlocks } from './pem.js'
 
 /**
- * PEM helpers shared by the admin (checks at write time), the TLS engine and the ops tools
+ * Server-certificate checks shared by the admin (checks at write time), the TLS engine and the ops tools
  * (expiry reports). They never throw: a value that does not parse is `undefined`.
  */
-
-const BEGIN_CERT = '-----BEGIN CERTIFICATE-----'
-const END_CERT = '-----END CERTIFICATE-----'
-
-/** Every `CERTIFICATE` block of a PEM text, in order (text around the blocks is ignored). */
-export function certBlocks(pem: string): string[] {
-  const out: string[] = []
-  let from = 0
-  for (;;) {
-    const start = pem.indexOf(BEGIN_CERT, from)
-    if (start < 0) return out
-    const end = pem.indexOf(END_CERT, start + BEGIN_CERT.length)
-    if (end < 0) return out
-    from = end + END_CERT.length
-    out.push(pem.slice(start, from))
-  }
-}
 
 /**
  * Parses a certificate chain (leaf first). Like nginx's parse_pem_cert, the first certificate
  * must parse; so must every further block. Returns undefined otherwise.
  */
 export function parseCertChain(pem: string): X509Certificate[] | undefined {
-  const blocks = certBlocks(pem)
+  const { blocks, unterminated } = pemBlocks(pem)
   // an unterminated block after good ones (OpenSSL: "bad end line") refuses the whole text
-  if (blocks.length === 0 || pem.split(BEGIN_CERT).length - 1 !== blocks.length) return undefined
+  const certs = blocks.filter((b) => b.label === 'CERTIFICATE')
+  if (certs.length === 0 || unterminated !== undefined) return undefined
   const out: X509Certificate[] = []
-  for (const b of blocks) {
+  for (const b of certs) {
     try {
-      out.push(new X509Certificate(b))
+      out.push(new X509Certificate(b.text))
     } catch {
       return undefined
     }
@@ -78,8 +66,7 @@ export function dnsNames(cert: X509Certificate): string[] {
   return out
 }
 
-/** Normalises an SNI as the data plane does: lower case, one trailing dot removed. */
-export const normalizeSni = (sni: string): string => (sni.endsWith('.') ? sni.slice(0, -1) : sni).toLowerCase()
+export { normalizeSni }
 
 /**
  * True when the certificate serves `sni` without a name mismatch: an exact SAN, a SAN wildcard

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { generateKeyPairSync } from 'node:crypto'
 import * as forgeNs from 'node-forge'
-import { compileTrustStore, verifyChain, type ChainCheck, type TrustStore } from '../../../core/tls/chain-verify.js'
+import { compileTrustStore, verifyChain, type ChainCheck, type TrustStore } from '../../../core/x509/verify.js'
 import { issue, makeCa, type Issued } from '../../lib/certs.js'
 
 const forge = ((forgeNs as unknown as { default?: typeof forgeNs }).default ?? forgeNs) as typeof forgeNs

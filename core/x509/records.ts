@@ -3,6 +3,8 @@
  * consumers' mtls-auth certificates) as one flat list of records. Used by `bin/apisix certs`
  * and by the expiry gauge. The PEM parser is passed in so this module does no crypto itself.
  */
+import type { ParsedCert } from './cert.js'
+import { certBlocks } from './pem.js'
 
 /** Which part of the config a certificate comes from. */
 export type CertKind = 'server' | 'client-ca' | 'consumer'
@@ -19,11 +21,7 @@ export interface CertRecord {
   readonly notAfter: Date
 }
 
-/** The facts taken from one PEM certificate. */
-export interface ParsedCert {
-  readonly subject: string
-  readonly notAfter: Date
-}
+export type { ParsedCert } from './cert.js'
 
 /** The fields of an ssl object this module reads (APISIX's names). */
 export interface SslLike {
@@ -48,13 +46,8 @@ export interface SkippedCert {
   readonly reason: string
 }
 
-// A PEM block; lazy body, anchored markers: linear on any input.
-const PEM_CERT = /-----BEGIN CERTIFICATE-----[^-]*-----END CERTIFICATE-----/g
-
 /** Every PEM certificate block in `text`, in order (a CA bundle may hold several). */
-export function splitPemCertificates(text: string): string[] {
-  return text.match(PEM_CERT) ?? []
-}
+export const splitPemCertificates = certBlocks
 
 /**
  * Lists every certificate of `ssls` and `consumers` in input order. A server `cert` (or

@@ -2,7 +2,7 @@ import t from 'tap'
 import { once } from 'node:events'
 import * as tls from 'node:tls'
 import type { AddressInfo } from 'node:net'
-import { peerCertFromSession } from '../../../core/tls/peer-der.js'
+import { peerCertFromSession } from '../../../core/x509/peer-der.js'
 import { issue, makeCa, makePki } from '../../lib/certs.js'
 
 const pki = makePki({ clients: ['alice'] })

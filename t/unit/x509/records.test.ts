@@ -1,5 +1,5 @@
 import t from 'tap'
-import { certificateRecords, splitPemCertificates, type ParsedCert, type SkippedCert } from '../../core/cert-records.js'
+import { certificateRecords, splitPemCertificates, type ParsedCert, type SkippedCert } from '../../../core/x509/records.js'
 
 // A stand-in PEM: the body is base64 of JSON {subject, notAfter}, so the parser stays trivial.
 const pem = (subject: string, notAfter = '2027-01-01T00:00:00Z'): string =>

@@ -9,6 +9,7 @@
  * clientAuth. node:crypto does the parsing and signature checks; the time is passed in.
  */
 import { X509Certificate } from 'node:crypto'
+import { pemBlocksOf } from './pem.js'
 
 /** Which check failed, as mtls-auth reports it. */
 export type ChainCheck = 'signature' | 'expired' | 'not_yet_valid' | 'untrusted' | 'malformed'
@@ -38,7 +39,6 @@ export type TrustStoreResult = { readonly ok: true; readonly store: TrustStore }
 
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 const ANY_EKU = '2.5.29.37.0'
-const PEM_CERT = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g
 
 const oneLine = (name: string): string => name.split('\n').join(', ')
 
@@ -58,11 +58,11 @@ export function compileTrustStore(pem: string): TrustStoreResult {
   const all: Entry[] = []
   const bySubject = new Map<string, Entry[]>()
   let n = 0
-  for (const m of pem.matchAll(PEM_CERT)) {
+  for (const block of pemBlocksOf(pem, 'CERTIFICATE')) {
     n++
     let x509: X509Certificate
     try {
-      x509 = new X509Certificate(`-----BEGIN CERTIFICATE-----${m[1] ?? ''}-----END CERTIFICATE-----\n`)
+      x509 = new X509Certificate(block.text)
     } catch (e) {
       return { ok: false, error: `certificate ${n} of the CA bundle cannot be read: ${e instanceof Error ? e.message : String(e)}` }
     }

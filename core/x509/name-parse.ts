@@ -4,9 +4,10 @@
  * `;` as separator, quoted values, `OID.` prefixes). Used by the DN patterns of ssl-enforcement
  * and mtls-auth; OpenSSL's `/C=FR/O=x` form is not accepted (Gravitee does not accept it either).
  */
+import { oidOfKeyword } from './oids.js'
 
 /** One attribute of a name: canonical type and unescaped value. */
-export interface DnAttribute {
+export interface DnTextAttribute {
   /** dotted OID for a known or numeric type (`2.5.4.3` for CN), else the keyword upper-cased */
   readonly type: string
   /** the value with escapes, quotes and `#hex` resolved */
@@ -16,47 +17,10 @@ export interface DnAttribute {
 }
 
 /** A relative distinguished name: one attribute, or several joined by `+`. */
-export type Rdn = readonly DnAttribute[]
+export type Rdn = readonly DnTextAttribute[]
 
 /** The result of parsing a name: its RDNs in written order, or a message saying what is wrong. */
 export type DnResult = { readonly ok: true; readonly rdns: readonly Rdn[] } | { readonly ok: false; readonly error: string }
-
-const CN = '2.5.4.3'
-const EMAIL = '1.2.840.113549.1.9.1'
-const JUR = '1.3.6.1.4.1.311.60.2.1.'
-/** Keywords (upper-case) → OID: RFC 4514, RFC 1779, OpenSSL short and long names, BouncyCastle's aliases. */
-const KEYWORDS: ReadonlyMap<string, string> = new Map([
-  ['CN', CN], ['COMMONNAME', CN],
-  ['SN', '2.5.4.4'], ['SURNAME', '2.5.4.4'],
-  ['SERIALNUMBER', '2.5.4.5'],
-  ['C', '2.5.4.6'], ['COUNTRYNAME', '2.5.4.6'],
-  ['L', '2.5.4.7'], ['LOCALITYNAME', '2.5.4.7'],
-  ['ST', '2.5.4.8'], ['S', '2.5.4.8'], ['STATEORPROVINCENAME', '2.5.4.8'],
-  ['STREET', '2.5.4.9'], ['STREETADDRESS', '2.5.4.9'],
-  ['O', '2.5.4.10'], ['ORGANIZATIONNAME', '2.5.4.10'],
-  ['OU', '2.5.4.11'], ['ORGANIZATIONALUNITNAME', '2.5.4.11'],
-  ['T', '2.5.4.12'], ['TITLE', '2.5.4.12'],
-  ['DESCRIPTION', '2.5.4.13'],
-  ['BUSINESSCATEGORY', '2.5.4.15'],
-  ['POSTALADDRESS', '2.5.4.16'],
-  ['POSTALCODE', '2.5.4.17'],
-  ['TELEPHONENUMBER', '2.5.4.20'],
-  ['NAME', '2.5.4.41'],
-  ['GIVENNAME', '2.5.4.42'], ['GN', '2.5.4.42'],
-  ['INITIALS', '2.5.4.43'],
-  ['GENERATION', '2.5.4.44'], ['GENERATIONQUALIFIER', '2.5.4.44'],
-  ['DNQ', '2.5.4.46'], ['DNQUALIFIER', '2.5.4.46'],
-  ['PSEUDONYM', '2.5.4.65'],
-  ['ORGANIZATIONIDENTIFIER', '2.5.4.97'],
-  ['UID', '0.9.2342.19200300.100.1.1'], ['USERID', '0.9.2342.19200300.100.1.1'],
-  ['DC', '0.9.2342.19200300.100.1.25'], ['DOMAINCOMPONENT', '0.9.2342.19200300.100.1.25'],
-  ['E', EMAIL], ['EMAIL', EMAIL], ['EMAILADDRESS', EMAIL],
-  ['UNSTRUCTUREDNAME', '1.2.840.113549.1.9.2'],
-  ['UNSTRUCTUREDADDRESS', '1.2.840.113549.1.9.8'],
-  ['JURISDICTIONL', `${JUR}1`], ['JURISDICTIONLOCALITYNAME', `${JUR}1`],
-  ['JURISDICTIONST', `${JUR}2`], ['JURISDICTIONSTATEORPROVINCENAME', `${JUR}2`],
-  ['JURISDICTIONC', `${JUR}3`], ['JURISDICTIONCOUNTRYNAME', `${JUR}3`],
-])
 
 const OID_RE = /^(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))+$/
 const isSpace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r'
@@ -130,7 +94,7 @@ class Parser {
       if (!OID_RE.test(word)) this.fail(`${word} is not a valid OID`)
       return word
     }
-    const known = KEYWORDS.get(word.toUpperCase())
+    const known = oidOfKeyword(word.toUpperCase())
     if (known) return known
     if (this.strict) {
       this.i = start
@@ -222,7 +186,7 @@ class Parser {
     const rdns: Rdn[] = []
     this.skipSpaces()
     if (this.i >= this.s.length) return rdns
-    let rdn: DnAttribute[] = []
+    let rdn: DnTextAttribute[] = []
     for (;;) {
       const type = this.type()
       const { value, wild } = this.value()

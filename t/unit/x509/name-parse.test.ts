@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseDn } from '../../../core/plugins/dn-parse.js'
+import { parseDn } from '../../../core/x509/name-parse.js'
 
 const CN = '2.5.4.3'
 const O = '2.5.4.10'

@@ -2,6 +2,7 @@ import type { Etcd3, IKeyValue } from 'etcd3'
 import { GatewayError } from '../core/errors.js'
 import type { Kv, KvStore } from './kv.js'
 import { dirOf } from '../core/etcd/keys.js'
+import { rangeEnd } from '../core/etcd/prefix-watch.js'
 import { claimsIn } from './sni-claims.js'
 import { createSniWatch } from './sni-watch.js'
 
@@ -41,8 +42,7 @@ export function createEtcdStore(etcd: Etcd3, prefix: string, o: { sniWaitMs?: nu
   const listed = new Map<string, Map<string, { mod: string; kv: Kv | undefined }>>()
   const listCached = async (dir: string): Promise<Kv[]> => {
     const key = Buffer.from(dir)
-    const end = Buffer.from(dir)
-    end[end.length - 1] = (end[end.length - 1] ?? 0) + 1
+    const end = rangeEnd(dir)
     const keys = await etcd.kv.range({ key, range_end: end, keys_only: true })
     const prev = listed.get(dir)
     const next = new Map<string, { mod: string; kv: Kv | undefined }>()

@@ -12,13 +12,13 @@ import { certificateRecords, type ConsumerLike, type SkippedCert, type SslLike }
 import { parseCertPem } from '../core/x509/cert.js'
 import { createEtcdClient } from '../core/etcd/client.js'
 import { dirOf, parseKey, type ResourceName } from '../core/etcd/keys.js'
+import { listPrefix } from '../core/etcd/prefix-watch.js'
 import { waitForEtcd } from '../core/etcd/wait.js'
 import { GatewayError } from '../core/errors.js'
 import { buildReport, formatJson, formatTable, parseWithin, reportExitCode } from './certs-report.js'
 
 /** How long the command waits for etcd at most (startup_retry is for a gateway, not a one-shot command). */
 const RETRY_SECONDS = 3
-const PAGE = 500
 
 /** `bin/apisix certs`: prints the expiry report; returns the exit code (0 or 1). */
 export async function certs(o: { file: string; within: string | undefined; json: boolean }): Promise<number> {
@@ -57,27 +57,18 @@ function shortRetry(c: LocalConfig): LocalConfig {
 
 /** Every object of one resource as [id, parsed JSON object], read in pages at one revision; values that are not JSON objects are reported and left out. */
 async function readObjects(etcd: Etcd3, prefix: string, res: ResourceName): Promise<[string, object][]> {
-  const dir = dirOf(prefix, res)
-  const end = Buffer.from(dir)
-  end[end.length - 1] = (end[end.length - 1] ?? 0) + 1
   const out: [string, object][] = []
-  let key = Buffer.from(dir)
-  let revision: string | undefined
   try {
-    for (;;) {
-      const page = await etcd.kv.range({ key, range_end: end, limit: PAGE, ...(revision ? { revision } : {}) })
-      revision ??= page.header.revision
-      for (const kv of page.kvs) {
-        const k = parseKey(prefix, kv.key.toString())
+    await listPrefix(etcd, dirOf(prefix, res), (kvs) => {
+      for (const kv of kvs) {
+        const k = parseKey(prefix, kv.key)
         if (k === undefined) continue
-        const value = parseObject(kv.value.toString())
+        const value = parseObject(kv.value)
         if (value === undefined) process.stderr.write(`warning: ${res}/${k.id}: not a JSON object; left out\n`)
         else out.push([k.id, value])
       }
-      const last = page.kvs[page.kvs.length - 1]
-      if (!page.more || last === undefined) return out
-      key = Buffer.concat([last.key, Buffer.from([0])])
-    }
+    })
+    return out
   } catch (err) {
     throw new GatewayError('GW_ETCD_FAILED', [(err as Error).message.split('\n')[0] ?? String(err)], { cause: err })
   }

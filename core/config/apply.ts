@@ -1,16 +1,11 @@
 import type { Result } from '../schema/decode.js'
+import type { KvEvent } from '../etcd/prefix-watch.js'
 import { parseKey, type ResourceName } from '../etcd/keys.js'
 import { emptySnapshot, type Entry, type Snapshot } from './snapshot.js'
 import { asPersistent, persistentMapOf } from '../collections/persistent-map.js'
 
-/** One change read from etcd. */
-export interface ConfigEvent {
-  readonly type: 'put' | 'delete'
-  readonly key: string
-  readonly value: string
-  readonly modRevision: string
-  readonly createRevision: string
-}
+/** One change read from etcd (core/etcd/prefix-watch.ts). */
+export type ConfigEvent = KvEvent
 
 /** An object in etcd the data plane refused, with the reason (logged with its key). */
 export interface Rejected {

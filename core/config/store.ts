@@ -4,7 +4,7 @@ import type { ResourceName } from '../etcd/keys.js'
 import { applyEvents, type Decode, type Rejected } from './apply.js'
 import { createFullLoad } from './full-load.js'
 import { emptySnapshot, type Snapshot } from './snapshot.js'
-import { createWatcher } from './watcher.js'
+import { watchPrefix } from '../etcd/prefix-watch.js'
 
 /** Sync state of the store, for readiness and metrics. */
 export interface SyncState {
@@ -66,7 +66,7 @@ export function createStore<G>(o: {
     }
   }
 
-  const watcher = createWatcher(o.etcd, o.prefix, {
+  const watcher = watchPrefix(o.etcd, o.prefix, {
     listing() {
       // decoded page by page (the raw page is dropped at once); published only when complete
       const load = createFullLoad(o.prefix, o.decode)

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { Etcd3, GRPCUnavailableError, isRecoverableError, type IOptions } from 'etcd3'
+import { Etcd3, GRPCUnavailableError, type IOptions } from 'etcd3'
 import { ExponentialBackoff, handleWhen, noop, retry } from 'cockatiel'
 import type { LocalConfig } from '../config/local-schema.js'
 import { GatewayError } from '../errors.js'
@@ -84,7 +84,8 @@ export function createEtcdClient(c: LocalConfig): Etcd3 {
  */
 function failoverPolicy(members: number): GlobalPolicy {
   const p = retry(
-    handleWhen((err) => err instanceof GRPCUnavailableError || (isRecoverableError(err) && /UNAVAILABLE|ECONNREFUSED|ECONNRESET/.test(err.message))),
+    // etcd3 casts a gRPC status 14 (refused, reset, no leader) to GRPCUnavailableError
+    handleWhen((err) => err instanceof GRPCUnavailableError),
     { maxAttempts: Math.max(4, members * 2 + 2), backoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }) },
   )
   // etcd3 bundles the same cockatiel major; its IPolicy type is nominally another copy

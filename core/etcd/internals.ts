@@ -1,4 +1,4 @@
-import { Watcher, type Etcd3 } from 'etcd3'
+import { castGrpcErrorMessage, EtcdInvalidAuthTokenError, Watcher, type Etcd3 } from 'etcd3'
 
 /*
  * What etcd3 1.1.2 (pinned) offers no option for, or gets wrong, done on its internals. Every
@@ -55,7 +55,8 @@ export function patchClient(client: Etcd3, o: { verify: boolean }): string | und
   }
   m.handleCreatedResponse = (res) => {
     created.call(m, res)
-    if (res.canceled && /auth token/i.test(res.cancel_reason ?? '')) {
+    // a watch refusal carries etcd's error as text only; etcd3's own table names its class
+    if (res.canceled && castGrpcErrorMessage(res.cancel_reason ?? '') instanceof EtcdInvalidAuthTokenError) {
       auth.invalidateMetadata?.()
       reopen.call(m, new Error(`watch refused: ${res.cancel_reason ?? ''}`))
     }

@@ -83,7 +83,7 @@ t.test('readiness follows the first full config load, not etcd afterwards', asyn
 
   t.test('etcd goes away after the first load → still 200 (the last configuration serves)', async (t) => {
     // first make sure the worker's watch is live (a change arrives only through it): stopping etcd
-    // between the listing and the watch leaves the watcher waiting without a word (noted for core/config/watcher.ts)
+    // between the listing and the watch leaves the watcher waiting without a word (noted for core/etcd/prefix-watch.ts)
     const put = await fetch(`${etcd.url}/v3/kv/put`, {
       method: 'POST',
       body: JSON.stringify({ key: b64('/apisix/upstreams/u1'), value: b64(JSON.stringify({ nodes: { '127.0.0.1:1': 1 } })) }),

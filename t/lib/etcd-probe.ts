@@ -3,7 +3,7 @@ import type { Etcd3 } from 'etcd3'
 import { createEtcdClient } from '../../core/etcd/client.js'
 import { decodeLocalConfig } from '../../core/config/local.js'
 import type { LocalConfig } from '../../core/config/local-schema.js'
-import { createWatcher } from '../../core/config/watcher.js'
+import { watchPrefix } from '../../core/etcd/prefix-watch.js'
 
 /** A LocalConfig with these `deployment.etcd` (timeout 5 s unless given) and `apisix` keys. */
 export const etcdConfig = (etcd: Record<string, unknown>, apisix: Record<string, unknown> = {}): LocalConfig =>
@@ -19,7 +19,7 @@ export const etcdClient = (t: Test, etcd: Record<string, unknown>, apisix: Recor
 /** The gateway's config watcher over /apisix/, its view kept as a Map key → value. */
 export const mirror = (t: Test, etcd: Etcd3): Map<string, string> => {
   const view = new Map<string, string>()
-  const w = createWatcher(etcd, '/apisix', {
+  const w = watchPrefix(etcd, '/apisix', {
     listing() {
       const fresh = new Map<string, string>()
       return {

@@ -30,6 +30,10 @@ export interface AccessLogEntry {
   readonly client_s_dn: string | null
   readonly client_serial: string | null
   readonly consumer: string | null
+  /** `1.0`, `1.1` or `2` */
+  readonly http_version: string
+  /** on gRPC routes only: the upstream's grpc-status, null when none came */
+  readonly grpc_status?: string | null
 }
 
 /** `apisix.access_log` from config.yaml. */
@@ -74,6 +78,8 @@ export function formatAccessLine(e: AccessLogEntry): string {
     client_s_dn: e.client_s_dn,
     client_serial: e.client_serial,
     consumer: e.consumer,
+    http_version: e.http_version,
+    grpc_status: e.grpc_status,
   })}\n`
 }
 

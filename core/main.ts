@@ -10,6 +10,7 @@ import { emptyGeneration } from './state.js'
 import { createHandler } from './pipeline/handle.js'
 import { createHttpServer, httpServerOptions, serveWithNode, startHttpListeners, type PlainListeners } from './server/listeners.js'
 import { createFastHttp } from './server/fast-http.js'
+import { createH2, routePlain } from './server/h2.js'
 import type { HttpResponse, RequestHead } from './pipeline/http.js'
 import { drainWorker, nginxTimeMs } from './server/drain.js'
 import { buildDecode } from './config/decode-all.js'
@@ -54,6 +55,7 @@ export async function runWorker(): Promise<void> {
     keyring: config.apisix.data_encryption.keyring,
     tickets: () => tickets,
     onBuildError: (id, reason) => log.error({ ssl_id: id, reason }, 'ssl object cannot be served; handshakes for its SNIs fail'),
+    http2: config.apisix.enable_http2,
   })
   const ca = upstreamCa(file, config)
   const pools = createPools(ca === undefined ? {} : { ca })
@@ -100,14 +102,20 @@ export async function runWorker(): Promise<void> {
     handle(req, res)
   }
   const server = createHttpServer(onRequest)
+  // HTTP/2 (apisix.enable_http2): TLS connections whose ALPN chose h2, plain ones that open with the preface
+  const h2 = config.apisix.enable_http2
+    ? createH2({ handler: onRequest, sendTimeoutMs: nginxTimeMs(config.nginx_config.http.send_timeout), idleTimeoutMs: httpServerOptions.keepAliveTimeout })
+    : undefined
+  const toNode = (socket: Socket, pending: Buffer | null): void => {
+    serveWithNode(server, socket)
+    if (pending !== null) socket.emit('data', pending)
+  }
   // every connection starts on the fast HTTP/1.1 path; the first request outside its subset
-  // moves the connection to Node's HTTP server, with the bytes read and not served yet
+  // moves the connection to Node's HTTP server (or, with the h2c preface, to HTTP/2), with the
+  // bytes read and not served yet
   const fast = createFastHttp({
     handler: onRequest,
-    fallback: (socket, pending) => {
-      serveWithNode(server, socket)
-      if (pending !== null) socket.emit('data', pending)
-    },
+    fallback: h2 ? (socket, pending) => routePlain(socket, pending, (s, p) => h2.serve(s, p), toNode) : toNode,
     headersTimeoutMs: httpServerOptions.headersTimeout,
     keepAliveTimeoutMs: httpServerOptions.keepAliveTimeout,
     maxHeaderSize: httpServerOptions.maxHeaderSize,
@@ -150,7 +158,7 @@ export async function runWorker(): Promise<void> {
   }
   try {
     plain = await startHttpListeners(config, server, { serve: (s) => fast.serve(s), ...(balance ? { balance: { balance, handOver: (s: Socket) => handOver('http', s, Buffer.alloc(0)) } } : {}) })
-    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, serveHttp: (s) => fast.serve(s), ...(balance ? { balance, handOver: (s: Socket, hello: Buffer) => handOver('tls', s, hello) } : {}) })
+    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, serveHttp: (s) => (h2 && s.alpnProtocol === 'h2' ? h2.serve(s) : fast.serve(s)), ...(balance ? { balance, handOver: (s: Socket, hello: Buffer) => handOver('tls', s, hello) } : {}) })
   } catch (err) {
     send({ type: 'fatal', message: (err as Error).message })
     return
@@ -181,10 +189,12 @@ export async function runWorker(): Promise<void> {
         closeIdle: () => {
           server.closeIdleConnections()
           fast.closeIdle()
+          h2?.closeIdle()
         },
         cutAll: () => {
           server.closeAllConnections()
           fast.cutAll()
+          h2?.cutAll()
           for (const s of upgraded) s.destroy()
         },
         inflight: () => inflight,

@@ -14,6 +14,7 @@ export const SslListen = Type.Object(
   {
     ip: Type.String({ minLength: 1, default: '0.0.0.0' }),
     port: Port,
+    // accepted by the schema only to be refused naming apisix.enable_http2 (local.ts), as APISIX 3.9+ does
     enable_http2: Type.Optional(Type.Boolean()),
   },
   closed,
@@ -24,6 +25,8 @@ export const ConfigSchema = Type.Object(
     apisix: Type.Object(
       {
         node_listen: Type.Union([Port, Type.Array(Listen, { minItems: 1 })], { default: 9080 }),
+        // HTTP/2 on every listener: h2 by ALPN on TLS, h2c (prior knowledge) on plain ports
+        enable_http2: Type.Boolean({ default: true }),
         workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 1, maximum: 256 })], { default: 'auto' }),
         ssl: Type.Object(
           {

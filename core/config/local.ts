@@ -80,6 +80,9 @@ function checkSemantics(c: LocalConfig): [string, string] | undefined {
     const why = checkCidr(cidr)
     if (why) return [`apisix.ssl.client_cert_header.trusted_proxies[${i}]`, why]
   }
+  for (const [i, l] of c.apisix.ssl.listen.entries()) {
+    if (l.enable_http2 !== undefined) return [`apisix.ssl.listen[${i}].enable_http2`, 'per-listener HTTP/2 is no longer supported; use apisix.enable_http2']
+  }
   const name = c.apisix.ssl.client_cert_header.name
   if (name && !HTTP_TOKEN.test(name)) return ['apisix.ssl.client_cert_header.name', 'must be an HTTP header name']
   for (const [i, k] of c.apisix.data_encryption.keyring.entries()) {

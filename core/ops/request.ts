@@ -30,6 +30,10 @@ export interface RequestFacts {
   readonly clientSDn: string | null
   readonly clientSerial: string | null
   readonly consumer: string | null
+  /** `1.0`, `1.1` or `2` */
+  readonly httpVersion: string
+  /** the gRPC status the upstream answered (grpc-status); undefined on routes that are not gRPC, null when none came */
+  readonly grpcStatus?: string | null
 }
 
 /** The access-log entry for one request. */
@@ -50,6 +54,8 @@ export function accessEntry(f: RequestFacts): AccessLogEntry {
     client_s_dn: f.clientSDn,
     client_serial: f.clientSerial,
     consumer: f.consumer,
+    http_version: f.httpVersion,
+    ...(f.grpcStatus !== undefined ? { grpc_status: f.grpcStatus } : {}),
   }
 }
 
@@ -81,5 +87,7 @@ export function factsOfRecord(r: RequestRecord, tls: TlsFacts | undefined, nowMs
     clientSDn: cert?.subjectDn ?? null,
     clientSerial: cert?.serial ?? null,
     consumer: r.ctx?.consumer?.username ?? null,
+    httpVersion: r.req.httpVersion === '2.0' ? '2' : (r.req.httpVersion ?? '1.1'),
+    ...(r.route?.upstream?.grpc ? { grpcStatus: up?.grpcStatus ?? null } : {}),
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Readable } from 'node:stream'
 
 /** A request's head: everything the pipeline reads of it (its body, when it has one, is Node's stream). */
 export interface RequestHead {
@@ -13,6 +14,14 @@ export interface RequestHead {
   readonly headers: IncomingHttpHeaders
   readonly rawHeaders: string[]
   readonly socket: Socket
+  /** `1.0`, `1.1` or `2.0` */
+  readonly httpVersion?: string
+  /**
+   * The body stream when it is not the request itself (HTTP/2: the stream, which carries no
+   * Content-Length for gRPC and most clients); null: no body. Undefined: the request is its own
+   * body when it has Content-Length or Transfer-Encoding (HTTP/1.1).
+   */
+  readonly body?: Readable | null
 }
 
 /** The response the pipeline writes. */
@@ -27,8 +36,13 @@ export interface HttpResponse {
   writeHead(status: number, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): unknown
   write(chunk: Buffer | string): boolean
   end(data?: Buffer | string): unknown
-  destroy(err?: Error): unknown
   /** 'close' once the response is done or its connection went away; 'drain' after back-pressure */
   on(event: 'close' | 'drain' | 'finish', listener: () => void): unknown
   once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown
+  /** HTTP/2 only: the response will end with trailers (call before writeHead) */
+  expectTrailers?(): void
+  /** HTTP/2 only: the trailers sent after the body (with expectTrailers) */
+  setTrailers?(trailers: Readonly<Record<string, string | string[]>>): void
+  /** HTTP/2 only: resets the stream with an HTTP/2 error code (the connection goes on) */
+  destroy(err?: Error, code?: number): unknown
 }

@@ -7,12 +7,13 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { HttpResponse, RequestHead } from '../pipeline/http.js'
-import type { Duplex } from 'node:stream'
+import type { Duplex, Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import { responseHeaderList } from './headers.js'
 import type { Pools } from './pools.js'
 import type { PlanNode, Timeouts, UpstreamPlan } from './upstream-plan.js'
 import { classifyUpstreamError, reasonPhrase } from './upstream-errors.js'
+import { forwardGrpc } from './grpc.js'
 
 /** How the forwarded request ended, for logs and metrics. */
 export interface ForwardResult {
@@ -24,6 +25,8 @@ export interface ForwardResult {
   readonly upstreamMs: number
   /** the reason of a failure ('connect refused', 'client closed' …) */
   readonly error: string | undefined
+  /** gRPC upstreams: the grpc-status the upstream answered, undefined when none */
+  readonly grpcStatus?: string | undefined
 }
 
 /** A client connection that asked for a WebSocket upgrade (the server's 'upgrade' event). */
@@ -65,8 +68,12 @@ export function hasBody(req: RequestHead): boolean {
   return (cl !== undefined && cl !== '0') || req.headers['transfer-encoding'] !== undefined
 }
 
-/** The request's body stream: Node's IncomingMessage (the fast path serves bodiless requests only). */
-const bodyOf = (req: RequestHead): IncomingMessage | null => (hasBody(req) && typeof (req as Partial<IncomingMessage>).pipe === 'function' ? (req as IncomingMessage) : null)
+/** A request body: Node's IncomingMessage, or an HTTP/2 stream. */
+export type BodyStream = Readable & { readonly complete?: boolean }
+
+/** The request's body stream: HTTP/2's stream, or Node's IncomingMessage (the fast path serves bodiless requests only). */
+export const bodyOf = (req: RequestHead): BodyStream | null =>
+  req.body !== undefined ? req.body : hasBody(req) && typeof (req as Partial<IncomingMessage>).pipe === 'function' ? (req as IncomingMessage) : null
 
 /** How often client_body_timeout's watchdog looks at the body's progress (a quarter of the bound, 20 ms to 1 s). */
 const bodyCheckMs = (boundMs: number): number => Math.max(20, Math.min(1000, Math.floor(boundMs / 4)))
@@ -77,6 +84,7 @@ const sendTimedOutOf = (x: Forwarding): void => x.sendTimedOut()
 
 /** Forwards one request; never throws (failures become the reply). */
 export function forward(f: ForwardRequest): void {
+  if (f.plan.grpc) return forwardGrpc(f)
   const x = new Forwarding(f)
   const first = f.plan.unusable === undefined ? x.pick() : undefined
   if (!first) {
@@ -93,7 +101,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
   readonly f: ForwardRequest
   readonly started: number
   readonly deadline: number
-  readonly body: IncomingMessage | null
+  readonly body: BodyStream | null
   /** nodes tried so far (the current one included); a Set only once a retry needs one */
   tried: PlanNode[] = []
   abortCurrent: ((err: Error) => void) | undefined = undefined
@@ -120,7 +128,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
     this.body = f.upgrade === undefined ? bodyOf(f.req) : null
     f.res.on('close', () => this.onClientClose())
     if (this.body !== null && f.clientBodyMs > 0) {
-      this.bodyRead = this.body.socket.bytesRead
+      this.bodyRead = f.req.socket.bytesRead
       this.bodyProgressAt = this.started
       this.bodyTimer = setTimeout(checkBodyOf, bodyCheckMs(f.clientBodyMs), this)
     }
@@ -142,9 +150,10 @@ class Forwarding implements Dispatcher.DispatchHandler {
     this.bodyTimer = undefined
     const f = this.f
     const req = this.body
-    if (req === null || this.ended || req.complete) return
+    if (req === null || this.ended || req.complete === true || req.readableEnded) return
     const now = f.now()
-    const read = req.socket.bytesRead
+    // the connection's bytes (on HTTP/2 every stream's): progress of this body or of a sibling
+    const read = f.req.socket.bytesRead
     if (read !== this.bodyRead || req.readableLength > 0) {
       this.bodyRead = read
       this.bodyProgressAt = now

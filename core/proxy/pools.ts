@@ -3,6 +3,7 @@
  * upstream naming it, kept alive between requests, closed when no generation names it.
  */
 import { readFileSync } from 'node:fs'
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2'
 import { Pool } from 'undici'
 import type { LocalConfig } from '../config/local-schema.js'
 import { GatewayError } from '../errors.js'
@@ -12,6 +13,12 @@ import type { PoolOptions } from './upstream-plan.js'
 export interface Pools {
   /** The pool for `key`, made on first use. */
   get(key: string, o: PoolOptions): Pool
+  /**
+   * The HTTP/2 session to a gRPC node (scheme grpc: h2c; grpcs: TLS with the upstream's `tls`
+   * settings and client certificate), made on first use and again once it closes or gets GOAWAY.
+   * A session not connected within the connect timeout is destroyed with UND_ERR_CONNECT_TIMEOUT.
+   */
+  h2(key: string, o: PoolOptions): ClientHttp2Session
   /** Closes (gracefully: in-flight requests finish) every pool whose key is not in `keep`. */
   retain(keep: ReadonlySet<string>): void
   /** Closes every pool. */
@@ -45,7 +52,38 @@ export function upstreamCa(file: string, c: LocalConfig): Buffer | undefined {
 export function createPools(o: { readonly ca?: Buffer } = {}): Pools {
   const ca = o.ca
   const pools = new Map<string, Pool>()
+  const sessions = new Map<string, ClientHttp2Session>()
+  const forget = (key: string, s: ClientHttp2Session): void => {
+    if (sessions.get(key) === s) sessions.delete(key)
+  }
   return {
+    h2(key, po) {
+      const open = sessions.get(key)
+      if (open && !open.closed && !open.destroyed) return open
+      const tls = po.origin.startsWith('https:')
+      const s = h2connect(po.origin, {
+        ...(tls
+          ? {
+              rejectUnauthorized: po.verify,
+              ...(po.verify && ca !== undefined ? { ca } : {}),
+              ...(po.clientCert && po.clientKey ? { cert: po.clientCert, key: po.clientKey } : {}),
+            }
+          : {}),
+        settings: { enablePush: false },
+      })
+      const timer = setTimeout(() => s.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), po.connectTimeoutMs)
+      s.once('connect', () => clearTimeout(timer))
+      s.on('error', () => forget(key, s))
+      s.once('goaway', () => forget(key, s))
+      s.once('close', () => {
+        clearTimeout(timer)
+        forget(key, s)
+      })
+      // idle sessions close as an idle pool connection would
+      s.setTimeout(po.idleMs, () => s.close())
+      sessions.set(key, s)
+      return s
+    },
     get(key, po) {
       let p = pools.get(key)
       if (!p) {
@@ -70,6 +108,11 @@ export function createPools(o: { readonly ca?: Buffer } = {}): Pools {
       return p
     },
     retain(keep) {
+      for (const [key, s] of sessions) {
+        if (keep.has(key)) continue
+        sessions.delete(key)
+        s.close()
+      }
       for (const [key, p] of pools) {
         if (keep.has(key)) continue
         pools.delete(key)
@@ -79,6 +122,8 @@ export function createPools(o: { readonly ca?: Buffer } = {}): Pools {
     async close() {
       const all = [...pools.values()]
       pools.clear()
+      for (const s of sessions.values()) s.close()
+      sessions.clear()
       await Promise.all(all.map((p) => p.close().catch(() => undefined)))
     },
     size: () => pools.size,

@@ -46,6 +46,8 @@ export interface UpstreamPlan {
   readonly nodes: readonly PlanNode[]
   readonly picker: Picker<PlanNode>
   readonly scheme: 'http' | 'https'
+  /** scheme grpc (h2c) or grpcs (h2 over TLS): requests go to the node over HTTP/2 (core/proxy/grpc.ts) */
+  readonly grpc: boolean
   readonly passHost: 'pass' | 'node' | 'rewrite'
   readonly upstreamHost: string | undefined
   readonly type: string
@@ -96,7 +98,8 @@ export interface ClientPair {
  */
 export function compileUpstream(u: Upstream, client?: ClientPair, unusableWhy?: string): UpstreamPlan {
   const scheme = u.scheme === 'https' || u.scheme === 'grpcs' ? 'https' : 'http'
-  const unusable = u.scheme === 'http' || u.scheme === 'https' ? unusableWhy : `upstream scheme ${u.scheme} is not supported by this gateway`
+  const grpc = u.scheme === 'grpc' || u.scheme === 'grpcs'
+  const unusable = u.scheme === 'http' || u.scheme === 'https' || grpc ? unusableWhy : `upstream scheme ${u.scheme} is not supported by this gateway`
   const timeouts = timeoutsOf(u.timeout) ?? DEFAULT_TIMEOUTS
   const kp = u.keepalive_pool
   const poolOptions = new Map<string, PoolOptions>()
@@ -114,7 +117,8 @@ export function compileUpstream(u: Upstream, client?: ClientPair, unusableWhy?: 
       idleMs: (kp?.idle_timeout ?? 60) * 1000,
       maxRequests: kp?.requests ?? 1000,
     }
-    const poolKey = poolKeyOf(o)
+    // HTTP/2 sessions and HTTP/1.1 pools never share a key
+    const poolKey = grpc ? `h2|${poolKeyOf(o)}` : poolKeyOf(o)
     poolOptions.set(poolKey, o)
     return { host, port: n.port, weight: n.weight, priority: n.priority, poolKey, origin, name: `${host}:${n.port}` }
   })
@@ -122,6 +126,7 @@ export function compileUpstream(u: Upstream, client?: ClientPair, unusableWhy?: 
     nodes,
     picker: buildPicker(u.type, nodes),
     scheme,
+    grpc,
     passHost: u.pass_host,
     upstreamHost: u.upstream_host,
     type: u.type,

@@ -37,6 +37,19 @@ export interface PolicyDeps {
   tickets(): TicketSecrets
   /** called once when an object's server cannot be built */
   onBuildError(id: string, reason: string): void
+  /** apisix.enable_http2: the policies offer h2 by ALPN (default false: no ALPN at all) */
+  readonly http2?: boolean | undefined
+}
+
+/**
+ * ALPN with HTTP/2 on (DESIGN.md §2.7 and §4): h2 when offered, else http/1.1, else the client's
+ * own first protocol. Never undefined: Node answers that (and a list with no overlap, with
+ * ALPNProtocols) with a fatal no_application_protocol alert (measured on Node 24), and a client
+ * is never refused for its ALPN list.
+ */
+export function chooseAlpn(o: { readonly protocols: readonly string[] }): string {
+  const p = o.protocols
+  return p.includes('h2') ? 'h2' : p.includes('http/1.1') ? 'http/1.1' : p[0]!
 }
 
 /** Policies cached by their frozen snapshot entry: an unchanged object keeps its built server. */
@@ -100,7 +113,7 @@ export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | unde
 }
 
 /** Node's options for an object's policy server; throws when a key cannot be decrypted. */
-export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring'> & { readonly ticketSecret: Buffer }): TlsOptions {
+export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring' | 'http2'> & { readonly ticketSecret: Buffer }): TlsOptions {
   const keys = [ssl.key, ...(ssl.keys ?? [])].map((k, i) => {
     const plain = decryptKey(k, deps.keyring)
     if (!plain.ok) throw new Error(`${i === 0 ? 'key' : `keys[${i - 1}]`}: ${plain.error}`)
@@ -116,6 +129,7 @@ export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<Pol
     handshakeTimeout: 10_000,
     ...protocolOptions(ssl.ssl_protocols),
   }
+  if (deps.http2) (opts as TlsOptions & { ALPNCallback: typeof chooseAlpn }).ALPNCallback = chooseAlpn
   if (ssl.client) {
     opts.ca = ssl.client.ca
     opts.requestCert = true
@@ -168,7 +182,7 @@ class Policy implements TlsPolicy {
     if (!this.#built) {
       this.#epoch = secrets.epoch
       try {
-        this.#built = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, ticketSecret: secrets.current }))
+        this.#built = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, ticketSecret: secrets.current }))
       } catch (err) {
         this.#built = err instanceof Error ? err : new Error(String(err))
         deps.onBuildError(ssl.id, this.#built.message)
@@ -188,7 +202,7 @@ class Policy implements TlsPolicy {
       older = this.#older = { epoch: secrets.epoch, name: ticketKeyName(keys), server: undefined }
     }
     if (ticket !== older.name) return built
-    older.server ??= createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, ticketSecret: secrets.previous }))
+    older.server ??= createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, ticketSecret: secrets.previous }))
     return older.server
   }
 

@@ -22,6 +22,7 @@ const FIELDS = [
   'client_s_dn',
   'client_serial',
   'consumer',
+  'http_version',
 ]
 
 const entry = (i: number, over: Partial<AccessLogEntry> = {}): AccessLogEntry => ({
@@ -40,6 +41,7 @@ const entry = (i: number, over: Partial<AccessLogEntry> = {}): AccessLogEntry =>
   client_s_dn: 'CN=alice,O=Acme\\, Inc',
   client_serial: '0A1B',
   consumer: 'alice',
+  http_version: '1.1',
   ...over,
 })
 
@@ -85,6 +87,15 @@ t.test('access log: a request without route, upstream or TLS → nulls, not miss
   t.same(Object.keys(parsed), FIELDS)
   t.equal(parsed['upstream'], null)
   t.equal(parsed['client_verify'], 'NONE')
+})
+
+t.test('formatAccessLine: grpc_status only on gRPC routes, after http_version', async (t) => {
+  const grpc = JSON.parse(formatAccessLine(entry(1, { http_version: '2', grpc_status: '14' }))) as Record<string, unknown>
+  t.same(Object.keys(grpc), [...FIELDS, 'grpc_status'])
+  t.equal(grpc['grpc_status'], '14')
+  t.equal(grpc['http_version'], '2')
+  const none = JSON.parse(formatAccessLine(entry(2, { grpc_status: null }))) as Record<string, unknown>
+  t.equal(none['grpc_status'], null, 'a gRPC route whose upstream sent no grpc-status')
 })
 
 t.test('access log: extra properties on the entry object → not written', async (t) => {

@@ -38,6 +38,7 @@ const facts = (over: Partial<RequestFacts> = {}): RequestFacts => ({
   clientSDn: 'CN=alice',
   clientSerial: '1A2B',
   consumer: 'alice',
+  httpVersion: '2',
   ...over,
 })
 
@@ -74,6 +75,7 @@ t.test('ops.request: counts the status with its labels, observes both latencies,
     client_s_dn: 'CN=alice',
     client_serial: '1A2B',
     consumer: 'alice',
+    http_version: '2',
   })
   t.equal(lines[1]?.['route_id'], null)
   t.equal(lines.length, 2)

@@ -12,6 +12,7 @@ t.test('config: defaults of the contract', async (t) => {
   const c = decodeLocalConfig('x', {})
   t.equal(c.apisix.node_listen, 9080)
   t.equal(c.apisix.workers, 'auto')
+  t.equal(c.apisix.enable_http2, true)
   t.same(c.apisix.ssl.listen, [{ port: 9443, ip: '0.0.0.0' }])
   t.equal(c.apisix.ssl.fallback_sni, '')
   t.same(c.apisix.ssl.client_cert_header, { name: '', trusted_proxies: [] })
@@ -47,6 +48,8 @@ t.test('config: every error names the key with its path', async (t) => {
     ['negative shutdown timeout', { nginx_config: { worker_shutdown_timeout: -1 } }, 'f: nginx_config.worker_shutdown_timeout: must be a number of seconds or a time like "500ms", "20s", "1m"'],
     ['body timeout in words', { nginx_config: { http: { client_body_timeout: 'soon' } } }, 'f: nginx_config.http.client_body_timeout: must be a number of seconds or a time like "500ms", "60s", "1m"'],
     ['negative send timeout', { nginx_config: { http: { send_timeout: -5 } } }, 'f: nginx_config.http.send_timeout: must be a number of seconds or a time like "500ms", "10s", "1m"'],
+    ['per-listener HTTP/2 (APISIX 3.9+ refuses it too)', { apisix: { ssl: { listen: [{ port: 9443, enable_http2: true }] } } }, 'f: apisix.ssl.listen[0].enable_http2: per-listener HTTP/2 is no longer supported; use apisix.enable_http2'],
+    ['enable_http2 not a boolean', { apisix: { enable_http2: 'yes' } }, 'f: apisix.enable_http2: must be boolean'],
     ['unknown http key', { nginx_config: { http: { client_body_timout: '5s' } } }, 'f: nginx_config.http.client_body_timout: unknown key'],
   ]
   for (const [name, raw, want] of cases) t.throws(() => decodeLocalConfig('f', raw), { message: want, code: 'GW_CONF_INVALID' }, name)

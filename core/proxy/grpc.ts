@@ -1,0 +1,162 @@
+/**
+ * gRPC upstreams (CONTRACT.md "gRPC"): a request on a route whose upstream has scheme `grpc`
+ * (h2c) or `grpcs` (TLS) goes to the node over HTTP/2 on node:http2's client (core/proxy/pools.ts
+ * holds the sessions). Unary and streaming calls in both directions: the request body streams
+ * into the upstream stream and the response back, each with back-pressure; `TE: trailers` is
+ * sent; the upstream's trailers (grpc-status, grpc-message) are passed back unchanged, a
+ * trailers-only answer as it came; a client's RST_STREAM cancels the upstream stream and an
+ * upstream reset reaches the client with its code. Failures before any response keep the
+ * gateway's HTTP statuses (502/503/504, which gRPC clients read as UNAVAILABLE).
+ *
+ * Why node:http2 and not undici (whose allowH2 also speaks HTTP/2): undici's HTTP/2 client
+ * gives no RST_STREAM code either way, and its request body over HTTP/2 is sent before the
+ * response is read (fetch: `duplex: 'half'` only), so a bidirectional call that waits for an
+ * answer before sending more would stall; node:http2 has both, and trailers as an event.
+ */
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders as H2Headers, type OutgoingHttpHeaders as H2OutHeaders } from 'node:http2'
+import { bodyOf, type ForwardRequest, type ForwardResult } from './forward.js'
+import type { PlanNode } from './upstream-plan.js'
+import { classifyUpstreamError, reasonPhrase } from './upstream-errors.js'
+
+/** Request names that do not go on an HTTP/2 stream (RFC 9113 §8.2.2); Host becomes :authority. */
+const NOT_ON_H2 = new Set(['host', 'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings'])
+
+/** Response names not passed back (the client side's framing is ours; Server is the gateway's). */
+const NOT_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'server'])
+
+/** The HTTP/2 request headers for the upstream, from the flat HTTP/1.1-style list the pipeline built. */
+export function upstreamH2Headers(flat: readonly string[], method: string, path: string, scheme: 'http' | 'https'): H2OutHeaders {
+  const out: H2OutHeaders = { ':method': method, ':path': path, ':scheme': scheme }
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase()
+    const value = flat[i + 1]!
+    if (name === 'host') {
+      out[':authority'] ??= value
+      continue
+    }
+    if (NOT_ON_H2.has(name)) continue
+    const prev = out[name]
+    out[name] = prev === undefined ? value : [...(Array.isArray(prev) ? prev : [String(prev)]), value]
+  }
+  out['te'] = 'trailers'
+  return out
+}
+
+/** An upstream's response headers or trailers for the client: pseudo-headers and connection names dropped. */
+export function backHeaders(h: H2Headers, status: number | undefined): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (const name of Object.keys(h)) {
+    if (name.charCodeAt(0) === 0x3a || NOT_BACK.has(name)) continue
+    const v = h[name]
+    if (v !== undefined) out[name] = v
+  }
+  if (status !== undefined) {
+    out['server'] = 'APISIX'
+    if (status >= 500) out['x-apisix-upstream-status'] = String(status)
+  }
+  return out
+}
+
+const statusOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) ? String(v[0]) : undefined)
+
+/** One call through a gRPC upstream; never throws (failures become the reply). */
+export function forwardGrpc(f: ForwardRequest): void {
+  const started = f.now()
+  const plan = f.plan
+  const node: PlanNode | undefined = plan.unusable === undefined ? plan.picker.pick({ key: f.hashKey, tried: undefined }) : undefined
+  const res = f.res
+  let ended = false
+  let headersMs = 0
+  let grpcStatus: string | undefined
+  const end = (status: number, error: string | undefined): void => {
+    if (ended) return
+    ended = true
+    const r: ForwardResult = { status, node: node?.name, upstreamMs: (headersMs || f.now()) - started, error, grpcStatus }
+    f.onEnd?.(r)
+  }
+  if (!node) {
+    const msg = plan.unusable ?? 'no valid upstream node'
+    f.reply(503, msg)
+    return end(503, msg)
+  }
+  const fail = (err: unknown): void => {
+    const failure = classifyUpstreamError(err)
+    headersMs = f.now()
+    f.reply(failure.status, `${failure.status} ${reasonPhrase(failure.status)}`, { 'X-APISIX-Upstream-Status': String(failure.status) })
+    end(failure.status, failure.reason)
+  }
+  let up: ClientHttp2Stream
+  const body = bodyOf(f.req)
+  try {
+    const session = f.pools.h2(node.poolKey, plan.poolOptions.get(node.poolKey)!)
+    up = session.request(upstreamH2Headers(f.headersFor(node), f.method, f.path, plan.scheme), { endStream: body === null })
+  } catch (err) {
+    return fail(err)
+  }
+  // a connection failure (refused, TLS, connect timeout) reaches the stream as its error
+  let upError: Error | undefined
+  up.on('error', (err: Error) => {
+    upError = err
+  })
+  // grpc_read_timeout's role: no frame from the upstream for the read timeout
+  up.setTimeout(f.timeouts.readMs, () => {
+    if (!res.headersSent) fail(Object.assign(new Error('upstream timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
+    else end(res.statusCode, 'upstream timed out')
+    up.close(constants.NGHTTP2_CANCEL)
+    if (res.headersSent) res.destroy(undefined, constants.NGHTTP2_CANCEL)
+  })
+  // the client went away (RST_STREAM, or its connection closed): the upstream stream is cancelled
+  res.once('close', () => {
+    if (ended) return
+    if (!up.destroyed) up.close(constants.NGHTTP2_CANCEL)
+    end(0, 'client closed')
+  })
+  up.on('response', (h, flags) => {
+    headersMs = f.now()
+    const status = Number(h[':status'])
+    grpcStatus = statusOf(h['grpc-status'])
+    const list = backHeaders(h, status)
+    if ((flags & constants.NGHTTP2_FLAG_END_STREAM) !== 0) {
+      // trailers-only: the status is in these headers, and nothing follows
+      res.writeHead(status, list)
+      res.end()
+      return
+    }
+    res.expectTrailers?.()
+    res.writeHead(status, list)
+  })
+  up.on('trailers', (t) => {
+    grpcStatus = statusOf(t['grpc-status']) ?? grpcStatus
+    res.setTrailers?.(backHeaders(t, undefined))
+  })
+  up.on('data', (chunk: Buffer) => {
+    if (res.write(chunk)) return
+    up.pause()
+    res.once('drain', () => up.resume())
+  })
+  up.on('end', () => {
+    if (!res.headersSent) return
+    res.end()
+  })
+  up.on('close', () => {
+    if (ended) return
+    const code = up.rstCode ?? constants.NGHTTP2_NO_ERROR
+    if (!res.headersSent) {
+      // no response: a connection failure (the session's error) or a reset before the headers
+      return fail(upError ?? Object.assign(new Error(`upstream reset the stream (${code})`), { code: 'UND_ERR_SOCKET' }))
+    }
+    if (code !== constants.NGHTTP2_NO_ERROR) {
+      // an upstream reset reaches the client with its code
+      res.destroy(undefined, code)
+      return end(res.statusCode, `upstream reset the stream (${code})`)
+    }
+    if (res.writableFinished) end(res.statusCode, undefined)
+    else res.once('finish', () => end(res.statusCode, undefined))
+  })
+  if (body !== null) {
+    body.on('error', () => {
+      if (!up.destroyed) up.close(constants.NGHTTP2_CANCEL)
+    })
+    body.pipe(up)
+  }
+}

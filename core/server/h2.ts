@@ -1,0 +1,411 @@
+/**
+ * HTTP/2 on the data plane (CONTRACT.md "HTTP/2"; DESIGN.md §2.7, ALPN after the hand-off): one
+ * plain `http2.createServer()` per worker, never listening. TLS connections whose ALPN chose
+ * `h2` and plain connections that open with the h2c preface are handed to it; each stream
+ * becomes an H2Request / H2Response pair for the same request handler the HTTP/1.1 paths use
+ * (core/pipeline/handle.ts), so every data-plane rule holds per stream. The request's `socket`
+ * is the connection's own socket (not Node's per-stream proxy), so the TLS facts of the
+ * handshake (core/tls/facts.ts) and the peer address read the same as on HTTP/1.1.
+ *
+ * Abuse (CONTRACT.md: GOAWAY and a close, never harm to other connections) is bounded by
+ * nghttp2's and Node's own limits, set here explicitly, and by a stall watchdog: a session with
+ * response bytes pending that writes nothing for `sendTimeoutMs` (windows held shut) is sent
+ * GOAWAY and closed.
+ */
+import { constants, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders as H2Headers, type OutgoingHttpHeaders as H2OutHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
+import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
+import { Readable } from 'node:stream'
+import type { HttpResponse, RequestHead } from '../pipeline/http.js'
+
+/** The client connection preface of HTTP/2 (RFC 9113 §3.4). */
+export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
+
+/** Concurrent streams a client may open on one connection (CONTRACT.md). */
+export const MAX_CONCURRENT_STREAMS = 128
+
+/**
+ * Server options: the limits each abuse case meets (measured in t/e2e/h2-abuse.test.ts).
+ * - streams past SETTINGS_MAX_CONCURRENT_STREAMS are refused; a client that goes on opening them
+ *   (`maxSessionRejectedStreams`) or sends invalid frames (`maxSessionInvalidFrames`) loses the session;
+ * - rapid reset (CVE-2023-44487): nghttp2's RST_STREAM rate limit (`streamResetBurst`/`Rate`);
+ * - CONTINUATION floods (CVE-2024-27316 class): nghttp2 ≥ 1.61 caps CONTINUATION frames per block;
+ * - HPACK bombs: SETTINGS_MAX_HEADER_LIST_SIZE, `maxHeaderListPairs`, `maxSessionMemory`;
+ * - settings/ping floods: `maxSettings`, `maxOutstandingSettings`, `maxOutstandingPings` and
+ *   nghttp2's cap on queued ACKs.
+ */
+export const h2ServerOptions = {
+  settings: {
+    maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+    maxHeaderListSize: 32 * 1024,
+    enablePush: false,
+  },
+  maxHeaderListPairs: 128,
+  maxSessionMemory: 10,
+  maxSettings: 32,
+  maxOutstandingSettings: 10,
+  maxOutstandingPings: 10,
+  maxSessionRejectedStreams: 100,
+  maxSessionInvalidFrames: 100,
+  streamResetBurst: 1000,
+  streamResetRate: 33,
+  unknownProtocolTimeout: 10_000,
+} as const
+
+/** What the HTTP/2 front needs from the worker. */
+export interface H2Options {
+  /** the request handler (the same one the HTTP/1.1 paths call) */
+  handler(req: RequestHead, res: HttpResponse): void
+  /** a session with response bytes pending that writes none this long is sent GOAWAY and closed (0: no bound) */
+  readonly sendTimeoutMs: number
+  /** a session with no open stream this long is closed (Node's keepAliveTimeout on HTTP/1.1) */
+  readonly idleTimeoutMs: number
+}
+
+/** A worker's HTTP/2 connections. */
+export interface H2Front {
+  /** serves a connection: a TLS socket whose ALPN is h2, or a plain one that sent the preface (`pending`: bytes read already) */
+  serve(socket: Socket, pending?: Buffer | null): void
+  /** sends GOAWAY to every session: streams in flight finish, no new ones start (drain) */
+  closeIdle(): void
+  /** destroys every session */
+  cutAll(): void
+  /** open sessions (tests) */
+  size(): number
+}
+
+/** Names a request may not carry into HTTP/1.1 as they are (RFC 9113 §8.2.2), dropped from the forwarded list. */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'])
+
+/** One HTTP/2 request as the pipeline reads it: pseudo-headers mapped, Host from :authority. */
+export class H2Request implements RequestHead {
+  readonly method: string
+  readonly url: string
+  readonly headers: IncomingHttpHeaders
+  readonly rawHeaders: string[]
+  readonly socket: Socket
+  readonly httpVersion = '2.0'
+  /** the request body (the stream itself), null when the HEADERS frame ended the stream */
+  readonly body: Readable | null
+  readonly stream: ServerHttp2Stream
+
+  constructor(stream: ServerHttp2Stream, h: H2Headers, socket: Socket) {
+    this.stream = stream
+    this.socket = socket
+    this.method = String(h[':method'] ?? 'GET')
+    this.url = String(h[':path'] ?? '')
+    const headers: IncomingHttpHeaders = {}
+    const raw: string[] = []
+    const authority = h[':authority']
+    if (typeof authority === 'string') {
+      headers.host = authority
+      raw.push('host', authority)
+    }
+    let cookies: string[] | undefined
+    for (const name of Object.keys(h)) {
+      if (name.charCodeAt(0) === 0x3a) continue // pseudo-headers
+      const v = h[name]
+      if (v === undefined) continue
+      if (name === 'cookie') {
+        // RFC 9113 §8.2.3: split cookie fields are joined for HTTP/1.1
+        cookies = Array.isArray(v) ? v : [v]
+        continue
+      }
+      if (name === 'host') {
+        // a Host that names another authority than :authority is two Hosts (400 in the pipeline)
+        if (typeof authority === 'string' && v === authority) continue
+        headers.host ??= v as string
+      } else if (CONNECTION_SPECIFIC.has(name)) continue
+      else headers[name] = v
+      for (const x of Array.isArray(v) ? v : [v]) raw.push(name, x)
+    }
+    if (cookies !== undefined) {
+      const joined = cookies.join('; ')
+      headers.cookie = joined
+      raw.push('cookie', joined)
+    }
+    this.headers = headers
+    this.rawHeaders = raw
+    this.body = stream.endAfterHeaders ? null : bodyReader(stream)
+  }
+}
+
+/**
+ * The request body as its own Readable over the stream's data: undici destroys a body stream it
+ * has read to the end, and destroying the Http2Stream itself would reset the whole exchange
+ * before the response (measured: the client saw the stream closed with no answer).
+ */
+function bodyReader(stream: ServerHttp2Stream): Readable {
+  const r = new Readable({
+    read() {
+      stream.resume()
+    },
+    destroy(err, cb) {
+      // a body the upstream side gave up on: the client's stream is not needed any more
+      if (err && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL)
+      cb(null)
+    },
+  })
+  stream.on('data', (c: Buffer) => {
+    if (!r.push(c)) stream.pause()
+  })
+  stream.once('end', () => r.push(null))
+  stream.once('aborted', () => r.destroy(new Error('client reset the stream')))
+  return r
+}
+
+type HeaderInput = OutgoingHttpHeaders | OutgoingHttpHeader[]
+
+/** The response to one stream, written with respond()/write()/end(); trailers when asked for. */
+export class H2Response implements HttpResponse {
+  statusCode = 200
+  /** meaningless per stream: a refused request ends its stream, never the connection */
+  shouldKeepAlive = true
+  readonly stream: ServerHttp2Stream
+  readonly #isHead: boolean
+  #extra: Record<string, OutgoingHttpHeader> | undefined = undefined
+  #sent = false
+  #hasBody = true
+  #wantTrailers = false
+  #trailers: H2OutHeaders | undefined = undefined
+
+  constructor(stream: ServerHttp2Stream, isHead: boolean) {
+    this.stream = stream
+    this.#isHead = isHead
+  }
+
+  get headersSent(): boolean {
+    return this.#sent
+  }
+
+  get writableFinished(): boolean {
+    return this.stream.writableFinished
+  }
+
+  setHeader(name: string, value: OutgoingHttpHeader): this {
+    ;(this.#extra ??= {})[name.toLowerCase()] = value
+    return this
+  }
+
+  /** The response will end with trailers (gRPC): respond() waits for them. */
+  expectTrailers(): void {
+    this.#wantTrailers = true
+  }
+
+  /** Trailers sent after the last DATA frame (with expectTrailers). */
+  setTrailers(t: H2OutHeaders): void {
+    this.#trailers = t
+  }
+
+  writeHead(status: number, headers?: HeaderInput): this {
+    if (this.#sent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
+    this.#sent = true
+    this.statusCode = status
+    const out: H2OutHeaders = { ...this.#extra }
+    const put = (name: string, value: OutgoingHttpHeader | undefined): void => {
+      if (value === undefined) return
+      const lower = name.toLowerCase()
+      if (CONNECTION_SPECIFIC.has(lower) || lower === 'te' || lower === 'trailer' || lower === 'http2-settings') return
+      const prev = out[lower]
+      if (prev === undefined || !Array.isArray(headers)) out[lower] = value
+      else out[lower] = [...(Array.isArray(prev) ? prev : [String(prev)]), ...(Array.isArray(value) ? value : [String(value)])]
+    }
+    if (Array.isArray(headers)) for (let i = 0; i + 1 < headers.length; i += 2) put(String(headers[i]), headers[i + 1])
+    else if (headers) for (const k of Object.keys(headers)) put(k, headers[k])
+    out[':status'] = status
+    if (status === 204 || status === 304 || this.#isHead) this.#hasBody = false
+    const s = this.stream
+    if (s.destroyed || s.closed) return this
+    if (this.#wantTrailers && this.#hasBody) {
+      s.once('wantTrailers', () => {
+        if (!s.destroyed) s.sendTrailers(this.#trailers ?? {})
+      })
+      s.respond(out, { waitForTrailers: true })
+    } else s.respond(out, { endStream: !this.#hasBody })
+    return this
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (!this.#sent) this.writeHead(this.statusCode)
+    const s = this.stream
+    if (!this.#hasBody || s.destroyed || s.writableEnded) return true
+    return s.write(chunk)
+  }
+
+  end(data?: Buffer | string): this {
+    const s = this.stream
+    if (!this.#sent) {
+      if (this.#extra?.['content-length'] === undefined && !this.#isHead) this.setHeader('content-length', data === undefined ? 0 : Buffer.byteLength(data))
+      this.writeHead(this.statusCode)
+    }
+    if (s.destroyed || s.writableEnded) return this
+    if (!this.#hasBody) {
+      // respond() ended the stream already
+      return this
+    }
+    if (data !== undefined) s.end(data)
+    else s.end()
+    return this
+  }
+
+  /** Cuts the stream (RST_STREAM INTERNAL_ERROR, or `code`); the connection goes on. */
+  destroy(_err?: Error, code: number = constants.NGHTTP2_INTERNAL_ERROR): this {
+    const s = this.stream
+    if (!s.destroyed) s.close(code)
+    return this
+  }
+
+  on(event: 'close' | 'drain' | 'finish', listener: () => void): this {
+    this.stream.on(event, listener)
+    return this
+  }
+
+  once(event: 'close' | 'drain' | 'finish', listener: () => void): this {
+    this.stream.once(event, listener)
+    return this
+  }
+}
+
+/** ENHANCE_YOUR_CALM: the GOAWAY code for a peer that misbehaves without breaking the protocol. */
+const CALM = constants.NGHTTP2_ENHANCE_YOUR_CALM
+
+/** How often a session's stall watchdog looks (a quarter of the bound, 50 ms to 1 s). */
+const stallCheckMs = (boundMs: number): number => Math.max(50, Math.min(1000, Math.floor(boundMs / 4)))
+
+/** One session's bookkeeping: its own socket, and the stall watchdog's last view. */
+interface Conn {
+  readonly socket: Socket
+  readonly session: ServerHttp2Session
+  /** the streams open now */
+  readonly streams: Set<ServerHttp2Stream>
+  timer: NodeJS.Timeout | undefined
+  written: number
+  progressAt: number
+}
+
+/** Creates a worker's HTTP/2 front. */
+export function createH2(o: H2Options): H2Front {
+  const server: Http2Server = createServer(h2ServerOptions as Parameters<typeof createServer>[0])
+  const conns = new Map<Http2Session, Conn>()
+  /** the socket being handed over: 'session' is emitted synchronously inside emit('connection') */
+  let handing: Socket | undefined
+
+  const goaway = (c: Conn): void => {
+    const s = c.session
+    if (s.destroyed) return
+    s.goaway(CALM)
+    // the GOAWAY frame goes out with the next write; the socket then closes
+    setImmediate(() => s.destroy())
+  }
+
+  /** Windows held shut with data pending: nothing written for sendTimeoutMs while a stream has bytes queued. */
+  const watch = (c: Conn): void => {
+    c.timer = undefined
+    if (c.session.destroyed) return
+    const now = Date.now()
+    let pending = false
+    for (const st of c.streams) if (st.writableLength > 0 || (st.bufferSize ?? 0) > 0) pending = true
+    const written = c.socket.bytesWritten
+    if (!pending || written !== c.written) {
+      c.written = written
+      c.progressAt = now
+    } else if (now - c.progressAt >= o.sendTimeoutMs) {
+      goaway(c)
+      return
+    }
+    c.timer = setTimeout(watch, stallCheckMs(o.sendTimeoutMs), c).unref()
+  }
+
+  server.on('session', (session: ServerHttp2Session) => {
+    const socket = handing
+    if (!socket) {
+      session.destroy()
+      return
+    }
+    const c: Conn = { socket, session, streams: new Set(), timer: undefined, written: socket.bytesWritten, progressAt: Date.now() }
+    conns.set(session, c)
+    session.on('error', ignore)
+    session.on('frameError', ignore)
+    session.setTimeout(o.idleTimeoutMs, () => {
+      // idle: no stream open for idleTimeoutMs (Node's timer restarts on every frame)
+      if (c.streams.size === 0) session.close()
+    })
+    session.once('close', () => {
+      if (c.timer) clearTimeout(c.timer)
+      conns.delete(session)
+    })
+    if (o.sendTimeoutMs > 0) c.timer = setTimeout(watch, stallCheckMs(o.sendTimeoutMs), c).unref()
+  })
+  server.on('stream', (stream: ServerHttp2Stream, headers: H2Headers) => {
+    stream.on('error', ignore)
+    const c = conns.get(stream.session as Http2Session)
+    if (!c) {
+      stream.close(constants.NGHTTP2_REFUSED_STREAM)
+      return
+    }
+    c.streams.add(stream)
+    stream.once('close', () => c.streams.delete(stream))
+    const req = new H2Request(stream, headers, c.socket)
+    o.handler(req, new H2Response(stream, req.method === 'HEAD'))
+  })
+
+  return {
+    serve(socket, pending) {
+      socket.on('error', ignore)
+      if (pending) {
+        socket.pause()
+        socket.unshift(pending)
+      }
+      handing = socket
+      try {
+        server.emit('connection', socket)
+      } finally {
+        handing = undefined
+      }
+    },
+    closeIdle() {
+      for (const c of conns.values()) if (!c.session.closed) c.session.close()
+    },
+    cutAll() {
+      for (const c of [...conns.values()]) c.session.destroy()
+    },
+    size: () => conns.size,
+  }
+}
+
+const ignore = (): void => undefined
+
+/** Whether bytes a plain connection opened with are HTTP/2's preface: 'h2', 'no', or 'more' (a prefix of it so far). */
+export function prefaceOf(buf: Buffer): 'h2' | 'no' | 'more' {
+  const n = Math.min(buf.length, H2_PREFACE.length)
+  if (buf.compare(H2_PREFACE, 0, n, 0, n) !== 0) return 'no'
+  return n === H2_PREFACE.length ? 'h2' : 'more'
+}
+
+/**
+ * A plain connection the HTTP/1.1 fast path could not serve, with the bytes it read: HTTP/2 with
+ * prior knowledge goes to `h2`, anything else to `http1`. A preface split over reads is
+ * completed first (its bytes are under 24, so nothing waits long: the headers timeout of the
+ * socket's next owner still bounds a client that stops mid-preface).
+ */
+export function routePlain(socket: Socket, pending: Buffer | null, h2: (s: Socket, pending: Buffer) => void, http1: (s: Socket, pending: Buffer | null) => void): void {
+  if (pending === null) return http1(socket, pending)
+  const first = prefaceOf(pending)
+  if (first === 'h2') return h2(socket, pending)
+  if (first === 'no') return http1(socket, pending)
+  let buf = pending
+  const timer = setTimeout(() => socket.destroy(), 10_000).unref()
+  const onData = (d: Buffer): void => {
+    buf = Buffer.concat([buf, d])
+    const state = prefaceOf(buf)
+    if (state === 'more') return
+    clearTimeout(timer)
+    socket.off('data', onData)
+    socket.off('close', onClose)
+    if (state === 'h2') h2(socket, buf)
+    else http1(socket, buf)
+  }
+  const onClose = (): void => clearTimeout(timer)
+  socket.on('data', onData)
+  socket.on('close', onClose)
+}

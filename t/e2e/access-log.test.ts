@@ -32,7 +32,7 @@ const linesOf = async (file: string): Promise<Line[]> =>
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as Line)
 
-const FIELDS = ['time', 'remote_addr', 'method', 'uri', 'status', 'route_id', 'upstream', 'latency_ms', 'upstream_latency_ms', 'sni', 'tls_version', 'client_verify', 'client_s_dn', 'client_serial', 'consumer']
+const FIELDS = ['time', 'remote_addr', 'method', 'uri', 'status', 'route_id', 'upstream', 'latency_ms', 'upstream_latency_ms', 'sni', 'tls_version', 'client_verify', 'client_s_dn', 'client_serial', 'consumer', 'http_version']
 
 t.test('access log lines for real traffic', async (t) => {
   const etcd = await startEtcd(t)

@@ -30,7 +30,7 @@ export interface HttpStatusLabels {
 export type HandshakeResult = 'ok' | 'resumed' | 'refused' | 'error'
 
 /** `reason` of `apisix_client_cert_failures_total`. */
-export type ClientCertFailureReason = 'no_certificate' | 'untrusted' | 'expired' | 'depth' | 'sni_host_mismatch'
+export type ClientCertFailureReason = 'no_certificate' | 'untrusted' | 'expired' | 'depth' | 'revoked' | 'crl_expired' | 'sni_host_mismatch'
 
 /** `type` of `apisix_http_latency`. */
 export type LatencyType = 'request' | 'upstream'

@@ -139,7 +139,7 @@ export function createOps(o: OpsOptions): WorkerOps {
   }
 }
 
-const FAILURE_REASONS: ReadonlySet<string> = new Set<ClientCertFailureReason>(['no_certificate', 'untrusted', 'expired', 'depth', 'sni_host_mismatch'])
+const FAILURE_REASONS: ReadonlySet<string> = new Set<ClientCertFailureReason>(['no_certificate', 'untrusted', 'expired', 'depth', 'revoked', 'crl_expired', 'sni_host_mismatch'])
 const isFailureReason = (s: string): s is ClientCertFailureReason => FAILURE_REASONS.has(s)
 
 function refreshEtcd(metrics: GatewayMetrics, s: SyncState): void {

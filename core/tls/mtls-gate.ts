@@ -16,6 +16,8 @@ export function verifyReason(verify: string): CertFailureReason {
   if (verify === 'NONE') return 'no_certificate'
   if (/certificate has expired|certificate is not yet valid/.test(verify)) return 'expired'
   if (/certificate chain too long|path length constraint exceeded/.test(verify)) return 'depth'
+  if (verify === 'FAILED:certificate revoked') return 'revoked'
+  if (verify === 'FAILED:CRL has expired') return 'crl_expired'
   return 'untrusted'
 }
 

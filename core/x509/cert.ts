@@ -180,7 +180,7 @@ export function escapeUriComponent(s: string): string {
 }
 
 /** What a failed or absent client certificate counts as in `apisix_client_cert_failures_total`. */
-export type CertFailureReason = 'no_certificate' | 'untrusted' | 'expired' | 'depth'
+export type CertFailureReason = 'no_certificate' | 'untrusted' | 'expired' | 'depth' | 'revoked' | 'crl_expired'
 
 // Node's authorizationError codes (OpenSSL X509_V_ERR_* names) → X509_verify_cert_error_string
 // text of OpenSSL 3, which nginx puts after `FAILED:` in $ssl_client_verify.
@@ -213,6 +213,9 @@ const verifyText: Readonly<Record<string, string>> = {
   CERT_UNTRUSTED: 'certificate not trusted',
   CERT_REJECTED: 'certificate rejected',
   HOSTNAME_MISMATCH: 'hostname mismatch',
+  UNHANDLED_CRITICAL_EXTENSION: 'unhandled critical extension',
+  PERMITTED_VIOLATION: 'permitted subtree violation',
+  EXCLUDED_VIOLATION: 'excluded subtree violation',
   UNSPECIFIED: 'unspecified certificate verification error',
 }
 
@@ -243,6 +246,10 @@ export function reasonCategory(authorized: boolean, authorizationError: string |
     case 'CERT_CHAIN_TOO_LONG':
     case 'PATH_LENGTH_EXCEEDED':
       return 'depth'
+    case 'CERT_REVOKED':
+      return 'revoked'
+    case 'CRL_HAS_EXPIRED':
+      return 'crl_expired'
     default:
       return 'untrusted'
   }

@@ -9,17 +9,24 @@
  * clientAuth. node:crypto does the parsing and signature checks; the time is passed in.
  */
 import { X509Certificate } from 'node:crypto'
+import { checkRevocation, type ChainLink, type CrlSet } from './crl.js'
+import { DerError } from './der.js'
+import { certPathFacts, KU_KEY_CERT_SIGN, nameConstraintViolation, type CertPathFacts } from './extensions.js'
 import { pemBlocksOf } from './pem.js'
 
 /** Which check failed, as mtls-auth reports it. */
-export type ChainCheck = 'signature' | 'expired' | 'not_yet_valid' | 'untrusted' | 'malformed'
+export type ChainCheck = 'signature' | 'expired' | 'not_yet_valid' | 'untrusted' | 'malformed' | 'revoked' | 'crl_expired'
 
-/** The verdict for one certificate. */
-export type ChainResult = { readonly ok: true } | { readonly ok: false; readonly check: ChainCheck; readonly message: string }
+/**
+ * The verdict for one certificate. A refusal carries OpenSSL's X509_V_ERR name (`code`, as
+ * Node's authorizationError gives it) so that `$ssl_client_verify` can be written from it.
+ */
+export type ChainResult = { readonly ok: true } | { readonly ok: false; readonly check: ChainCheck; readonly message: string; readonly code: string }
 
 interface Entry {
   readonly x509: X509Certificate
   readonly der: Buffer
+  readonly facts: CertPathFacts
   readonly selfIssued: boolean
   readonly notBefore: number
   readonly notAfter: number
@@ -48,8 +55,15 @@ function entry(x509: X509Certificate): Entry | string {
   if (Number.isNaN(notBefore) || Number.isNaN(notAfter)) return `unreadable validity dates (${x509.validFrom} – ${x509.validTo})`
   // OpenSSL's test, checked against Node's handshake: a self-signed leaf without keyCertSign
   // fails checkIssued on itself yet is accepted when it is in the CA bundle.
+  let facts: CertPathFacts
+  try {
+    facts = certPathFacts(x509.raw)
+  } catch (e) {
+    if (e instanceof DerError) return `extensions that cannot be read (${e.message})`
+    throw e
+  }
   const selfIssued = x509.checkIssued(x509) || (x509.subject === x509.issuer && x509.verify(x509.publicKey))
-  return { x509, der: x509.raw, selfIssued, notBefore, notAfter }
+  return { x509, der: x509.raw, facts, selfIssued, notBefore, notAfter }
 }
 
 /** Compiles a PEM bundle of one or more CA certificates (trust anchors and intermediates). */
@@ -78,7 +92,17 @@ export function compileTrustStore(pem: string): TrustStoreResult {
   return { ok: true, store: { size: n, earliestNotAfter, bySubject, all } }
 }
 
-const refuse = (check: ChainCheck, message: string): ChainResult => ({ ok: false, check, message })
+const CODE: Readonly<Record<ChainCheck, string>> = {
+  signature: 'CERT_SIGNATURE_FAILURE',
+  expired: 'CERT_HAS_EXPIRED',
+  not_yet_valid: 'CERT_NOT_YET_VALID',
+  untrusted: 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  malformed: 'UNSPECIFIED',
+  revoked: 'CERT_REVOKED',
+  crl_expired: 'CRL_HAS_EXPIRED',
+}
+
+const refuse = (check: ChainCheck, message: string, code: string = CODE[check]): ChainResult => ({ ok: false, check, message, code })
 
 /** Certificates of the store that issued `cert` by name and key identifier, skipping those already in the path. */
 function issuersOf(store: TrustStore, cert: X509Certificate, path: readonly Entry[]): Entry[] {
@@ -93,9 +117,10 @@ function issuersOf(store: TrustStore, cert: X509Certificate, path: readonly Entr
  * Verifies a client certificate (DER, or already parsed: parsing costs about 0.4 ms) against
  * `store` at time `nowMs`. `maxDepth` is OpenSSL's verify depth: the
  * number of intermediate CAs allowed between the leaf and the trust anchor (unlimited when
- * undefined). Never throws.
+ * undefined). `crls`: the CRLs every certificate of the chain whose issuer has one is checked
+ * against (CONTRACT.md "Revocation"). Never throws.
  */
-export function verifyChain(cert: Buffer | X509Certificate, store: TrustStore, nowMs: number, maxDepth?: number): ChainResult {
+export function verifyChain(cert: Buffer | X509Certificate, store: TrustStore, nowMs: number, maxDepth?: number, crls?: CrlSet): ChainResult {
   let leaf: Entry
   try {
     const e = entry(cert instanceof X509Certificate ? cert : new X509Certificate(cert))
@@ -117,24 +142,70 @@ export function verifyChain(cert: Buffer | X509Certificate, store: TrustStore, n
       const subject = oneLine(cur.x509.subject)
       if (cur.selfIssued) return refuse('untrusted', `self-signed certificate ${subject} is not in the trusted CA bundle`)
       const candidates = issuersOf(store, cur.x509, path)
-      if (candidates.length === 0)
+      if (candidates.length === 0) {
+        const named = store.bySubject.get(cur.x509.issuer)?.find((e) => e.facts.keyUsage !== undefined && (e.facts.keyUsage & KU_KEY_CERT_SIGN) === 0)
+        if (named) return refuse('untrusted', `the issuer of ${subject} (${oneLine(named.x509.subject)}) may not sign certificates (its keyUsage lacks keyCertSign)`, 'INVALID_CA')
         return refuse('untrusted', `the issuer of ${subject} (${oneLine(cur.x509.issuer)}) is not in the trusted CA bundle`)
+      }
       const issuer = candidates.find((c) => cur.x509.verify(c.x509.publicKey))
       if (!issuer) return refuse('signature', `the signature of ${subject} does not verify with the key of ${oneLine(cur.x509.issuer)}`)
-      if (!issuer.x509.ca) return refuse('untrusted', `the issuer of ${subject} (${oneLine(issuer.x509.subject)}) is not a CA`)
+      if (!issuer.x509.ca || issuer.facts.basicConstraints?.ca !== true)
+        return refuse('untrusted', `the issuer of ${subject} (${oneLine(issuer.x509.subject)}) is not a CA (basicConstraints cA is not set)`, 'INVALID_CA')
+      if (issuer.facts.keyUsage !== undefined && (issuer.facts.keyUsage & KU_KEY_CERT_SIGN) === 0)
+        return refuse('untrusted', `the issuer of ${subject} (${oneLine(issuer.x509.subject)}) may not sign certificates (its keyUsage lacks keyCertSign)`, 'INVALID_CA')
       path.push(issuer)
       cur = issuer
     }
     const intermediates = Math.max(0, path.length - 2)
     if (maxDepth !== undefined && intermediates > maxDepth)
-      return refuse('untrusted', `the chain has ${intermediates} intermediate CAs, more than the verify depth ${maxDepth}`)
+      return refuse('untrusted', `the chain has ${intermediates} intermediate CAs, more than the verify depth ${maxDepth}`, 'CERT_CHAIN_TOO_LONG')
+    const rfc5280 = checkPath(path)
+    if (rfc5280) return rfc5280
     for (const e of path) {
       const who = e === leaf ? 'the client certificate' : `CA certificate ${oneLine(e.x509.subject)}`
       if (nowMs < e.notBefore) return refuse('not_yet_valid', `${who} is not valid before ${new Date(e.notBefore).toISOString()}`)
       if (nowMs > e.notAfter) return refuse('expired', `${who} expired at ${new Date(e.notAfter).toISOString()}`)
     }
+    if (crls) {
+      const links: ChainLink[] = path.slice(0, -1).map((e) => ({ issuerKey: e.facts.issuerDer.toString('latin1'), serialKey: e.facts.serial.toString('latin1') }))
+      const revoked = checkRevocation(links, crls, nowMs)
+      if (revoked === 'CERT_REVOKED') return refuse('revoked', 'a certificate of the chain is revoked by its issuer\'s CRL')
+      if (revoked === 'CRL_HAS_EXPIRED') return refuse('crl_expired', 'the CRL of an issuer in the chain has expired (its nextUpdate has passed)')
+    }
     return { ok: true }
   } catch (e) {
     return refuse('malformed', `the client certificate cannot be verified: ${e instanceof Error ? e.message : String(e)}`)
   }
+}
+
+/**
+ * RFC 5280 §6.1 basics over a built path (leaf first, trust anchor last): every critical
+ * extension must be one we process; a CA's pathLenConstraint bounds the non-self-issued
+ * intermediates below it; a CA's nameConstraints bound the names of every certificate below it
+ * (self-issued intermediates excepted, the leaf always).
+ */
+function checkPath(path: readonly Entry[]): ChainResult | undefined {
+  for (const [i, e] of path.entries()) {
+    const who = i === 0 ? 'the client certificate' : `CA certificate ${oneLine(e.x509.subject)}`
+    const unknown = e.facts.unknownCritical[0]
+    if (unknown !== undefined) return refuse('untrusted', `${who} has a critical extension ${unknown} that is not understood`, 'UNHANDLED_CRITICAL_EXTENSION')
+    if (i === 0) continue
+    const pathLen = e.facts.basicConstraints?.pathLen
+    if (pathLen !== undefined) {
+      const below = path.slice(1, i).filter((c) => !c.selfIssued).length
+      if (below > pathLen) return refuse('untrusted', `${who} allows ${pathLen} intermediate CAs below it (pathLenConstraint), the chain has ${below}`, 'PATH_LENGTH_EXCEEDED')
+    }
+    const nc = e.facts.nameConstraints
+    if (nc) {
+      for (const [j, c] of path.slice(0, i).entries()) {
+        if (j > 0 && c.selfIssued) continue
+        const why = nameConstraintViolation(c.facts, nc)
+        if (why) {
+          const whose = j === 0 ? 'the client certificate' : `CA certificate ${oneLine(c.x509.subject)}`
+          return refuse('untrusted', `${whose}: ${why} of the name constraints of ${oneLine(e.x509.subject)}`, why.includes('excluded') ? 'EXCLUDED_VIOLATION' : 'PERMITTED_VIOLATION')
+        }
+      }
+    }
+  }
+  return undefined
 }

@@ -1,0 +1,109 @@
+/**
+ * A certificate authority run with the `openssl` command line, as operators run one: `openssl
+ * req`/`x509` issue certificates from extension sections, `openssl ca -revoke` and `openssl ca
+ * -gencrl` keep a real index and make real CRLs. Synchronous (execFileSync): tests build their PKI
+ * up front. Every CA lives in its own temp dir, removed by cleanup().
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { X509Certificate } from 'node:crypto'
+
+/** A certificate this CA issued (or the CA's own), with its files. */
+export interface OsslCert {
+  readonly name: string
+  readonly cert: string
+  readonly key: string
+  readonly certPath: string
+  readonly keyPath: string
+  readonly der: Buffer
+  /** upper-case hex serial */
+  readonly serial: string
+}
+
+const run = (args: string[], cwd: string): string => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] }).toString()
+
+let seq = 0
+
+export class OpensslCa {
+  readonly dir: string
+  readonly self: OsslCert
+  private readonly conf: string
+
+  /**
+   * A CA: self-signed (a root) when `parent` is undefined, else issued by `parent` as an
+   * intermediate. `ext` adds lines to the CA certificate's extension section.
+   */
+  constructor(cn: string, parent?: OpensslCa, ext: string[] = []) {
+    this.dir = mkdtempSync(join(tmpdir(), 'ossl-ca-'))
+    writeFileSync(join(this.dir, 'index.txt'), '')
+    writeFileSync(join(this.dir, 'crlnumber'), '1000\n')
+    writeFileSync(join(this.dir, 'serial'), '1000\n')
+    this.conf = join(this.dir, 'ca.cnf')
+    writeFileSync(
+      this.conf,
+      [
+        '[ ca ]', 'default_ca = this', '[ this ]', `dir = ${this.dir}`, 'database = $dir/index.txt', 'crlnumber = $dir/crlnumber',
+        'certificate = $dir/ca.crt', 'private_key = $dir/ca.key', 'new_certs_dir = $dir', 'serial = $dir/serial', 'policy = any', 'preserve = yes', 'unique_subject = no', 'copy_extensions = none', 'default_md = sha256', 'default_crl_days = 7', 'crl_extensions = crl_ext',
+        '[ any ]', 'countryName = optional', 'organizationName = optional', 'organizationalUnitName = optional', 'commonName = supplied', 'emailAddress = optional', '[ crl_ext ]', 'authorityKeyIdentifier = keyid:always',
+        '[ req ]', 'distinguished_name = dn', 'prompt = no', '[ dn ]', 'CN = unused', '',
+      ].join('\n'),
+    )
+    const caExt = ['basicConstraints = critical, CA:TRUE', 'keyUsage = critical, keyCertSign, cRLSign, digitalSignature', 'subjectKeyIdentifier = hash', ...ext]
+    this.self = parent ? parent.issueAs(this.dir, 'ca', cn, caExt) : this.selfSign(cn, caExt)
+  }
+
+  private selfSign(cn: string, ext: string[]): OsslCert {
+    const keyPath = join(this.dir, 'ca.key')
+    const certPath = join(this.dir, 'ca.crt')
+    const reqConf = join(this.dir, 'req.cnf')
+    writeFileSync(reqConf, `[ req ]\ndistinguished_name = dn\nprompt = no\n[ dn ]\nCN = ${cn}\n[ v3 ]\n${ext.join('\n')}\n`)
+    run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '30', '-config', reqConf, '-extensions', 'v3'], this.dir)
+    return this.load(cn, certPath, keyPath)
+  }
+
+  private load(name: string, certPath: string, keyPath: string): OsslCert {
+    const cert = readFileSync(certPath, 'utf8')
+    const x = new X509Certificate(cert)
+    return { name, cert, key: readFileSync(keyPath, 'utf8'), certPath, keyPath, der: x.raw, serial: x.serialNumber.toUpperCase() }
+  }
+
+  /** Issues into `dir` as `base`.crt/.key a certificate for `subject` (an `/CN=…` string or a CN). */
+  issueAs(dir: string, base: string, subject: string, ext: string[]): OsslCert {
+    const keyPath = join(dir, `${base}.key`)
+    const csrPath = join(dir, `${base}.csr`)
+    const certPath = join(dir, `${base}.crt`)
+    const extPath = join(dir, `${base}.ext`)
+    writeFileSync(extPath, `[ v3 ]\n${ext.join('\n')}\n`)
+    const subj = subject.startsWith('/') ? subject : `/CN=${subject}`
+    run(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyPath, '-out', csrPath, '-subj', subj], dir)
+    run(['ca', '-batch', '-config', this.conf, '-notext', '-in', csrPath, '-out', certPath, '-extfile', extPath, '-extensions', 'v3', '-days', '30', '-rand_serial'], this.dir)
+    return this.load(subject, certPath, keyPath)
+  }
+
+  /** A client certificate (clientAuth); `ext` replaces the default extension lines when given. */
+  issue(subject: string, ext?: string[]): OsslCert {
+    return this.issueAs(this.dir, `c${++seq}`, subject, ext ?? ['basicConstraints = CA:FALSE', 'keyUsage = digitalSignature', 'extendedKeyUsage = clientAuth'])
+  }
+
+  /** Marks a certificate this CA issued as revoked in its index. */
+  revoke(c: OsslCert): void {
+    run(['ca', '-config', this.conf, '-revoke', c.certPath], this.dir)
+  }
+
+  /** A CRL from the index (`openssl ca -gencrl`); `nextUpdate` (UTC) overrides the 7 days. */
+  crl(o: { lastUpdate?: Date; nextUpdate?: Date } = {}): string {
+    const out = join(this.dir, `crl${++seq}.pem`)
+    const t = (d: Date): string => d.toISOString().replace(/[-:T]/g, '').slice(0, 14) + 'Z'
+    const args = ['ca', '-config', this.conf, '-gencrl', '-out', out]
+    if (o.lastUpdate) args.push('-crl_lastupdate', t(o.lastUpdate))
+    if (o.nextUpdate) args.push('-crl_nextupdate', t(o.nextUpdate))
+    run(args, this.dir)
+    return readFileSync(out, 'utf8')
+  }
+
+  cleanup(): void {
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}

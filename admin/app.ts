@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { fastify, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { isGatewayError } from '../core/errors.js'
+import { answerOf, errorAnswer, isGatewayError, type ErrorAnswer } from '../core/errors.js'
 import type { Logger } from '../core/log.js'
 import { BODY_LIMIT, parseBody } from './body.js'
 import { parseAdminPath } from './ids.js'
@@ -23,6 +23,9 @@ const CORS = {
 function send(reply: FastifyReply, status: number, body: unknown): FastifyReply {
   return reply.code(status).header('content-type', 'application/json').send(`${JSON.stringify(body)}\n`)
 }
+
+/** Answers with an error of the table (core/errors.ts). */
+const fail = (reply: FastifyReply, a: ErrorAnswer): FastifyReply => send(reply, a.status, a.body)
 
 /** How long a lingering close waits for the client's next byte, and at most in all (nginx's lingering_timeout and lingering_time). */
 const LINGER_IDLE_MS = 5_000
@@ -58,7 +61,7 @@ export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
     bodyLimit: BODY_LIMIT,
     logger: false,
     return503OnClosing: true,
-    frameworkErrors: (err, _req, reply) => void send(reply, 400, { error_msg: err.message }),
+    frameworkErrors: (err, _req, reply) => void fail(reply, errorAnswer('GW_ADMIN_BAD_REQUEST', err.message)),
   })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
@@ -68,18 +71,19 @@ export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
   })
 
   app.setErrorHandler((err, req, reply) => {
-    if (isGatewayError(err)) return send(reply, err.status, { error_msg: err.message })
+    if (isGatewayError(err)) return fail(reply, answerOf(err))
     const e = err as { code?: string; statusCode?: number; message?: string }
     // fastify closes the connection after a body error: the client may still be sending
     if (!req.raw.complete && reply.getHeader('connection') === 'close') lingerOnClose(req.raw)
-    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return send(reply, 413, { error_msg: `request body is larger than ${BODY_LIMIT} bytes` })
+    if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return fail(reply, errorAnswer('GW_ADMIN_TOO_LARGE', BODY_LIMIT))
+    // fastify's other client errors (a malformed Content-Length, an aborted body) keep their status
     if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-      return send(reply, e.statusCode, { error_msg: e.message ?? 'bad request' })
+      return fail(reply, { ...errorAnswer('GW_ADMIN_BAD_REQUEST', e.message ?? 'bad request'), status: e.statusCode })
     }
     d.log.error({ err }, 'admin: unexpected error')
-    return send(reply, 500, { error_msg: 'internal error' })
+    return fail(reply, errorAnswer('GW_ADMIN_INTERNAL'))
   })
-  app.setNotFoundHandler((req, reply) => send(reply, 404, { error_msg: `no admin API at ${req.method} ${req.url.split('?')[0] ?? ''}` }))
+  app.setNotFoundHandler((req, reply) => fail(reply, errorAnswer('GW_ADMIN_NO_ROUTE', req.method, req.url.split('?')[0] ?? '')))
 
   // CORS preflight and the root HEAD answer without auth, as in APISIX
   app.options('/apisix/admin/*', (_req, reply) =>
@@ -96,12 +100,12 @@ export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
     const q = url.indexOf('?')
     const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1))
     const verdict = d.auth({ method: req.method, remoteAddr: req.socket.remoteAddress, headers: req.headers, query })
-    if (!verdict.ok) return send(reply, verdict.status, verdict.body)
+    if (!verdict.ok) return fail(reply, verdict)
     if (req.method === 'HEAD') return reply.code(200).send()
     const path = parseAdminPath(url)
-    if (!path || path.resource === '') return send(reply, 404, { error_msg: `no admin API at ${req.method} ${url.split('?')[0] ?? ''}` })
+    if (!path || path.resource === '') return fail(reply, errorAnswer('GW_ADMIN_NO_ROUTE', req.method, url.split('?')[0] ?? ''))
     const body = parseBody(req.body as Buffer | undefined)
-    if (!body.ok) return send(reply, 400, { error_msg: body.error })
+    if (!body.ok) return fail(reply, errorAnswer('GW_ADMIN_BAD_REQUEST', body.error))
     const answer = await handleCrud(d, req.method, path, query, body.value)
     return send(reply, answer.status, answer.body)
   }

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { buildCidrSet, type CidrSet } from '../core/net/cidr.js'
+import { errorAnswer, type ErrorAnswer } from '../core/errors.js'
 
 /** One configured admin key. */
 export interface AdminKey {
@@ -9,7 +10,7 @@ export interface AdminKey {
 }
 
 /** The outcome of checking a request: allowed (with the key's role), or an error answer. */
-export type AuthVerdict = { ok: true; role: 'admin' | 'viewer' } | { ok: false; status: 401 | 403; body: Record<string, string> }
+export type AuthVerdict = { ok: true; role: 'admin' | 'viewer' } | ({ ok: false } & ErrorAnswer)
 
 /** What a request brings for the check. */
 export interface AuthInput {
@@ -42,17 +43,17 @@ export function buildAuth(keys: readonly AdminKey[], allowAdmin: readonly string
   const hashed = keys.map((k) => ({ role: k.role, digest: digest(k.key) }))
   return (req) => {
     if (allowed && !(req.remoteAddr && allowed.has(req.remoteAddr))) {
-      return { ok: false, status: 403, body: { error_msg: `client address ${req.remoteAddr ?? '?'} is not allowed by deployment.admin.allow_admin` } }
+      return { ok: false, ...errorAnswer('GW_ADMIN_FORBIDDEN', req.remoteAddr ?? '?') }
     }
     const token = req.query.get('api_key') ?? first(req.headers['x-api-key']) ?? first(req.headers['x_api_key']) ?? cookieToken(first(req.headers['cookie']))
-    if (token === undefined || token === '') return { ok: false, status: 401, body: { error_msg: 'failed to check token', description: 'missing apikey' } }
+    if (token === undefined || token === '') return { ok: false, ...errorAnswer('GW_ADMIN_NO_KEY') }
     const d = digest(token)
     let role: 'admin' | 'viewer' | undefined
     // no early exit: every key is compared, so timing tells nothing about which one matched
     for (const k of hashed) if (timingSafeEqual(d, k.digest) && role === undefined) role = k.role
-    if (role === undefined) return { ok: false, status: 401, body: { error_msg: 'failed to check token', description: 'wrong apikey' } }
+    if (role === undefined) return { ok: false, ...errorAnswer('GW_ADMIN_WRONG_KEY') }
     if (role === 'viewer' && req.method !== 'GET' && req.method !== 'HEAD') {
-      return { ok: false, status: 403, body: { error_msg: 'failed to check token', description: 'invalid method for role viewer' } }
+      return { ok: false, ...errorAnswer('GW_ADMIN_READ_ONLY') }
     }
     return { ok: true, role }
   }

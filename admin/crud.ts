@@ -1,4 +1,4 @@
-import { GatewayError } from '../core/errors.js'
+import { errorAnswer, GatewayError } from '../core/errors.js'
 import { dirOf, isResourceName, keyOf, type ResourceName } from '../core/etcd/keys.js'
 import { isIdString } from '../core/resources/defs.js'
 import { isUsername } from '../core/resources/consumer.js'
@@ -36,8 +36,8 @@ export interface Answer {
 
 type Obj = Record<string, unknown>
 
-const bad = (msg: string): Answer => ({ status: 400, body: { error_msg: msg } })
-const notFound: Answer = { status: 404, body: { message: 'Key not found' } }
+const bad = (msg: string): Answer => errorAnswer('GW_ADMIN_BAD_REQUEST', msg)
+const notFound: Answer = errorAnswer('GW_ADMIN_NOT_FOUND')
 const secs = (d: CrudDeps): number => Math.floor(d.now() / 1000)
 
 /** JSON-safe index: etcd revisions are decimal strings; numbers as APISIX sends, while exact. */
@@ -125,10 +125,10 @@ async function sniClaimsAfter(d: CrudDeps, key: string, names: readonly string[]
 export async function handleCrud(d: CrudDeps, method: string, path: AdminPath, query: URLSearchParams, body: unknown): Promise<Answer> {
   const res = path.resource
   if (res === 'plugins' && path.id === 'list' && method === 'GET') return { status: 200, body: [...d.pluginNames].sort() }
-  if (!isResourceName(res)) return { status: 404, body: { error_msg: `Unsupported resource type: ${res}` } }
+  if (!isResourceName(res)) return errorAnswer('GW_ADMIN_UNKNOWN_RESOURCE', res)
   const kind = d.registry[res].kind
   if (res === 'consumers' && (method === 'POST' || method === 'PATCH')) {
-    return { status: 405, body: { error_msg: `not supported \`${method}\` method for consumer` } }
+    return errorAnswer('GW_ADMIN_CONSUMER_METHOD', method)
   }
   if (path.id !== undefined && !(res === 'consumers' ? isUsername(path.id) : isIdString(path.id))) {
     return bad(res === 'consumers' ? 'wrong username' : `invalid configuration: property "id" validation failed: ${JSON.stringify(path.id)} does not match ${kind} id rules`)
@@ -145,7 +145,7 @@ export async function handleCrud(d: CrudDeps, method: string, path: AdminPath, q
     case 'DELETE':
       return del(d, res, kind, path.id, query)
     default:
-      return { status: 405, body: { error_msg: `method ${method} is not allowed on /apisix/admin/${res}` } }
+      return errorAnswer('GW_ADMIN_METHOD', method, `/apisix/admin/${res}`)
   }
 }
 

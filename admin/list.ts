@@ -3,9 +3,10 @@ import { compileLinear } from '../core/resources/regex.js'
 import type { Answer, CrudDeps } from './crud.js'
 import { item } from './crud.js'
 import { isObject } from './patch.js'
+import { errorAnswer } from '../core/errors.js'
 import type { Kv } from './kv.js'
 
-const bad = (msg: string): Answer => ({ status: 400, body: { error_msg: msg } })
+const bad = (msg: string): Answer => errorAnswer('GW_ADMIN_BAD_REQUEST', msg)
 
 function regexParam(query: URLSearchParams, name: string): RegExp | string | undefined {
   const p = query.get(name)

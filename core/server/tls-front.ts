@@ -46,10 +46,29 @@ const PLAIN_HTTP_REPLY = `HTTP/1.1 400 Bad Request\r\ncontent-type: application/
 
 const ignore = (): void => undefined
 
-/** The SNI a TLS socket's client sent, normalised; undefined when none (Node sets `servername`, untyped). */
-const sentSni = (s: TLSSocket): string | undefined => {
+/** The SNI Node reports for a TLS socket, normalised; undefined when none (`servername`, untyped). */
+const nodeSni = (s: TLSSocket): string | undefined => {
   const n = (s as TLSSocket & { servername?: unknown }).servername
   return typeof n === 'string' && n !== '' ? normalizeSni(n) : undefined
+}
+
+/**
+ * The SNI each connection's ClientHello carried ('' for none), by the plain socket handed to a
+ * policy server. Node's `servername` is not that on every runtime: it is OpenSSL's
+ * SSL_get_servername, which for a resumed TLS 1.2 session answers the name stored in the
+ * session, and OpenSSL 3.0 (Node 20) stores none when the servername callback does not
+ * acknowledge the name (Node's does not without SNI contexts), so a resumed TLS 1.2 connection
+ * had no SNI there (measured; OpenSSL 3.5 stores it). The TLSSocket a tls.Server makes for a
+ * socket keeps it as `_parent` (Node internal, pinned by t/unit/server/tls-front.test.ts).
+ */
+const helloSni = new WeakMap<object, string>()
+
+/** The SNI of a connection: the one its ClientHello carried (CONTRACT.md), full and resumed handshakes alike. */
+const sentSni = (s: TLSSocket): string | undefined => {
+  const parent = (s as TLSSocket & { _parent?: object | null })._parent
+  const fromHello = parent ? helloSni.get(parent) : undefined
+  if (fromHello === undefined) return nodeSni(s)
+  return fromHello === '' ? undefined : fromHello
 }
 
 /**
@@ -170,6 +189,7 @@ export async function startTlsFront(o: {
       return
     }
     wire(server, policy)
+    helloSni.set(socket, hello.sni ?? '')
     socket.unshift(buf)
     server.emit('connection', socket)
   }

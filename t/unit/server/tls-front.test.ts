@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
-import { connect } from 'node:tls'
+import { connect, createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import { ALERT_INTERNAL_ERROR, ALERT_UNRECOGNIZED_NAME, startTlsFront, type HandshakeResult } from '../../../core/server/tls-front.js'
 import { createHttpServer } from '../../../core/server/listeners.js'
 import { createPolicyCache, type SslValue } from '../../../core/tls/contexts.js'
@@ -75,9 +75,9 @@ function raw(port: number, send: Buffer | string | undefined): Promise<{ bytes: 
 }
 
 /** One HTTPS GET through the front; `relay` dribbles the client's bytes one at a time. */
-function get(port: number, o: { servername?: string; cert?: string; key?: string; session?: Buffer } = {}): Promise<{ ok: boolean; body?: any; error?: string; session?: Buffer; reused?: boolean }> {
+function get(port: number, o: { servername?: string; cert?: string; key?: string; session?: Buffer; maxVersion?: 'TLSv1.2' } = {}): Promise<{ ok: boolean; body?: any; error?: string; session?: Buffer; reused?: boolean }> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(o.servername ? { servername: o.servername } : {}), ...(o.cert ? { cert: o.cert, key: o.key } : {}), ...(o.session ? { session: o.session } : {}) })
+    const s = connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(o.servername ? { servername: o.servername } : {}), ...(o.cert ? { cert: o.cert, key: o.key } : {}), ...(o.session ? { session: o.session } : {}), ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}) })
     let text = ''
     let session: Buffer | undefined
     let reused = false
@@ -192,6 +192,11 @@ t.test('tls front: client certificates are reported (refused, depth, verified, r
   t.same(good.body, { sni: 'strict.test', sslId: 'strict', verify: 'SUCCESS', serial: alice.serialHex })
   const again = await get(f.port, { servername: 'strict.test', cert: alice.cert, key: alice.key, session: good.session! })
   t.equal(again.reused, true)
+  t.same(again.body, good.body, 'resumed (TLS 1.3): the same facts')
+  const good12 = await get(f.port, { servername: 'strict.test', cert: alice.cert, key: alice.key, maxVersion: 'TLSv1.2' })
+  const again12 = await get(f.port, { servername: 'strict.test', cert: alice.cert, key: alice.key, maxVersion: 'TLSv1.2', session: good12.session! })
+  t.equal(again12.reused, true)
+  t.same(again12.body, good.body, 'resumed (TLS 1.2): the same facts, the SNI of its ClientHello included')
   t.same(events, [
     'failure strict strict.test no_certificate',
     'handshake strict strict.test refused',
@@ -199,7 +204,23 @@ t.test('tls front: client certificates are reported (refused, depth, verified, r
     'handshake strict strict.test refused',
     'handshake strict strict.test ok',
     'handshake strict strict.test resumed',
+    'handshake strict strict.test ok',
+    'handshake strict strict.test resumed',
   ])
+})
+
+t.test('tls front: the TLSSocket a tls.Server makes for a handed socket keeps it as _parent (the SNI of a connection is read through it)', async (t) => {
+  const server = createTlsServer({ cert: leaf.cert, key: leaf.key })
+  const plain = createNetServer((s) => server.emit('connection', s))
+  await new Promise<void>((r) => plain.listen(0, '127.0.0.1', r))
+  t.teardown(() => plain.close())
+  const handed = new Set<object>()
+  plain.on('connection', (s: Socket) => handed.add(s))
+  const parent = new Promise<unknown>((resolve) => server.once('secureConnection', (s: TLSSocket) => (resolve((s as TLSSocket & { _parent?: unknown })._parent), s.end())))
+  const c = connect({ host: '127.0.0.1', port: (plain.address() as AddressInfo).port, servername: 'a.test', rejectUnauthorized: false })
+  c.on('error', () => undefined)
+  t.ok(handed.has((await parent) as object), '_parent is the socket handed to the server')
+  c.destroy()
 })
 
 t.test('tls front: a port in use is GW_PORT_IN_USE naming apisix.ssl.listen', async (t) => {

@@ -1,0 +1,182 @@
+import t from 'tap'
+import { connect } from 'node:tls'
+import { startEtcd } from '../lib/etcd.js'
+import { startGateway } from '../lib/gateway.js'
+import { adminOf } from '../lib/admin.js'
+import { startEcho } from '../lib/echo.js'
+import { issue, makePki } from '../lib/certs.js'
+import { eventually } from '../lib/eventually.js'
+import { parseJson } from '../lib/tls-client.js'
+import { pemFiles, sClient } from '../lib/openssl.js'
+
+type Version = 'TLSv1.2' | 'TLSv1.3'
+
+/** What one request over one TLS connection gave: the status, what the upstream saw, and the session. */
+interface Answer {
+  readonly status: number
+  /** the X-Client-* and X-Server-Name headers the upstream received ({} when it was not reached) */
+  readonly facts: Record<string, string>
+  readonly reused: boolean
+  readonly session: Buffer | undefined
+  readonly error?: string
+}
+
+/** The proxy-rewrite variables the upstream receives, by header. */
+const VARS: Record<string, string> = {
+  'X-Client-Verify': '$ssl_client_verify',
+  'X-Client-Serial': '$ssl_client_serial',
+  'X-Client-S-DN': '$ssl_client_s_dn',
+  'X-Client-I-DN': '$ssl_client_i_dn',
+  'X-Client-Fingerprint': '$ssl_client_fingerprint',
+  'X-Client-Cert': '$ssl_client_escaped_cert',
+  'X-Server-Name': '$ssl_server_name',
+}
+
+const factsOf = (body: string): Record<string, string> => {
+  const echoed = parseJson(body) as { headers?: Record<string, string> } | undefined
+  const out: Record<string, string> = {}
+  for (const h of Object.keys(VARS)) {
+    const v = echoed?.headers?.[h.toLowerCase()]
+    if (v !== undefined) out[h] = v
+  }
+  return out
+}
+
+const statusOf = (text: string): number => Number(/HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)
+/** The body of an HTTP/1.1 response with Content-Length (s_client prints more after it). */
+const bodyOf = (text: string): string => {
+  const start = text.indexOf('\r\n\r\n') + 4
+  const length = Number(/\r\ncontent-length: *(\d+)/i.exec(text.slice(0, start))?.[1] ?? text.length)
+  return text.slice(start, start + length)
+}
+
+/** One request with Node's TLS client (Host = SNI), offering `session` when given. */
+function nodeRequest(port: number, o: { sni: string; version: Version; cert?: { cert: string; key: string }; session?: Buffer | undefined; path: string }): Promise<Answer> {
+  return new Promise((resolve) => {
+    let session: Buffer | undefined
+    let text = ''
+    let reused = false
+    const s = connect({
+      host: '127.0.0.1', port, servername: o.sni, rejectUnauthorized: false, minVersion: o.version, maxVersion: o.version,
+      ...(o.cert ? { cert: o.cert.cert, key: o.cert.key } : {}),
+      ...(o.session ? { session: o.session } : {}),
+    })
+    const timer = setTimeout(() => s.destroy(new Error('timeout')), 5000)
+    s.on('session', (b: Buffer) => (session = b))
+    s.on('secureConnect', () => {
+      reused = s.isSessionReused()
+      s.write(`GET ${o.path} HTTP/1.1\r\nHost: ${o.sni}\r\nConnection: close\r\n\r\n`)
+    })
+    s.on('data', (d: Buffer) => (text += d.toString()))
+    const done = (error?: string): void => {
+      clearTimeout(timer)
+      resolve({ status: statusOf(text), facts: factsOf(bodyOf(text)), reused, session, ...(error ? { error } : {}) })
+    }
+    s.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message))
+    s.on('close', () => done())
+  })
+}
+
+// One etcd, one gateway: a resumed session (TLS 1.2 and 1.3, tickets and TLS 1.2 session ids)
+// has the SNI its ClientHello carried and the client-certificate facts of its full handshake.
+t.test('session resumption with client certificates', async (t) => {
+  const etcd = await startEtcd(t)
+  const echo = await startEcho(t)
+  const gw = await startGateway(t, { etcd: etcd.url })
+  const admin = adminOf(gw)
+  const pki = makePki({ servers: [['strict.test'], ['skip.test'], ['other.test'], ['a.multi.test', 'b.multi.test'], ['depth0.test'], ['skipdepth0.test']], clients: ['alice'] })
+  const alice = pki.clients['alice']!
+  const inter = issue(pki.ca, { cn: 'Test Intermediate CA', ca: true })
+  const carolLeaf = issue(inter, { cn: 'carol' })
+  const carol = { cert: carolLeaf.cert + inter.cert, key: carolLeaf.key }
+  const srv = (n: string) => pki.servers[n]!
+  const put = async (path: string, body: Record<string, unknown>): Promise<void> => {
+    const r = await admin.put(path, body)
+    if (r.status !== 200 && r.status !== 201) throw new Error(`PUT ${path}: ${r.status} ${r.text}`)
+  }
+  const ssl = (id: string, snis: string[], client: Record<string, unknown>): Promise<void> =>
+    put(`ssls/${id}`, { snis, cert: srv(snis[0]!).cert, key: srv(snis[0]!).key, client: { ca: pki.ca.cert, ...client } })
+  await ssl('strict', ['strict.test'], {})
+  await ssl('skip', ['skip.test'], { skip_mtls_uri_regex: ['^/public/'] })
+  await ssl('other', ['other.test'], {})
+  await ssl('multi', ['a.multi.test', 'b.multi.test'], {})
+  await ssl('depth0', ['depth0.test'], { depth: 0 })
+  await ssl('skipdepth0', ['skipdepth0.test'], { depth: 0, skip_mtls_uri_regex: ['^/public/'] })
+  await put('routes/all', { uri: '/*', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } }, plugins: { 'proxy-rewrite': { headers: { set: VARS } } } })
+  await eventually(() => nodeRequest(gw.https, { sni: 'skipdepth0.test', version: 'TLSv1.3', path: '/public/ready' }), (r) => r.status === 200, { describe: () => gw.output() })
+
+  const files = pemFiles({ 'alice.pem': alice.cert, 'alice.key': alice.key, 'carol.pem': carol.cert, 'carol.key': carol.key })
+  t.teardown(() => files.cleanup())
+  let n = 0
+
+  /** One request with `openssl s_client`, writing its session to a file (-sess_out) or resuming one (-sess_in). */
+  const opensslRequest = async (o: { sni: string; version: Version; cert?: 'alice' | 'carol'; path: string; sessIn?: string; ticket?: boolean }): Promise<Answer & { sessOut: string }> => {
+    const sessOut = files.path(`sess-${++n}.pem`)
+    const args = ['-servername', o.sni, o.version === 'TLSv1.2' ? '-tls1_2' : '-tls1_3', '-sess_out', sessOut, ...(o.ticket === false ? ['-no_ticket'] : [])]
+    if (o.cert) args.push('-cert', files.path(`${o.cert}.pem`), '-key', files.path(`${o.cert}.key`))
+    if (o.sessIn) args.push('-sess_in', o.sessIn)
+    const r = await sClient(gw.https, args, `GET ${o.path} HTTP/1.1\r\nHost: ${o.sni}\r\nConnection: close\r\n\r\n`)
+    const reused = new RegExp(`^Reused, ${o.version.replace('.', '\\.')}`, 'm').test(r.stdout)
+    if (!reused && !new RegExp(`^New, ${o.version.replace('.', '\\.')}`, 'm').test(r.stdout)) return { status: 0, facts: {}, reused, session: undefined, sessOut, error: r.all.slice(-400) }
+    const response = r.stdout.slice(Math.max(0, r.stdout.indexOf('HTTP/1.1 ')))
+    return { status: statusOf(response), facts: factsOf(bodyOf(response)), reused, session: undefined, sessOut }
+  }
+
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    for (const [mode, sni, path] of [['strict', 'strict.test', '/api'], ['skip', 'skip.test', '/api']] as const) {
+      t.test(`${version}, ${mode} mode, Node's client: the resumed connection is served with the first one's facts`, async (t) => {
+        const first = await nodeRequest(gw.https, { sni, version, cert: alice, path })
+        t.equal(first.status, 200, 'full handshake: served')
+        t.equal(first.reused, false)
+        t.equal(first.facts['X-Client-Verify'], 'SUCCESS')
+        t.equal(first.facts['X-Server-Name'], sni)
+        t.ok(first.session, 'a session to resume')
+        const again = await nodeRequest(gw.https, { sni, version, cert: alice, session: first.session, path })
+        t.equal(again.reused, true, 'resumed')
+        t.equal(again.status, 200, 'resumed: served')
+        t.same(again.facts, first.facts, 'the same $ssl_client_* and $ssl_server_name')
+      })
+
+      t.test(`${version}, ${mode} mode, openssl s_client -sess_out / -sess_in: the resumed connection is served with the first one's facts`, async (t) => {
+        const first = await opensslRequest({ sni, version, cert: 'alice', path })
+        t.equal(first.reused, false, `New, ${version}`)
+        t.equal(first.status, 200, 'full handshake: served')
+        t.equal(first.facts['X-Client-Verify'], 'SUCCESS')
+        const again = await opensslRequest({ sni, version, cert: 'alice', path, sessIn: first.sessOut })
+        t.equal(again.reused, true, `Reused, ${version}`)
+        t.equal(again.status, 200, 'resumed: served')
+        t.same(again.facts, first.facts, 'the same $ssl_client_* and $ssl_server_name')
+      })
+    }
+
+    t.test(`${version}: a session of one object offered under its second SNI: served with that SNI`, async (t) => {
+      const first = await opensslRequest({ sni: 'a.multi.test', version, cert: 'alice', path: '/x' })
+      t.equal(first.status, 200)
+      // OpenSSL 3.5 (Node 24) makes a full handshake for another server_name (RFC 6066 §3);
+      // OpenSSL 3.0 (Node 20) resumed it, and Node then reported the session's first SNI
+      const again = await opensslRequest({ sni: 'b.multi.test', version, cert: 'alice', path: '/x', sessIn: first.sessOut })
+      t.equal(again.status, 200, `served (${again.reused ? 'resumed' : 'full handshake'})`)
+      t.equal(again.facts['X-Server-Name'], 'b.multi.test', '$ssl_server_name is the SNI this ClientHello carried')
+      t.same({ ...again.facts, 'X-Server-Name': 'a.multi.test' }, first.facts, 'the same client-certificate facts')
+    })
+
+    t.test(`${version}: a session never resumes under another object (openssl -sess_in with another -servername)`, async (t) => {
+      const first = await opensslRequest({ sni: 'strict.test', version, cert: 'alice', path: '/x' })
+      t.equal(first.status, 200)
+      const other = await opensslRequest({ sni: 'other.test', version, cert: 'alice', path: '/x', sessIn: first.sessOut })
+      t.equal(other.reused, false, 'a full handshake on other.test')
+      t.equal(other.status, 200, 'served after its own verification')
+      t.equal(other.facts['X-Server-Name'], 'other.test')
+      const noCert = await opensslRequest({ sni: 'other.test', version, path: '/x', sessIn: first.sessOut })
+      t.equal(noCert.status, 0, 'without a certificate the session buys nothing: refused')
+    })
+  }
+
+  t.test('TLS 1.2 session ids (openssl -no_ticket): resumed with the first connection\'s facts', async (t) => {
+    const first = await opensslRequest({ sni: 'strict.test', version: 'TLSv1.2', cert: 'alice', path: '/x', ticket: false })
+    t.equal(first.status, 200)
+    const again = await opensslRequest({ sni: 'strict.test', version: 'TLSv1.2', cert: 'alice', path: '/x', sessIn: first.sessOut, ticket: false })
+    t.equal(again.status, 200, 'served, resumed or not')
+    t.same(again.facts, first.facts, 'the same facts')
+  })
+})

@@ -40,7 +40,8 @@ export function compileChain(
   return Object.freeze(out.map((o) => o.link))
 }
 
-type Phase = 'rewrite' | 'access'
+/** The phases a chain runs before the proxy. */
+export type Phase = 'rewrite' | 'access'
 
 const isPromise = (s: Step | Promise<Step>): s is Promise<Step> => typeof (s as Promise<Step> | undefined)?.then === 'function'
 
@@ -50,10 +51,18 @@ const isPromise = (s: Step | Promise<Step>): s is Promise<Step> => typeof (s as 
  * until a plugin returns a promise.
  */
 export function runChains(chains: readonly Chain[], ctx: RequestContext): Step | Promise<Step> {
-  return runFrom(chains, ctx, 0, 'rewrite', 0)
+  return runFrom(chains, ctx, 0, 'rewrite', 0, undefined)
 }
 
-function runFrom(chains: readonly Chain[], ctx: RequestContext, ci: number, phase: Phase, li: number): Step | Promise<Step> {
+/** What a traced run reports for each phase function it ran (the admin's explain). */
+export type StepObserver = (name: string, phase: Phase, step: Step) => void
+
+/** runChains, reporting every phase function run and its outcome to `seen`, in order. */
+export async function runChainsTraced(chains: readonly Chain[], ctx: RequestContext, seen: StepObserver): Promise<Step> {
+  return runFrom(chains, ctx, 0, 'rewrite', 0, seen)
+}
+
+function runFrom(chains: readonly Chain[], ctx: RequestContext, ci: number, phase: Phase, li: number, seen: StepObserver | undefined): Step | Promise<Step> {
   for (; ci < chains.length; ci++, phase = 'rewrite', li = 0) {
     const chain = chains[ci]!
     for (;;) {
@@ -62,11 +71,18 @@ function runFrom(chains: readonly Chain[], ctx: RequestContext, ci: number, phas
         const fn = def[phase]
         if (!fn) continue
         const step = fn.call(def, compiled, ctx)
-        if (step === undefined) continue
+        if (step === undefined) {
+          seen?.(def.name, phase, undefined)
+          continue
+        }
         if (isPromise(step)) {
           const next = { ci, phase, li: li + 1 }
-          return step.then((s) => s ?? runFrom(chains, ctx, next.ci, next.phase, next.li))
+          return step.then((s) => {
+            seen?.(def.name, next.phase, s)
+            return s ?? runFrom(chains, ctx, next.ci, next.phase, next.li, seen)
+          })
         }
+        seen?.(def.name, phase, step)
         return step
       }
       if (phase === 'access') break

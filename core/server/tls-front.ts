@@ -8,7 +8,7 @@ import type { ClientCert } from '../plugins/types.js'
 import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
 import type { BalanceSlot } from './balance.js'
 import { intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
-import { buildClientCertFacts, reasonCategory, verifyString, type CertFailureReason, type ClientCertFacts } from '../x509/cert.js'
+import { buildClientCertFacts, clientCertOf, clientVerdict, reasonCategory, type CertFailureReason } from '../x509/cert.js'
 import { PeerCertCache } from '../tls/peer-cache.js'
 import { peerCertFromSession } from '../x509/peer-der.js'
 import { setTlsFacts } from '../tls/facts.js'
@@ -110,27 +110,23 @@ export async function startTlsFront(o: {
       // its depth yet
       const der = peerCertFromSession(s.getSession()) ?? (s.getPeerCertificate(false) as Partial<PeerCertificate>).raw
       const known = der ? peers.entry(policy.client, der, buildClientCertFacts) : undefined
-      let authorized = s.authorized
-      let error = (s.authorizationError as unknown as string | null | undefined) ?? undefined
+      const authorized = s.authorized
+      const error = (s.authorizationError as unknown as string | null | undefined) ?? undefined
+      let n: number | undefined
       if (known && authorized) {
-        const n = known.intermediates ?? intermediatesIn(s.getPeerCertificate(true))
-        if (n > policy.client.depth) {
-          authorized = false
-          error = 'CERT_CHAIN_TOO_LONG'
-        } else {
-          known.intermediates = n
-        }
+        n = known.intermediates ?? intermediatesIn(s.getPeerCertificate(true))
+        if (n <= policy.client.depth) known.intermediates = n
       }
-      verify = verifyString(authorized, error, der !== undefined)
-      const reason = reasonCategory(authorized, error, der !== undefined)
-      if (reason && policy.client.skip.length === 0) {
+      const v = clientVerdict(policy.client, der !== undefined, authorized, error, n)
+      verify = v.verify
+      if (v.refuse && v.reason) {
         // refused before any HTTP byte is read: the HTTP server never sees this socket
-        observe?.clientCertFailure(policy.id, label, reason)
+        observe?.clientCertFailure(policy.id, label, v.reason)
         observe?.handshake(policy.id, label, 'refused')
         s.destroy()
         return
       }
-      if (der && known?.facts) clientCert = clientCertOf(der, known.facts, authorized, verify)
+      if (der && known?.facts) clientCert = clientCertOf(der, known.facts, v.authorized, verify)
     }
     observe?.handshake(policy.id, label, s.isSessionReused() ? 'resumed' : 'ok')
     setTlsFacts(s, {
@@ -254,25 +250,5 @@ export async function startTlsFront(o: {
       socket.pause()
       serve(socket, hello, r)
     },
-  }
-}
-
-/** The certificate facts the pipeline reads; the SHA-256 is computed on first use. */
-function clientCertOf(der: Buffer, f: ClientCertFacts, verified: boolean, verify: string): ClientCert {
-  return {
-    verified,
-    source: 'tls',
-    der,
-    verify,
-    fingerprint: f.fingerprint,
-    serial: f.serial,
-    subjectDn: f.subjectDn,
-    issuerDn: f.issuerDn,
-    get sha256() {
-      return f.sha256
-    },
-    // mtls-auth re-checks the dates per request (a keep-alive connection can outlive them)
-    notBefore: f.notBefore,
-    notAfter: f.notAfter,
   }
 }

@@ -1,5 +1,5 @@
 import type { CertFailureReason } from '../x509/cert.js'
-import type { TlsFacts } from './facts.js'
+import type { ClientRules, TlsFacts } from './facts.js'
 
 /** Why the gate refused a request (the `reason` label of `apisix_client_cert_failures_total`). */
 export type GateReason = CertFailureReason
@@ -21,6 +21,9 @@ export function verifyReason(verify: string): CertFailureReason {
   return 'untrusted'
 }
 
+/** The first of the object's `skip_mtls_uri_regex` that matches the normalised path; undefined when none does. */
+export const skipMatch = (rules: ClientRules | undefined, path: string): RegExp | undefined => rules?.skip.find((r) => r.test(path))
+
 /**
  * The per-request client-certificate check of APISIX's `verify_https_client` (spec §6.4), for
  * HTTPS requests only (no facts: plain HTTP, nothing to check): when the serving object has
@@ -31,7 +34,7 @@ export function verifyReason(verify: string): CertFailureReason {
 export function mtlsGate(facts: TlsFacts | undefined, path: string): GateResult {
   if (!facts) return PASS
   const rules = facts.client
-  if (rules && rules.skip.length > 0 && facts.verify !== 'SUCCESS' && !rules.skip.some((r) => r.test(path))) {
+  if (rules && rules.skip.length > 0 && facts.verify !== 'SUCCESS' && !skipMatch(rules, path)) {
     return facts.verify === 'NONE'
       ? refuse('client certificate was not present', 'no_certificate')
       : refuse(`client certificate verification is not passed: ${facts.verify}`, verifyReason(facts.verify))

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import type { ClientCert } from '../plugins/types.js'
 import { children, DerError, expectTag, readDer, TAG, type DerNode } from './der.js'
 import { formatRfc2253, readName, type DnAttribute } from './name.js'
 import { pemBlocksOf, toPem } from './pem.js'
@@ -280,5 +281,59 @@ export function parseCertPem(pem: string): ParsedCert {
   } catch (err) {
     if (err instanceof DerError) throw new Error('not a DER certificate')
     throw err
+  }
+}
+
+/** The handshake's verdict on a client certificate under an ssl object's `client` rules. */
+export interface ClientVerdict {
+  /** verified, and within `client.depth` */
+  readonly authorized: boolean
+  /** `$ssl_client_verify` */
+  readonly verify: string
+  /** the failure category; undefined when the certificate verified */
+  readonly reason: CertFailureReason | undefined
+  /** true: refused at the handshake (no `skip_mtls_uri_regex`, so no request is ever read) */
+  readonly refuse: boolean
+}
+
+/**
+ * What the TLS front decides once the TLS stack has verified (or not) the client's chain: a
+ * verified chain with more intermediates than `client.depth` fails as OpenSSL's verify depth
+ * would (CERT_CHAIN_TOO_LONG); any failure refuses the handshake unless the object has a skip
+ * list, in which case the request pipeline judges each request (mtls-gate.ts). `intermediates`
+ * is undefined when it was not counted (no certificate, or not verified).
+ */
+export function clientVerdict(
+  rules: { readonly depth: number; readonly skip: readonly unknown[] },
+  hadCert: boolean,
+  authorized: boolean,
+  error: string | undefined,
+  intermediates: number | undefined,
+): ClientVerdict {
+  if (hadCert && authorized && intermediates !== undefined && intermediates > rules.depth) {
+    authorized = false
+    error = 'CERT_CHAIN_TOO_LONG'
+  }
+  const reason = reasonCategory(authorized, error, hadCert)
+  return { authorized, verify: verifyString(authorized, error, hadCert), reason, refuse: reason !== undefined && rules.skip.length === 0 }
+}
+
+/** A client certificate as the pipeline reads it (plugins, variables); the SHA-256 is computed on first use. */
+export function clientCertOf(der: Buffer, f: ClientCertFacts, verified: boolean, verify: string): ClientCert {
+  return {
+    verified,
+    source: 'tls',
+    der,
+    verify,
+    fingerprint: f.fingerprint,
+    serial: f.serial,
+    subjectDn: f.subjectDn,
+    issuerDn: f.issuerDn,
+    get sha256() {
+      return f.sha256
+    },
+    // mtls-auth re-checks the dates per request (a keep-alive connection can outlive them)
+    notBefore: f.notBefore,
+    notAfter: f.notAfter,
   }
 }

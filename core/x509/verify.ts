@@ -21,7 +21,7 @@ export type ChainCheck = 'signature' | 'expired' | 'not_yet_valid' | 'untrusted'
  * The verdict for one certificate. A refusal carries OpenSSL's X509_V_ERR name (`code`, as
  * Node's authorizationError gives it) so that `$ssl_client_verify` can be written from it.
  */
-export type ChainResult = { readonly ok: true } | { readonly ok: false; readonly check: ChainCheck; readonly message: string; readonly code: string }
+export type ChainResult = { readonly ok: true; /** CAs between the leaf and its trust anchor */ readonly intermediates: number } | { readonly ok: false; readonly check: ChainCheck; readonly message: string; readonly code: string }
 
 interface Entry {
   readonly x509: X509Certificate
@@ -104,13 +104,17 @@ const CODE: Readonly<Record<ChainCheck, string>> = {
 
 const refuse = (check: ChainCheck, message: string, code: string = CODE[check]): ChainResult => ({ ok: false, check, message, code })
 
-/** Certificates of the store that issued `cert` by name and key identifier, skipping those already in the path. */
-function issuersOf(store: TrustStore, cert: X509Certificate, path: readonly Entry[]): Entry[] {
+/**
+ * Certificates that issued `cert` by name and key identifier, skipping those already in the
+ * path: the store's first, then those the client sent along (never trust anchors themselves).
+ */
+function issuersOf(store: TrustStore, sent: readonly Entry[], cert: X509Certificate, path: readonly Entry[]): Entry[] {
   const inPath = (e: Entry): boolean => path.some((p) => p.der.equals(e.der))
   const byName = (store.bySubject.get(cert.issuer) ?? []).filter((e) => !inPath(e) && cert.checkIssued(e.x509))
   if (byName.length > 0) return byName
   // Names that differ only in encoding or case: let OpenSSL compare them.
-  return store.all.filter((e) => !inPath(e) && cert.checkIssued(e.x509))
+  const any = store.all.filter((e) => !inPath(e) && cert.checkIssued(e.x509))
+  return any.length > 0 ? any : sent.filter((e) => !inPath(e) && cert.checkIssued(e.x509))
 }
 
 /**
@@ -118,11 +122,24 @@ function issuersOf(store: TrustStore, cert: X509Certificate, path: readonly Entr
  * `store` at time `nowMs`. `maxDepth` is OpenSSL's verify depth: the
  * number of intermediate CAs allowed between the leaf and the trust anchor (unlimited when
  * undefined). `crls`: the CRLs every certificate of the chain whose issuer has one is checked
- * against (CONTRACT.md "Revocation"). Never throws.
+ * against (CONTRACT.md "Revocation"). `sent` are intermediates the client sent after its leaf (a
+ * TLS chain): they help build the path but are never trust anchors. Never throws.
  */
-export function verifyChain(cert: Buffer | X509Certificate, store: TrustStore, nowMs: number, maxDepth?: number, crls?: CrlSet): ChainResult {
+export function verifyChain(
+  cert: Buffer | X509Certificate,
+  store: TrustStore,
+  nowMs: number,
+  maxDepth?: number,
+  crls?: CrlSet,
+  sent: readonly (Buffer | X509Certificate)[] = [],
+): ChainResult {
   let leaf: Entry
+  const extra: Entry[] = []
   try {
+    for (const c of sent) {
+      const x = entry(c instanceof X509Certificate ? c : new X509Certificate(c))
+      if (typeof x !== 'string') extra.push(x)
+    }
     const e = entry(cert instanceof X509Certificate ? cert : new X509Certificate(cert))
     if (typeof e === 'string') return refuse('malformed', `the client certificate has ${e}`)
     leaf = e
@@ -138,14 +155,16 @@ export function verifyChain(cert: Buffer | X509Certificate, store: TrustStore, n
     let cur = leaf
     for (;;) {
       if (cur.selfIssued && store.all.some((e) => e.der.equals(cur.der))) break // reached a trust anchor
-      if (path.length > store.size + 1) return refuse('untrusted', 'the chain loops')
+      if (path.length > store.size + extra.length + 1) return refuse('untrusted', 'the chain loops')
       const subject = oneLine(cur.x509.subject)
-      if (cur.selfIssued) return refuse('untrusted', `self-signed certificate ${subject} is not in the trusted CA bundle`)
-      const candidates = issuersOf(store, cur.x509, path)
+      if (cur.selfIssued)
+        return refuse('untrusted', `self-signed certificate ${subject} is not in the trusted CA bundle`, cur === leaf ? 'DEPTH_ZERO_SELF_SIGNED_CERT' : 'SELF_SIGNED_CERT_IN_CHAIN')
+      const candidates = issuersOf(store, extra, cur.x509, path)
       if (candidates.length === 0) {
         const named = store.bySubject.get(cur.x509.issuer)?.find((e) => e.facts.keyUsage !== undefined && (e.facts.keyUsage & KU_KEY_CERT_SIGN) === 0)
         if (named) return refuse('untrusted', `the issuer of ${subject} (${oneLine(named.x509.subject)}) may not sign certificates (its keyUsage lacks keyCertSign)`, 'INVALID_CA')
-        return refuse('untrusted', `the issuer of ${subject} (${oneLine(cur.x509.issuer)}) is not in the trusted CA bundle`)
+        // OpenSSL: a lone leaf whose issuer is unknown cannot have its signature checked
+        return refuse('untrusted', `the issuer of ${subject} (${oneLine(cur.x509.issuer)}) is not in the trusted CA bundle`, path.length === 1 ? 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' : 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY')
       }
       const issuer = candidates.find((c) => cur.x509.verify(c.x509.publicKey))
       if (!issuer) return refuse('signature', `the signature of ${subject} does not verify with the key of ${oneLine(cur.x509.issuer)}`)
@@ -172,7 +191,7 @@ export function verifyChain(cert: Buffer | X509Certificate, store: TrustStore, n
       if (revoked === 'CERT_REVOKED') return refuse('revoked', 'a certificate of the chain is revoked by its issuer\'s CRL')
       if (revoked === 'CRL_HAS_EXPIRED') return refuse('crl_expired', 'the CRL of an issuer in the chain has expired (its nextUpdate has passed)')
     }
-    return { ok: true }
+    return { ok: true, intermediates }
   } catch (e) {
     return refuse('malformed', `the client certificate cannot be verified: ${e instanceof Error ? e.message : String(e)}`)
   }

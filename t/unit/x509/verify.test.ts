@@ -76,7 +76,7 @@ t.test('chain verify: table of certificates and bundles → verdict and failed c
   ]
   for (const [name, der, s, want, re, now, depth] of cases) {
     const r = verifyChain(der, s, now ?? NOW, depth)
-    if (want === 'ok') t.same(r, { ok: true }, `${name} → ok`)
+    if (want === 'ok') t.match(r, { ok: true }, `${name} → ok`)
     else {
       t.equal(r.ok ? 'ok' : r.check, want, `${name} → ${want}`)
       if (re && !r.ok) t.match(r.message, re, `${name}: message says why`)
@@ -91,7 +91,20 @@ t.test('chain verify: a bundle that cannot be read → a message naming the cert
 })
 
 t.test('chain verify: an already parsed certificate gives the same verdicts', async (t) => {
-  t.same(verifyChain(leaf.x509, full, NOW), { ok: true })
+  t.same(verifyChain(leaf.x509, full, NOW), { ok: true, intermediates: 1 })
   t.match(verifyChain(expired.x509, full, NOW), { ok: false, check: 'expired' })
   t.match(verifyChain(foreign.x509, full, NOW), { ok: false, check: 'untrusted' })
+})
+
+t.test('chain verify: refusals carry the OpenSSL code a handshake reports; sent intermediates build the path', async (t) => {
+  t.match(verifyChain(expired.x509, full, NOW), { ok: false, code: 'CERT_HAS_EXPIRED' })
+  t.match(verifyChain(foreign.x509, full, NOW), { ok: false, code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' })
+  t.match(verifyChain(leaf.der, full, NOW, 0), { ok: false, code: 'CERT_CHAIN_TOO_LONG' })
+  const rootOnly = compileTrustStore(root.cert)
+  if (!rootOnly.ok) throw new Error(rootOnly.error)
+  t.match(verifyChain(leaf.der, rootOnly.store, NOW), { ok: false, code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }, 'the intermediate is missing')
+  t.same(verifyChain(leaf.der, rootOnly.store, NOW, 1, undefined, [inter.der]), { ok: true, intermediates: 1 }, 'the client sent it')
+  t.match(verifyChain(leaf.der, rootOnly.store, NOW, 0, undefined, [inter.der]), { ok: false, code: 'CERT_CHAIN_TOO_LONG' })
+  // a client that sends a root of its own does not make it trusted
+  t.match(verifyChain(foreign.der, rootOnly.store, NOW, 1, undefined, [foreignCa.der]), { ok: false, code: 'SELF_SIGNED_CERT_IN_CHAIN' })
 })

@@ -5,12 +5,15 @@ import type { Logger } from '../core/log.js'
 import { BODY_LIMIT, parseBody } from './body.js'
 import { parseAdminPath } from './ids.js'
 import { handleCrud, type CrudDeps } from './crud.js'
+import { handleExplain } from './explain.js'
 import type { AuthVerdict, AuthInput } from './auth.js'
 
 /** What the admin app is built from; the listener is server.ts's. */
 export interface AdminAppDeps extends CrudDeps {
   readonly auth: (req: AuthInput) => AuthVerdict
   readonly log: Logger
+  /** `apisix.ssl.fallback_sni`, normalised: the name explain matches a request without SNI with */
+  readonly fallbackSni?: string
 }
 
 const CORS = {
@@ -109,6 +112,18 @@ export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
     const answer = await handleCrud(d, req.method, path, query, body.value)
     return send(reply, answer.status, answer.body)
   }
+  app.post('/apisix/admin/explain', async (req, reply) => {
+    const url = req.raw.url ?? req.url
+    const q = url.indexOf('?')
+    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1))
+    // explain only reads: a viewer key may call it (CONTRACT.md)
+    const verdict = d.auth({ method: 'GET', remoteAddr: req.socket.remoteAddress, headers: req.headers, query })
+    if (!verdict.ok) return send(reply, verdict.status, verdict.body)
+    const body = parseBody(req.body as Buffer | undefined)
+    if (!body.ok) return send(reply, 400, { error_msg: body.error })
+    const answer = await handleExplain({ ...d, fallbackSni: d.fallbackSni ?? '' }, body.value)
+    return send(reply, answer.status, answer.body)
+  })
   app.route({ method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/apisix/admin/*', handler })
   app.route({ method: ['HEAD'], url: '/apisix/admin', handler: (_req, reply) => reply.code(200).send() })
   app.route({ method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/apisix/admin', handler })

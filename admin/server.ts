@@ -6,6 +6,7 @@ import { pluginByName, plugins } from '../core/plugins/registry.js'
 import { buildRegistry } from '../core/resources/registry.js'
 import { checkKeyring } from '../core/resources/key-crypto.js'
 import { buildAdminApp } from './app.js'
+import { normalizeSni } from '../core/net/hostname.js'
 import { buildAuth } from './auth.js'
 import { KeyedQueue } from './kv.js'
 import { createEtcdStore } from './store.js'
@@ -53,6 +54,7 @@ export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Log
     pluginNames: plugins.map((p) => p.name),
     auth: buildAuth(admin.admin_key, admin.allow_admin),
     log,
+    fallbackSni: normalizeSni(config.apisix.ssl.fallback_sni),
   })
   const { ip, port } = admin.admin_listen
   const where = `${ip.includes(':') ? `[${ip}]` : ip}:${port}`

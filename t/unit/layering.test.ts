@@ -23,6 +23,8 @@ const FORBIDDEN: [RegExp, RegExp][] = [
   [/^core\/(tls|router|plugins|proxy)\//, /^core\/(config|etcd|server|state\.ts)/],
   [/^core\/pipeline\//, /^(core\/(config|etcd)\/|admin\/)/],
   [/^admin\//, /^core\/(tls|router|proxy|pipeline|server|config\/watcher\.ts|state\.ts)/],
+  // explain runs the data plane's decisions for the admin: no I/O of its own
+  [/^core\/explain\//, /^core\/(etcd\/(?!keys\.ts)|server\/|config\/(watcher|store)\.ts)/],
   [/^core\//, /^(admin|bin)\//],
 ]
 

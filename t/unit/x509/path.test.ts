@@ -53,13 +53,13 @@ t.test('path: a chain longer than a CA\'s pathLenConstraint is refused', async (
     t.match(r.message, /CN=Path Root pathlen0 allows 0 intermediate CAs below it/)
   }
   const direct = rootPathLen0.issue('direct')
-  t.same(verifyChain(direct.der, store(rootPathLen0.self.cert, interUnder0.self.cert), NOW), { ok: true }, 'within the constraint: verified')
+  t.match(verifyChain(direct.der, store(rootPathLen0.self.cert, interUnder0.self.cert), NOW), { ok: true }, 'within the constraint: verified')
 })
 
 t.test('path: name constraints are enforced on the names below the CA', async (t) => {
   const s = store(root.self.cert, constrained.self.cert)
   const good = constrained.issue('/O=Good Org/CN=good', ['basicConstraints = CA:FALSE', 'extendedKeyUsage = clientAuth', 'subjectAltName = DNS:api.good.example'])
-  t.same(verifyChain(good.der, s, NOW), { ok: true }, 'names inside the permitted subtrees')
+  t.match(verifyChain(good.der, s, NOW), { ok: true }, 'names inside the permitted subtrees')
   const badDns = constrained.issue('/O=Good Org/CN=bad-dns', ['basicConstraints = CA:FALSE', 'extendedKeyUsage = clientAuth', 'subjectAltName = DNS:api.evil.example'])
   const r1 = verifyChain(badDns.der, s, NOW)
   t.equal(r1.ok, false)
@@ -82,7 +82,7 @@ t.test('path: an unknown critical extension is refused', async (t) => {
     t.match(r.message, /critical extension 1\.3\.6\.1\.4\.1\.55555\.1/)
   }
   const known = root.issue('known', ['basicConstraints = critical, CA:FALSE', 'keyUsage = critical, digitalSignature', 'extendedKeyUsage = critical, clientAuth'])
-  t.same(verifyChain(known.der, store(root.self.cert), NOW), { ok: true }, 'critical extensions the validator processes are fine')
+  t.match(verifyChain(known.der, store(root.self.cert), NOW), { ok: true }, 'critical extensions the validator processes are fine')
 })
 
 t.test('path: a CA whose keyUsage lacks keyCertSign cannot issue', async (t) => {
@@ -105,8 +105,8 @@ t.test('path: CRLs from openssl ca -gencrl: the leaf, an intermediate (the whole
   const interCrl = crls(inter.crl())
   const ra = verifyChain(a.der, s, NOW, undefined, interCrl)
   t.match(ra, { ok: false, check: 'revoked', code: 'CERT_REVOKED' }, 'a revoked leaf')
-  t.same(verifyChain(b.der, s, NOW, undefined, interCrl), { ok: true }, 'another leaf of the same CA')
-  t.same(verifyChain(a.der, s, NOW), { ok: true }, 'without CRLs nothing is revoked')
+  t.match(verifyChain(b.der, s, NOW, undefined, interCrl), { ok: true }, 'another leaf of the same CA')
+  t.match(verifyChain(a.der, s, NOW), { ok: true }, 'without CRLs nothing is revoked')
   const branchRoot = new OpensslCa('Branch Root')
   const branch = new OpensslCa('Branch Inter', branchRoot)
   t.teardown(() => {

@@ -39,10 +39,12 @@ export interface HttpResponse {
   /** 'close' once the response is done or its connection went away; 'drain' after back-pressure */
   on(event: 'close' | 'drain' | 'finish', listener: () => void): unknown
   once(event: 'close' | 'drain' | 'finish', listener: () => void): unknown
+  /** sends the head now, before any body byte (Node's ServerResponse and HTTP/2) */
+  flushHeaders?(): void
   /** HTTP/2 only: the response will end with trailers (call before writeHead) */
   expectTrailers?(): void
   /** HTTP/2 only: the trailers sent after the body (with expectTrailers) */
   setTrailers?(trailers: Readonly<Record<string, string | string[]>>): void
-  /** HTTP/2 only: resets the stream with an HTTP/2 error code (the connection goes on) */
-  destroy(err?: Error, code?: number): unknown
+  /** cuts the response: HTTP/1.1 closes the connection, HTTP/2 resets the stream (the connection goes on) */
+  destroy(err?: Error): unknown
 }

@@ -5,7 +5,7 @@
  * into the upstream stream and the response back, each with back-pressure; `TE: trailers` is
  * sent; the upstream's trailers (grpc-status, grpc-message) are passed back unchanged, a
  * trailers-only answer as it came; a client's RST_STREAM cancels the upstream stream and an
- * upstream reset reaches the client with its code. Failures before any response keep the
+ * upstream reset reaches the client (RST_STREAM INTERNAL_ERROR). Failures before any response keep the
  * gateway's HTTP statuses (502/503/504, which gRPC clients read as UNAVAILABLE).
  *
  * Why node:http2 and not undici (whose allowH2 also speaks HTTP/2): undici's HTTP/2 client
@@ -103,7 +103,7 @@ export function forwardGrpc(f: ForwardRequest): void {
     if (!res.headersSent) fail(Object.assign(new Error('upstream timed out'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))
     else end(res.statusCode, 'upstream timed out')
     up.close(constants.NGHTTP2_CANCEL)
-    if (res.headersSent) res.destroy(undefined, constants.NGHTTP2_CANCEL)
+    if (res.headersSent) res.destroy(new Error('upstream timed out'))
   })
   // the client went away (RST_STREAM, or its connection closed): the upstream stream is cancelled
   res.once('close', () => {
@@ -124,6 +124,8 @@ export function forwardGrpc(f: ForwardRequest): void {
     }
     res.expectTrailers?.()
     res.writeHead(status, list)
+    // the response metadata goes out now, not with the first message
+    res.flushHeaders?.()
   })
   up.on('trailers', (t) => {
     grpcStatus = statusOf(t['grpc-status']) ?? grpcStatus
@@ -146,8 +148,8 @@ export function forwardGrpc(f: ForwardRequest): void {
       return fail(upError ?? Object.assign(new Error(`upstream reset the stream (${code})`), { code: 'UND_ERR_SOCKET' }))
     }
     if (code !== constants.NGHTTP2_NO_ERROR) {
-      // an upstream reset reaches the client with its code
-      res.destroy(undefined, code)
+      // an upstream reset reaches the client (as RST_STREAM INTERNAL_ERROR: see H2Response.destroy)
+      res.destroy(new Error(`upstream reset the stream (${code})`))
       return end(res.statusCode, `upstream reset the stream (${code})`)
     }
     if (res.writableFinished) end(res.statusCode, undefined)

@@ -164,7 +164,9 @@ export class H2Response implements HttpResponse {
   readonly stream: ServerHttp2Stream
   readonly #isHead: boolean
   #extra: Record<string, OutgoingHttpHeader> | undefined = undefined
-  #sent = false
+  /** the headers made by writeHead, sent with the first body bytes, the end, or flushHeaders */
+  #head: H2OutHeaders | undefined = undefined
+  #flushed = false
   #hasBody = true
   #wantTrailers = false
   #trailers: H2OutHeaders | undefined = undefined
@@ -175,7 +177,7 @@ export class H2Response implements HttpResponse {
   }
 
   get headersSent(): boolean {
-    return this.#sent
+    return this.#head !== undefined
   }
 
   get writableFinished(): boolean {
@@ -198,8 +200,7 @@ export class H2Response implements HttpResponse {
   }
 
   writeHead(status: number, headers?: HeaderInput): this {
-    if (this.#sent) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
-    this.#sent = true
+    if (this.#head !== undefined) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
     this.statusCode = status
     const out: H2OutHeaders = { ...this.#extra }
     const put = (name: string, value: OutgoingHttpHeader | undefined): void => {
@@ -214,19 +215,32 @@ export class H2Response implements HttpResponse {
     else if (headers) for (const k of Object.keys(headers)) put(k, headers[k])
     out[':status'] = status
     if (status === 204 || status === 304 || this.#isHead) this.#hasBody = false
-    const s = this.stream
-    if (s.destroyed || s.closed) return this
-    if (this.#wantTrailers && this.#hasBody) {
-      s.once('wantTrailers', () => {
-        if (!s.destroyed) s.sendTrailers(this.#trailers ?? {})
-      })
-      s.respond(out, { waitForTrailers: true })
-    } else s.respond(out, { endStream: !this.#hasBody })
+    this.#head = out
     return this
   }
 
+  /**
+   * Sends the HEADERS frame made by writeHead (or a bare one), ending the stream with it when
+   * `last`: a response with no body and no trailers is one frame (a gRPC trailers-only answer
+   * stays trailers-only).
+   */
+  flushHeaders(last = false): void {
+    if (this.#flushed) return
+    if (this.#head === undefined) this.writeHead(this.statusCode)
+    this.#flushed = true
+    const s = this.stream
+    if (s.destroyed || s.closed) return
+    if (last || !this.#hasBody) return s.respond(this.#head, { endStream: true })
+    if (this.#wantTrailers) {
+      s.once('wantTrailers', () => {
+        if (!s.destroyed) s.sendTrailers(this.#trailers ?? {})
+      })
+      s.respond(this.#head, { waitForTrailers: true })
+    } else s.respond(this.#head)
+  }
+
   write(chunk: Buffer | string): boolean {
-    if (!this.#sent) this.writeHead(this.statusCode)
+    this.flushHeaders()
     const s = this.stream
     if (!this.#hasBody || s.destroyed || s.writableEnded) return true
     return s.write(chunk)
@@ -234,24 +248,31 @@ export class H2Response implements HttpResponse {
 
   end(data?: Buffer | string): this {
     const s = this.stream
-    if (!this.#sent) {
-      if (this.#extra?.['content-length'] === undefined && !this.#isHead) this.setHeader('content-length', data === undefined ? 0 : Buffer.byteLength(data))
-      this.writeHead(this.statusCode)
+    if (!this.#flushed) {
+      const empty = data === undefined || data.length === 0
+      if (this.#head === undefined && this.#extra?.['content-length'] === undefined && !this.#isHead) this.setHeader('content-length', empty ? 0 : Buffer.byteLength(data))
+      // nothing to send after the headers: they end the stream
+      if (empty && !this.#wantTrailers) {
+        this.flushHeaders(true)
+        return this
+      }
+      this.flushHeaders()
     }
-    if (s.destroyed || s.writableEnded) return this
-    if (!this.#hasBody) {
-      // respond() ended the stream already
-      return this
-    }
+    if (s.destroyed || s.writableEnded || !this.#hasBody) return this
     if (data !== undefined) s.end(data)
     else s.end()
     return this
   }
 
-  /** Cuts the stream (RST_STREAM INTERNAL_ERROR, or `code`); the connection goes on. */
-  destroy(_err?: Error, code: number = constants.NGHTTP2_INTERNAL_ERROR): this {
+  /**
+   * Cuts the stream with RST_STREAM INTERNAL_ERROR; the connection goes on. Not close(code): Node
+   * ends the writable side first (END_STREAM), and a client whose side was already ended then
+   * sees a complete response and ignores the reset (measured: a gRPC client reported "ended
+   * without gRPC status", code 0).
+   */
+  destroy(err?: Error): this {
     const s = this.stream
-    if (!s.destroyed) s.close(code)
+    if (!s.destroyed) s.destroy(err ?? new Error('response cut'))
     return this
   }
 

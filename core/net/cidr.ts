@@ -1,74 +1,33 @@
 import { isIP } from 'node:net'
+import { createRequire } from 'node:module'
+
+// ipaddr.js is CommonJS typed with `export =`: required, so no interop flag is needed
+const ipaddr = createRequire(import.meta.url)('ipaddr.js') as typeof import('ipaddr.js')
 
 /** A compiled set of CIDRs; `has(addr)` tests an address (IPv4, IPv6, IPv4-mapped IPv6). */
 export interface CidrSet {
   has(addr: string): boolean
 }
 
-interface Range {
-  readonly v6: boolean
-  readonly net: bigint
-  readonly mask: bigint
-}
+type Address = ReturnType<typeof ipaddr.process>
+type Range = [Address, number]
 
-function v4ToBig(addr: string): bigint | undefined {
-  const parts = addr.split('.')
-  if (parts.length !== 4) return undefined
-  let n = 0n
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined
-    const v = Number(p)
-    if (v > 255) return undefined
-    n = (n << 8n) | BigInt(v)
-  }
-  return n
+/**
+ * Parses an address, mapping ::ffff:a.b.c.d to IPv4. Only what node:net calls an address: ipaddr.js
+ * alone would also take IPv4's classful, octal and hex forms (`127.1`, `0x7f.0.0.1`).
+ */
+export function parseAddress(addr: string): Address | undefined {
+  if (addr === lastText) return lastParsed
+  const bare = addr.split('%')[0] ?? ''
+  lastParsed = isIP(bare) === 0 ? undefined : ipaddr.process(bare)
+  lastText = addr
+  return lastParsed
 }
-
-function v6ToBig(addr: string): bigint | undefined {
-  let a = addr.split('%')[0] ?? ''
-  const lastColon = a.lastIndexOf(':')
-  const last = a.slice(lastColon + 1)
-  if (last.includes('.')) {
-    // embedded IPv4 (::ffff:1.2.3.4): rewrite as two hex groups
-    const v4 = v4ToBig(last)
-    if (v4 === undefined) return undefined
-    a = `${a.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`
-  }
-  const halves = a.split('::')
-  if (halves.length > 2) return undefined
-  const parse = (s: string): bigint[] | undefined => {
-    if (s === '') return []
-    const out: bigint[] = []
-    for (const h of s.split(':')) {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(h)) return undefined
-      out.push(BigInt(parseInt(h, 16)))
-    }
-    return out
-  }
-  const head = parse(halves[0] ?? '')
-  const rest = halves.length === 2 ? parse(halves[1] ?? '') : []
-  if (!head || !rest) return undefined
-  const total = head.length + rest.length
-  if (halves.length === 2 ? total > 7 : total !== 8) return undefined
-  const words = [...head, ...Array<bigint>(8 - total).fill(0n), ...rest]
-  return words.reduce((acc, w) => (acc << 16n) | w, 0n)
-}
-
-/** Parses an address into (v6?, value), mapping ::ffff:a.b.c.d to IPv4. */
-export function parseAddress(addr: string): { v6: boolean; value: bigint } | undefined {
-  const kind = isIP(addr.split('%')[0] ?? '')
-  if (kind === 4) {
-    const v = v4ToBig(addr)
-    return v === undefined ? undefined : { v6: false, value: v }
-  }
-  if (kind === 6) {
-    const v = v6ToBig(addr)
-    if (v === undefined) return undefined
-    if (v >> 32n === 0xffffn) return { v6: false, value: v & 0xffffffffn }
-    return { v6: true, value: v }
-  }
-  return undefined
-}
+// The last address parsed: a connection's requests all come from one address, and ipaddr.js
+// takes several µs per parse (measured in the commit that brought it in: 7.5-11 µs against
+// 1.8-6 µs for the bigint parser it replaced, in a loop over five addresses on a busy host).
+let lastText: string | undefined
+let lastParsed: Address | undefined
 
 /** Checks one CIDR or address; returns a message naming the problem, or undefined. */
 export function checkCidr(cidr: string): string | undefined {
@@ -80,19 +39,13 @@ function parseRange(cidr: string): Range | undefined {
   const addr = slash >= 0 ? cidr.slice(0, slash) : cidr
   const parsed = parseAddress(addr)
   if (!parsed) return undefined
-  const bits = parsed.v6 ? 128 : 32
-  let len = bits
-  if (slash >= 0) {
-    const l = cidr.slice(slash + 1)
-    if (!/^\d{1,3}$/.test(l)) return undefined
-    len = Number(l)
-    // an IPv4-mapped IPv6 CIDR (::ffff:10.0.0.0/104) is kept as its IPv4 form
-    if (!parsed.v6 && isIP(addr) === 6) len -= 96
-    if (len < 0 || len > bits) return undefined
-  }
-  const all = (1n << BigInt(bits)) - 1n
-  const mask = len === 0 ? 0n : (all << BigInt(bits - len)) & all
-  return { v6: parsed.v6, net: parsed.value & mask, mask }
+  const bits = parsed.kind() === 'ipv6' ? 128 : 32
+  if (slash < 0) return [parsed, bits]
+  const l = cidr.slice(slash + 1)
+  if (!/^\d{1,3}$/.test(l)) return undefined
+  // an IPv4-mapped IPv6 CIDR (::ffff:10.0.0.0/104) is kept as its IPv4 form
+  const len = Number(l) - (bits === 32 && isIP(addr) === 6 ? 96 : 0)
+  return len < 0 || len > bits ? undefined : [parsed, len]
 }
 
 /** Compiles a list of CIDRs (or plain addresses); throws on an invalid entry (validate first with checkCidr). */
@@ -107,7 +60,7 @@ export function buildCidrSet(cidrs: readonly string[]): CidrSet {
       if (ranges.length === 0) return false
       const a = parseAddress(addr)
       if (!a) return false
-      for (const r of ranges) if (r.v6 === a.v6 && (a.value & r.mask) === r.net) return true
+      for (const r of ranges) if (r[0].kind() === a.kind() && a.match(r)) return true
       return false
     },
   }

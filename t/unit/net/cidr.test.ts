@@ -25,7 +25,7 @@ t.test('cidr: invalid entries → a message naming the entry', async (t) => {
   for (const bad of ['127.0.0.0/33', '300.1.1.1', 'abc', '::1/129', '1.2.3.4/x', ''])
     t.match(checkCidr(bad), /is not an IP address or CIDR/, bad)
   t.equal(checkCidr('127.0.0.1/32'), undefined)
-  t.equal(parseAddress('::ffff:1.2.3.4')?.v6, false)
+  t.equal(parseAddress('::ffff:1.2.3.4')?.kind(), 'ipv4')
 })
 
 t.test('cidr: a regexp flag of the shebang is active in tests', async (t) => {

@@ -3,6 +3,14 @@
  * plain data. Each label combination gets one child object, found through a tree of Maps keyed
  * by the label values, so an increment builds no string. `snapshot()` copies the numbers into a
  * plain, JSON-safe object a worker can send over cluster IPC (see exposition.ts).
+ *
+ * Kept rather than prom-client, measured (t/bench/metrics-libs.mjs, node 24, prom-client 15.1.3,
+ * 2M requests of one status count with 5 labels and one latency observation, 3 rounds on a busy
+ * 2-core host): ours 225-695 ns per request, prom-client 2,518-3,439 ns. prom-client hashes the
+ * label values into a string on every call; at ~87 µs of CPU per keep-alive request (bench
+ * results) its 2.5-3 µs, paid once for the status and twice for latency, would be a 3-4% cost.
+ * Its AggregatorRegistry would not save the IPC either: the primary already asks the workers
+ * (core/server/workers.ts 'metrics') and merges their snapshots (exposition.ts).
  */
 
 /** How the primary combines one family's series across workers. */

@@ -47,6 +47,7 @@ export class Context implements RequestContext, VarSource {
   readonly clientCert: ClientCert | undefined
   readonly clientCertError: string | undefined
   readonly sslClientCa: string | undefined
+  readonly sslClientDepth: number | undefined
   readonly nowMs: number
   readonly upstream: UpstreamRequest
   consumer: { readonly username: string } | undefined = undefined
@@ -77,6 +78,7 @@ export class Context implements RequestContext, VarSource {
     this.clientCert = i.cert ? i.cert.clientCert : i.tls?.clientCert
     this.clientCertError = i.cert?.clientCertError
     this.sslClientCa = i.tls?.client?.ca
+    this.sslClientDepth = i.tls?.client?.depth
     this.nowMs = i.nowMs
     this.#byCert = i.consumerByCertSha256
     this.#tls = i.tls

@@ -80,6 +80,9 @@ function certVar(c: ClientCert, name: string, nowMs: number): string | undefined
       return escapeUriComponent(toPem(c.der))
     case 'ssl_client_cert':
       return toPem(c.der).replace(/\n$/, '').replace(/\n/g, '\n\t')
+    case 'ssl_client_cert_rfc9440':
+      // RFC 9440's Client-Cert: a structured-field byte sequence of the DER, for the verified certificate only
+      return c.verified ? `:${c.der.toString('base64')}:` : ''
   }
   const facts = buildClientCertFacts(c.der)
   if (!facts) return ''

@@ -13,6 +13,7 @@
  * - from a trusted proxy's header: the chain is verified here against `ca`, else the ssl
  *   object's client.ca; with neither (plain HTTP), refused.
  */
+import { createHash } from 'node:crypto'
 import { Type, type Static } from 'typebox'
 import { checkDnPattern, compileDnPatterns, type DnMatcher } from './dn-pattern.js'
 import { decodeCertificate } from './consumer-index.js'
@@ -104,7 +105,7 @@ function datesOf(cert: ClientCert): { notBefore: number; notAfter: number } | un
 }
 
 /** validate_certificate: a message saying what failed, or undefined. */
-function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContext, 'sslClientCa' | 'nowMs'>): string | undefined {
+function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContext, 'sslClientCa' | 'sslClientDepth' | 'nowMs'>): string | undefined {
   if (cert.source === 'tls') {
     if (!cert.verified) return `the certificate did not verify in the TLS handshake (${cert.verify})`
     const d = datesOf(cert)
@@ -114,13 +115,16 @@ function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContex
     return undefined
   }
   let store = c.ca
+  // the ssl object's client.ca comes with its client.depth (the plugin's own ca has no depth)
+  let depth: number | undefined
   if (!store && ctx.sslClientCa !== undefined) {
     const r = sslStore(c, ctx.sslClientCa)
     if (!r.ok) return `the ssl object's client.ca cannot be used: ${r.error}`
     store = r.store
+    depth = ctx.sslClientDepth
   }
   if (!store) return 'no CA to verify a certificate from the proxy header against (set the plugin\'s "ca", or client.ca on the ssl object)'
-  return verdict(c, store, cert, ctx.nowMs)
+  return verdict(c, store, cert, ctx.nowMs, depth)
 }
 
 /**
@@ -128,17 +132,20 @@ function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContex
  * again, so a verdict is kept per trust store and certificate for up to a minute, and a pass
  * never past the leaf's or any CA's not-after (validity only ends; not-before already passed).
  */
-function verdict(c: MtlsAuthCompiled, store: TrustStore, cert: ClientCert, nowMs: number): string | undefined {
+function verdict(c: MtlsAuthCompiled, store: TrustStore, cert: ClientCert, nowMs: number, depth: number | undefined): string | undefined {
   let byCert = c.verdicts.get(store)
   if (!byCert) c.verdicts.set(store, (byCert = new Map()))
-  const hit = byCert.get(cert.sha256)
+  // the same leaf with other intermediates (RFC 9440 Client-Cert-Chain) or depth is another verdict
+  const sent = cert.intermediates ?? []
+  const key = sent.length === 0 && depth === undefined ? cert.sha256 : `${cert.sha256}/${depth ?? ''}/${sent.length === 0 ? '' : createHash('sha256').update(Buffer.concat(sent)).digest('hex')}`
+  const hit = byCert.get(key)
   if (hit && nowMs <= hit.until) return hit.why
-  const r = verifyChain(cert.x509 ?? cert.der, store, nowMs)
+  const r = verifyChain(cert.x509 ?? cert.der, store, nowMs, depth, undefined, sent)
   const why = r.ok ? undefined : r.message
   let until = nowMs + VERDICT_MS
   if (r.ok) until = Math.min(until, store.earliestNotAfter, cert.notAfter ?? nowMs)
   if (byCert.size >= MAX_VERDICTS) byCert.clear()
-  byCert.set(cert.sha256, { why, until })
+  byCert.set(key, { why, until })
   return why
 }
 

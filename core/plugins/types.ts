@@ -34,6 +34,8 @@ export interface ClientCert {
   readonly notAfter?: number
   /** the parsed certificate, when the source already has one (parsing costs about 0.4 ms) */
   readonly x509?: X509Certificate
+  /** intermediates a trusted proxy passed with it (RFC 9440 `Client-Cert-Chain`), for chain building */
+  readonly intermediates?: readonly Buffer[]
 }
 
 /** The upstream request as plugins may change it before the proxy sends it. */
@@ -69,6 +71,8 @@ export interface RequestContext {
   readonly clientCertError?: string | undefined
   /** the matched ssl object's client.ca (PEM), when the request came over TLS on such an object */
   readonly sslClientCa: string | undefined
+  /** that object's `client.depth` (intermediates allowed below its CA); undefined with no such object */
+  readonly sslClientDepth: number | undefined
   /** `$name` variables (nginx and APISIX ones), computed on first use */
   varOf(name: string): string | undefined
   /** set by an authentication plugin */

@@ -2,8 +2,10 @@
  * Pure: the client certificate a TLS-terminating proxy passed in a header. Accepted forms:
  * base64 of DER (Cloudflare, Traefik without delimiters), base64 of PEM, URL-encoded PEM
  * (nginx's `$ssl_client_escaped_cert`, AWS ALB, Kong's `url_encoded`), PEM whose newlines
- * became spaces or tabs, and Envoy's `x-forwarded-client-cert` with one element and a `Cert=`
- * field. Exactly one certificate is accepted: a chain is refused rather than guessed at.
+ * became spaces or tabs, Envoy's `x-forwarded-client-cert` with one element and a `Cert=`
+ * field, and RFC 9440's `Client-Cert` (a structured-field byte sequence `:BASE64DER:`). Exactly
+ * one certificate is accepted: a chain is refused rather than guessed at; intermediates come in
+ * their own header (RFC 9440's `Client-Cert-Chain`, parseHeaderChain).
  */
 import { X509Certificate } from 'node:crypto'
 
@@ -125,6 +127,56 @@ export function decodeBase64(s: string): Buffer | string {
   return Buffer.from(compact, B64.test(compact) ? 'base64' : 'base64url')
 }
 
+/** Most certificates accepted in a chain header (RFC 9440 `Client-Cert-Chain`). */
+export const MAX_CHAIN = 10
+
+/**
+ * The bytes of an RFC 8941 byte sequence (`:base64:`, the standard alphabet, parameters after it
+ * ignored), or what is wrong with it, worded to follow "the header". `s` starts with ":".
+ */
+function byteSequence(s: string): Buffer | string {
+  const end = s.indexOf(':', 1)
+  if (end < 0) return 'is a byte sequence without its closing ":"'
+  const rest = s.slice(end + 1).trim()
+  if (rest.startsWith(',')) return 'holds more than one byte sequence; send only the client certificate (intermediates go in the -Chain header)'
+  if (rest !== '' && !rest.startsWith(';')) return `has ${JSON.stringify(rest.slice(0, 20))} after its byte sequence`
+  const body = s.slice(1, end)
+  if (body === '') return 'is an empty byte sequence'
+  if (!B64.test(body) || body.replace(/=+$/, '').length % 4 === 1) return 'is a byte sequence that is not base64 (RFC 8941: the standard alphabet)'
+  return Buffer.from(body, 'base64')
+}
+
+/** Certificates from a chain header, in the order sent, or what was wrong. */
+export type HeaderChainResult = { readonly ok: true; readonly ders: readonly Buffer[] } | { readonly ok: false; readonly error: string }
+
+/**
+ * Parses RFC 9440's `Client-Cert-Chain`: a list of byte sequences, each the DER of one
+ * certificate (framed as DER here; chain building parses them). Never throws.
+ */
+export function parseHeaderChain(value: unknown, max: number = MAX_HEADER_CERT * 4): HeaderChainResult {
+  const no = (error: string): HeaderChainResult => ({ ok: false, error })
+  if (Array.isArray(value)) return no('the header was sent more than once')
+  if (typeof value !== 'string') return no('the header is missing')
+  const s = value.trim()
+  if (s === '') return no('the header is empty')
+  if (s.length > max) return no(`the header is longer than ${max} characters`)
+  // base64 has no comma: the list splits on every one
+  const members = s.split(',')
+  if (members.length > MAX_CHAIN) return no(`the header holds more than ${MAX_CHAIN} certificates`)
+  const ders: Buffer[] = []
+  for (const [i, raw] of members.entries()) {
+    const m = raw.trim()
+    if (m === '') return no(`member ${i + 1} is empty`)
+    if (!m.startsWith(':')) return no(`member ${i + 1} is not a byte sequence (:base64 of DER:)`)
+    const der = byteSequence(m)
+    if (typeof der === 'string') return no(`member ${i + 1} ${der}`)
+    const shape = derShape(der)
+    if (shape !== undefined) return no(`member ${i + 1}: ${shape}`)
+    ders.push(der)
+  }
+  return { ok: true, ders }
+}
+
 /** Parses a certificate header value into DER; never throws. */
 export function parseHeaderCert(value: unknown, max: number = MAX_HEADER_CERT): HeaderCertResult {
   if (Array.isArray(value)) return fail('the header was sent more than once')
@@ -133,6 +185,10 @@ export function parseHeaderCert(value: unknown, max: number = MAX_HEADER_CERT): 
   if (s === '') return fail('the header is empty')
   if (s.length > max) return fail(`the header is longer than ${max} characters`)
   try {
+    if (s.startsWith(':')) {
+      const der = byteSequence(s)
+      return typeof der === 'string' ? fail(`the header ${der}`) : derCertificate(der)
+    }
     if (XFCC_KEY.test(s)) {
       const elements = parseXfcc(s)
       if (typeof elements === 'string') return fail(elements)

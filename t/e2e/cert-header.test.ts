@@ -4,7 +4,7 @@ import { startGateway } from '../lib/gateway.js'
 import { adminOf } from '../lib/admin.js'
 import { startEcho } from '../lib/echo.js'
 import { closeAgents, httpGet, httpsGet } from '../lib/tls-client.js'
-import { makePki, type Issued } from '../lib/certs.js'
+import { issue, makePki, type Issued } from '../lib/certs.js'
 import { eventually } from '../lib/eventually.js'
 
 // 127.0.0.1 is the trusted proxy; a client bound to 127.0.0.2 is anybody else
@@ -27,6 +27,7 @@ t.test('certificates from a trusted proxy header (apisix.ssl.client_cert_header)
     ['base64 DER', x.der.toString('base64')],
     ['base64 PEM', Buffer.from(x.cert).toString('base64')],
     ['URL-encoded PEM', encodeURIComponent(x.cert)],
+    ['RFC 9440 byte sequence', `:${x.der.toString('base64')}:`],
   ]
   const b64 = (x: Issued): string => x.der.toString('base64')
   const get = (path: string, from: string, headers: Record<string, string> = {}) => httpGet(gw.http, path, { localAddress: from, headers })
@@ -106,13 +107,64 @@ t.test('certificates from a trusted proxy header (apisix.ssl.client_cert_header)
   })
 
   t.test('$ssl_client_* variables come from the header certificate', async (t) => {
-    await put('vars', { 'proxy-rewrite': { headers: { set: { 'X-Serial': '$ssl_client_serial', 'X-Dn': '$ssl_client_s_dn', 'X-Verify': '$ssl_client_verify' } } } })
+    await put('vars', { 'proxy-rewrite': { headers: { set: { 'X-Serial': '$ssl_client_serial', 'X-Dn': '$ssl_client_s_dn', 'X-Verify': '$ssl_client_verify', 'Client-Cert': '$ssl_client_cert_rfc9440' } } } })
     const r = await get('/vars', TRUSTED, { 'x-client-cert': b64(c('alice')) })
+    t.equal(r.json.headers['client-cert'], `:${b64(c('alice'))}:`, '$ssl_client_cert_rfc9440 passes it on in RFC 9440 form')
     t.equal(r.json.headers['x-serial'], c('alice').serialHex)
     t.equal(r.json.headers['x-dn'], 'C=FR,O=Test Org,CN=alice')
     t.equal(r.json.headers['x-verify'], 'SUCCESS')
     const u = await get('/vars', UNTRUSTED, { 'x-client-cert': b64(c('alice')) })
     t.equal(u.json.headers['x-verify'], 'NONE')
+  })
+
+  t.test('RFC 9440: Client-Cert with the intermediates in its -Chain header, from the trusted proxy only', async (t) => {
+    const inter = issue(pki.ca, { cn: 'Proxy Intermediate', ca: true })
+    const dave = issue(inter, { cn: 'dave' })
+    const sf = (x: Issued): string => `:${x.der.toString('base64')}:`
+    t.equal((await admin.put('consumers/dave', { username: 'dave', plugins: { 'mtls-auth': { certificates: [dave.cert] } } })).status, 201)
+    const chained = { 'x-client-cert': sf(dave), 'x-client-cert-chain': sf(inter) }
+    const r = await eventually(() => get('/h', TRUSTED, chained), (x) => x.status !== 401 || !/consumer_required/.test(x.text), { describe: gw.output })
+    t.equal(r.status, 200, `the chain header completes the chain to the plugin's ca (${r.text.slice(0, 200)})`)
+    t.equal(r.json?.headers['x-consumer-username'], 'dave')
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ['without the chain header', { 'x-client-cert': sf(dave) }, /validate_certificate failed: the issuer of .*Proxy Intermediate.* is not in the trusted CA bundle/],
+      ['a chain member that is not a certificate', { 'x-client-cert': sf(dave), 'x-client-cert-chain': ':AAAA:' }, /the X-Client-Cert-Chain header from the proxy: member 1: not a DER certificate/],
+      ['a chain member that is not a byte sequence', { 'x-client-cert': sf(dave), 'x-client-cert-chain': inter.der.toString('base64') }, /the X-Client-Cert-Chain header from the proxy: member 1 is not a byte sequence/],
+      ['a byte sequence that is not base64', { 'x-client-cert': ':not base64!:' }, /the X-Client-Cert header from the proxy: the header is a byte sequence that is not base64/],
+      ['a byte sequence that is not a certificate', { 'x-client-cert': `:${Buffer.from('hello').toString('base64')}:` }, /the X-Client-Cert header from the proxy: not a DER certificate/],
+    ]
+    for (const [name, headers, re] of cases) {
+      const x = await get('/h', TRUSTED, headers)
+      t.equal(x.status, 401, `${name} → 401`)
+      t.match(x.json?.error_msg, re, `${name}: names the header (${x.text})`)
+    }
+    const from = await get('/h', UNTRUSTED, chained)
+    t.equal(from.status, 401, 'from another address: not trusted')
+    t.match(from.json.error_msg, /no client certificate was presented/)
+    const seen = await get('/echo', UNTRUSTED, chained)
+    t.equal(seen.json.headers['x-client-cert'], undefined, 'both headers are removed before the upstream')
+    t.equal(seen.json.headers['x-client-cert-chain'], undefined)
+    const passed = await get('/echo', TRUSTED, chained)
+    t.equal(passed.json.headers['x-client-cert-chain'], sf(inter), 'from the trusted proxy they are passed on')
+  })
+
+  t.test('RFC 9440: the -Chain intermediates count for client.depth when mtls-auth verifies against the ssl object', async (t) => {
+    const inter = issue(pki.ca, { cn: 'Depth Intermediate', ca: true })
+    const erin = issue(inter, { cn: 'erin' })
+    t.equal((await admin.put('consumers/erin', { username: 'erin', plugins: { 'mtls-auth': { certificates: [erin.cert] } } })).status, 201)
+    for (const depth of [0, 1]) {
+      const server = issue(pki.ca, { cn: `depth${depth}.test`, sans: [`depth${depth}.test`] })
+      const r = await admin.put(`ssls/depth${depth}`, { sni: `depth${depth}.test`, cert: server.cert, key: server.key, client: { ca: pki.ca.cert, depth, skip_mtls_uri_regex: ['^/'] } })
+      t.equal(r.status, 201, r.text)
+    }
+    const headers = { 'x-client-cert': `:${erin.der.toString('base64')}:`, 'x-client-cert-chain': `:${inter.der.toString('base64')}:` }
+    const at = (depth: number) => httpsGet('/h-noca', { port: gw.https, servername: `depth${depth}.test` }, { headers })
+    const one = await eventually(() => at(1), (x) => x.status === 200, { describe: gw.output })
+    t.equal(one.json.headers['x-consumer-username'], 'erin', 'depth 1, one intermediate from the chain header → served')
+    // the two objects were written in this order: with depth1 served, depth0 is there too
+    const zero = await at(0)
+    t.equal(zero.status, 401, 'depth 0, one intermediate → 401')
+    t.match(zero.json.error_msg, /1 intermediate CAs, more than the verify depth 0/)
   })
 
   t.test('over TLS from the trusted proxy: the header wins over the proxy own handshake', async (t) => {

@@ -61,6 +61,7 @@ t.test('client certificates per request', async (t) => {
             'X-Client-I-DN': '$ssl_client_i_dn',
             'X-Client-Fingerprint': '$ssl_client_fingerprint',
             'X-Server-Name': '$ssl_server_name',
+            'Client-Cert': '$ssl_client_cert_rfc9440',
           },
         },
       },
@@ -100,6 +101,7 @@ t.test('client certificates per request', async (t) => {
     const ok = await httpsGet('/public/x', foreign)
     t.equal(ok.status, 200)
     t.match(ok.json.headers['x-client-verify'], /^FAILED:/)
+    t.equal(ok.json.headers['client-cert'] ?? '', '', '$ssl_client_cert_rfc9440 is empty for a certificate that did not verify')
     const expired = await httpsGet('/api', withCert(skip, pki.expiredClient))
     t.equal(expired.json.error_msg, 'client certificate verification is not passed: FAILED:certificate has expired')
   })
@@ -114,6 +116,7 @@ t.test('client certificates per request', async (t) => {
     t.equal(h['x-client-i-dn'], 'CN=Test Root CA')
     t.equal(h['x-client-fingerprint'], createHash('sha1').update(alice.der).digest('hex'))
     t.equal(h['x-server-name'], 'skip.test')
+    t.equal(h['client-cert'], `:${alice.der.toString('base64')}:`, '$ssl_client_cert_rfc9440: RFC 9440 Client-Cert of the verified certificate')
   })
 
   t.test('SNI/Host guard: a Host choosing another object with client → 421; one the same object serves → served', async (t) => {

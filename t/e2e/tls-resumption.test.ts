@@ -30,6 +30,7 @@ const VARS: Record<string, string> = {
   'X-Client-Fingerprint': '$ssl_client_fingerprint',
   'X-Client-Cert': '$ssl_client_escaped_cert',
   'X-Server-Name': '$ssl_server_name',
+  'X-Client-Cert-Rfc9440': '$ssl_client_cert_rfc9440',
 }
 
 const factsOf = (body: string): Record<string, string> => {

@@ -36,6 +36,7 @@ export function makeCtx(o: Partial<Omit<RequestContext, 'consumer'>> & { owners?
     headers: {},
     clientCert: undefined,
     sslClientCa: undefined,
+    sslClientDepth: undefined,
     varOf: () => undefined,
     consumer: undefined,
     upstream: { method: 'GET', uri: '/', host: undefined, setHeaders: new Map(), addHeaders: [], removeHeaders: new Set() },

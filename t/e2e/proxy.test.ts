@@ -151,7 +151,10 @@ t.test('proxy: requests reach real upstreams through a real gateway', async (t) 
     t.equal(r.statusCode, 200)
     t.equal(body.bodyBytes, total, 'every byte arrived')
     t.comment(`gateway RSS: before ${Math.round(before / 1024)} MiB, peak during upload ${Math.round(peak / 1024)} MiB`)
-    t.ok(peak - before < 64 * 1024, `RSS grew by ${Math.round((peak - before) / 1024)} MiB (< 64 MiB for a 200 MiB body)`)
+    // streaming holds a bounded amount whatever the body's size; a buffering proxy would grow by the
+    // whole body. Measured on Node 24.22 (fresh gateway each): 66 / 72 / 65 MiB for 100 / 200 /
+    // 400 MiB bodies (mostly V8's heap settling; under 64 MiB on Node 20), so the bound is half the body
+    t.ok(peak - before < 100 * 1024, `RSS grew by ${Math.round((peak - before) / 1024)} MiB (< 100 MiB, half of a 200 MiB body)`)
   })
 
   t.test('chunked both ways: a body without length goes up chunked, a response without length comes back chunked', async (t) => {

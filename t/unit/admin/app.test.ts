@@ -217,7 +217,8 @@ t.test('list: filters and pagination', async (t) => {
   t.equal(p2.json['total'], 12)
   t.same((p2.json['list'] as Array<{ key: string }>).map((x) => x.key), ['/apisix/routes/11', '/apisix/routes/12'], 'sorted by createdIndex')
   t.match(await call('GET', 'routes?page=1&page_size=5'), { status: 400, json: { error_msg: 'page_size must be between 10 and 500' } })
-  t.match(await call('GET', 'routes?name=(?<=a)b'), { status: 400 })
+  t.match(await call('GET', 'routes?name=(?=a)b'), { status: 400 })
+  t.match(await call('GET', 'routes?name=(?<=route-)1'), { status: 200, json: { total: 4 } }, 'a lookbehind runs in linear time on Node 24: accepted')
   t.same((await call('GET', 'ssls')).json, { total: 0, list: [] })
 })
 

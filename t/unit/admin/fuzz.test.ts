@@ -22,7 +22,7 @@ const FIELDS = ['id', 'uri', 'uris', 'host', 'hosts', 'sni', 'snis', 'cert', 'ke
   'plugins', 'proxy-rewrite', 'ssl-enforcement', 'mtls-auth', 'upstream', 'nodes', 'type', 'hash_on', 'tls', 'client_cert', 'client_key', 'labels',
   'vars', 'status', 'username', 'create_time', 'update_time', 'upstream_id', 'methods', 'remote_addrs', 'priority', 'timeout', '_meta', 'headers',
   'regex_uri', 'certificates', 'keepalive_pool', 'pass_host', 'x', '']
-const STRINGS = ['', 'a', '/a', '*', '*.a.com', '(?<=a)', '(', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', 'GET', 'chash',
+const STRINGS = ['', 'a', '/a', '*', '*.a.com', '(?<=a)', '(?=a)', '(', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----', 'GET', 'chash',
   'roundrobin', 'rewrite', '127.0.0.1:80', '::1', 'ÿ', '\u0000', '$secret://x', 'x'.repeat(300)]
 
 t.test('fuzz: no body, path or method makes the admin answer 5xx or a non-JSON body', async (t) => {

@@ -164,7 +164,7 @@ async function gatewayInFront(t: Test, upstream: string, pki: Pki, o: { workers:
   // deals them to the workers in turn) must all be served, else a later request may meet a worker
   // whose watch has not delivered them yet
   const warmAll = async (): Promise<boolean> => {
-    const warm = new Pool(`https://127.0.0.1:${gw.https}`, { connections: 4, pipelining: 1, connect: { servername: SNI, ca: pki.ca.cert } })
+    const warm = new Pool(`https://127.0.0.1:${gw.https}`, { connections: 4, allowH2: false, pipelining: 1, connect: { servername: SNI, ca: pki.ca.cert } })
     try {
       const rs = await Promise.all([0, 1, 2, 3].map((i) => fetchFull(warm, `/hold/fast/warm${i}`, `warm${i}`)))
       return rs.every((r) => r.ok)
@@ -178,7 +178,7 @@ async function gatewayInFront(t: Test, upstream: string, pki: Pki, o: { workers:
 
 const pools = (gw: Gateway, pki: Pki, connections: number): { http: Pool; https: Pool } => ({
   http: new Pool(`http://127.0.0.1:${gw.http}`, { connections, pipelining: 1 }),
-  https: new Pool(`https://127.0.0.1:${gw.https}`, { connections, pipelining: 1, connect: { servername: SNI, ca: pki.ca.cert } }),
+  https: new Pool(`https://127.0.0.1:${gw.https}`, { connections, allowH2: false, pipelining: 1, connect: { servername: SNI, ca: pki.ca.cert } }),
 })
 
 t.test('SIGTERM under load: 2 workers, 80 requests in flight over 80 keep-alive connections', async (t) => {

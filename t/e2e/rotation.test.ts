@@ -29,7 +29,7 @@ t.test('certificate rotation under load', { timeout: 90_000 }, async (t) => {
   await eventually(newHandshakeSerial, (s) => s === serialOf(pki.server.serialHex), { describe: gw.output })
 
   // 50 keep-alive connections, one request at a time on each; every new connection is counted
-  const agent = new Agent({ connections: CONNECTIONS, pipelining: 1, keepAliveTimeout: 120_000, connect: { servername: SNI, rejectUnauthorized: false, checkServerIdentity: () => undefined } })
+  const agent = new Agent({ connections: CONNECTIONS, allowH2: false, pipelining: 1, keepAliveTimeout: 120_000, connect: { servername: SNI, rejectUnauthorized: false, checkServerIdentity: () => undefined } })
   t.teardown(() => agent.close())
   let opened = 0
   agent.on('connect', () => opened++)

@@ -35,7 +35,7 @@ export function oneConnection(port: number, tls?: { servername: string; ca: stri
       else if (s) cb(null, s)
     })
   }
-  const client = new Client(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`, { connect, pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000, headersTimeout: 10_000, bodyTimeout: 10_000 })
+  const client = new Client(`${tls ? 'https' : 'http'}://127.0.0.1:${port}`, { connect, allowH2: false, pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000, headersTimeout: 10_000, bodyTimeout: 10_000 })
   return {
     client,
     localPort: () => localPort,

@@ -31,6 +31,9 @@ export function agentFor(o: TlsOpts): Agent {
   let a = agents.get(id)
   if (!a) {
     a = new Agent({
+      // the tests speak HTTP/1.1 unless they say otherwise: undici 8 offers h2 by ALPN by default,
+      // and the gateway's TLS listeners take it (t/e2e/h2.test.ts speaks h2 with node:http2)
+      allowH2: false,
       connect: {
         ...(o.servername !== undefined ? { servername: o.servername } : {}),
         ...(o.ca !== undefined ? { ca: o.ca } : { rejectUnauthorized: false }),

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import { checkAdminKeySafety, loadLocalConfig } from '../core/config/local.js'
 import { createEtcdClient } from '../core/etcd/client.js'
 import { upstreamCa } from '../core/proxy/pools.js'
-import { createLogger } from '../core/log.js'
+import { componentLogger, createRootLogger } from '../core/log.js'
 import { waitForEtcd } from '../core/etcd/wait.js'
 import { startWorkers, type Workers } from '../core/server/workers.js'
 import { startMetricsServer } from '../core/server/metrics-server.js'
@@ -19,7 +19,8 @@ export async function start(file: string): Promise<void> {
   checkAdminKeySafety(file, config)
   // read again by each worker; checked here so a bad path stops the start before any worker runs
   upstreamCa(file, config)
-  const log = createLogger('primary')
+  const root = createRootLogger()
+  const log = componentLogger(root, 'primary')
   const etcd = createEtcdClient(config)
   // handlers first: a signal during start-up must not kill the primary under workers already serving
   let onSignal: (signal: string) => void = (signal) => {
@@ -44,10 +45,10 @@ export async function start(file: string): Promise<void> {
   // theirs, so etcd serves two listings at a time during start-up instead of three
   let workersLoaded: () => void = () => undefined
   const indexAfter = new Promise<void>((r) => (workersLoaded = r))
-  const admin = await startAdmin({ config, etcd, log: log.child({ component: 'admin' }), indexAfter })
+  const admin = await startAdmin({ config, etcd, log: componentLogger(root, 'admin'), indexAfter })
   // bound before the workers start, so a port in use fails start-up like the other ports
   const scraped: { workers?: Workers } = {}
-  const metrics = await startMetricsServer(config, scraped, log.child({ component: 'metrics' })).catch(async (err: unknown) => {
+  const metrics = await startMetricsServer(config, scraped, componentLogger(root, 'metrics')).catch(async (err: unknown) => {
     await admin.close()
     etcd.close()
     throw err

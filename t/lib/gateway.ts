@@ -27,6 +27,8 @@ export interface Gateway {
   stop(): Promise<number | string>
   exited(): Promise<number | string>
   output(): string
+  /** everything the gateway wrote on stderr so far (its own log), up to 16 MB */
+  stderr(): string
 }
 
 export interface GatewayOptions {
@@ -95,6 +97,10 @@ async function startGatewayOnce(t: Test, o: GatewayOptions, mayRetry: boolean): 
   const c = await writeGatewayConfig(t, o)
   const proc = spawnNode(BIN_APISIX, ['start', '-c', c.file], { cwd: c.dir, stdio: ['ignore', 'pipe', 'pipe'], ...(o.env ? { env: o.env } : {}) })
   const output = collect(proc)
+  let stderr = ''
+  proc.stderr?.on('data', (b: Buffer) => {
+    if (stderr.length < 16 * 2 ** 20) stderr += b.toString()
+  })
   let stopped: Promise<number | string> | undefined
   const gw: Gateway = {
     http: c.http,
@@ -109,6 +115,7 @@ async function startGatewayOnce(t: Test, o: GatewayOptions, mayRetry: boolean): 
     stop: () => (stopped ??= stopProcess(proc)),
     exited: () => exited(proc),
     output,
+    stderr: () => stderr,
   }
   t.teardown(() => gw.stop())
   const path = o.waitReady === false ? '/apisix/status' : '/apisix/status/ready'

@@ -39,3 +39,15 @@ if ! command -v etcd >/dev/null 2>&1; then
     exit 1
   fi
 fi
+
+# h2load and nghttp (Debian's nghttp2-client): the HTTP/2 tests and bench rows use them
+if ! command -v h2load >/dev/null 2>&1 || ! command -v nghttp >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing h2load and nghttp from Debian's nghttp2-client package" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 && apt-get install -y -qq nghttp2-client >&2
+  else
+    echo "setup: h2load/nghttp not found; install them (Debian/Ubuntu: 'sudo apt-get install nghttp2-client') and run again" >&2
+    exit 1
+  fi
+fi

@@ -62,6 +62,9 @@ export interface ForwardRequest {
   onEnd?(r: ForwardResult): void
 }
 
+/** The code of the error a response is cut with when its client took none of it for send_timeout. */
+export const STALLED = 'GW_CLIENT_STALLED'
+
 /** True when the request carries a body to stream (Content-Length > 0 or any Transfer-Encoding). */
 export function hasBody(req: RequestHead): boolean {
   const cl = req.headers['content-length']
@@ -204,7 +207,9 @@ class Forwarding implements Dispatcher.DispatchHandler {
       f.res.setHeader('connection', 'close')
       f.reply(status, reason)
     } else {
-      f.res.destroy()
+      // STALLED: on HTTP/2 the client holds its flow-control windows shut, and the whole
+      // connection is sent GOAWAY (core/server/h2.ts), not just this stream
+      f.res.destroy(Object.assign(new Error(reason), { code: STALLED }))
     }
     this.end(status, reason)
   }

@@ -17,6 +17,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } fro
 import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { HttpResponse, RequestHead } from '../pipeline/http.js'
+import { STALLED } from '../proxy/forward.js'
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
@@ -171,9 +172,12 @@ export class H2Response implements HttpResponse {
   #wantTrailers = false
   #trailers: H2OutHeaders | undefined = undefined
 
-  constructor(stream: ServerHttp2Stream, isHead: boolean) {
+  readonly #onStall: (() => void) | undefined
+
+  constructor(stream: ServerHttp2Stream, isHead: boolean, onStall?: () => void) {
     this.stream = stream
     this.#isHead = isHead
+    this.#onStall = onStall
   }
 
   get headersSent(): boolean {
@@ -272,6 +276,9 @@ export class H2Response implements HttpResponse {
    */
   destroy(err?: Error): this {
     const s = this.stream
+    // a client that took none of the response for send_timeout holds its windows shut: the
+    // whole connection goes (GOAWAY), as CONTRACT.md asks
+    if ((err as NodeJS.ErrnoException | undefined)?.code === STALLED) this.#onStall?.()
     if (!s.destroyed) s.destroy(err ?? new Error('response cut'))
     return this
   }
@@ -299,6 +306,8 @@ interface Conn {
   readonly session: ServerHttp2Session
   /** the streams open now */
   readonly streams: Set<ServerHttp2Stream>
+  /** GOAWAY and close: a response on this connection stalled (send_timeout) */
+  readonly onStall: () => void
   timer: NodeJS.Timeout | undefined
   written: number
   progressAt: number
@@ -343,7 +352,7 @@ export function createH2(o: H2Options): H2Front {
       session.destroy()
       return
     }
-    const c: Conn = { socket, session, streams: new Set(), timer: undefined, written: socket.bytesWritten, progressAt: Date.now() }
+    const c: Conn = { socket, session, streams: new Set(), onStall: () => goaway(c), timer: undefined, written: socket.bytesWritten, progressAt: Date.now() }
     conns.set(session, c)
     session.on('error', ignore)
     session.on('frameError', ignore)
@@ -367,7 +376,7 @@ export function createH2(o: H2Options): H2Front {
     c.streams.add(stream)
     stream.once('close', () => c.streams.delete(stream))
     const req = new H2Request(stream, headers, c.socket)
-    o.handler(req, new H2Response(stream, req.method === 'HEAD'))
+    o.handler(req, new H2Response(stream, req.method === 'HEAD', c.onStall))
   })
 
   return {

@@ -146,6 +146,14 @@ t.test('HTTP/2 on the data plane', async (t) => {
     t.equal(h1.stdout, '1.1 200')
   })
 
+  t.test('nghttp and h2load (Debian\'s nghttp2-client) over h2c', async (t) => {
+    const ng = await run('nghttp', ['-v', '-n', `http://127.0.0.1:${gw.http}/nghttp`])
+    t.match(ng.stdout, /:status: 200/, 'nghttp gets 200')
+    const load = await run('h2load', ['-n', '40', '-c', '2', '-m', '8', `http://127.0.0.1:${gw.http}/h2load`])
+    t.match(load.stdout, /requests: 40 total, 40 started, 40 done, 40 succeeded/, 'h2load: every request succeeded')
+    t.match(load.stdout, /status codes: 40 2xx/)
+  })
+
   t.test('the access log says http_version 2 for HTTP/2 streams', async (t) => {
     const s = await h2Connect(t, { port: gw.https, servername: 'skip.test' })
     await h2Request(s, { ':path': '/public/logged-h2', ':authority': 'skip.test' })

@@ -12,23 +12,23 @@ import { createHttpServer, httpServerOptions, serveWithNode, startHttpListeners,
 import { createFastHttp } from './server/fast-http.js'
 import { createH2, routePlain } from './server/h2.js'
 import type { HttpResponse, RequestHead } from './pipeline/http.js'
-import { drainWorker, nginxTimeMs } from './server/drain.js'
+import { drainWorker } from './server/drain.js'
+import { nginxTimeMs } from './config/time.js'
 import { buildDecode } from './config/decode-all.js'
 import { createPools, upstreamCa } from './proxy/pools.js'
-import { missingRegexpFlags, type ConnectionKind, type PrimaryMessage, type WorkerMessage } from './server/workers.js'
+import { missingRegexpFlags, type ConnectionKind, type WorkerMessage } from './server/workers.js'
+import { sendToPrimary, workerInbox } from './server/ipc.js'
 import { randomBytes } from 'node:crypto'
 import { createPolicyCache } from './tls/contexts.js'
 import { decodeSecrets, firstSecrets } from './tls/ticket-secrets.js'
 import { startTlsFront, type TlsFront } from './server/tls-front.js'
-import { workerSlot } from './server/balance.js'
-import { startOps } from './ops.js'
+import { workerSlot } from './server/worker-balance.js'
+import { startOps } from './ops/worker.js'
 import { heapCare } from './ops/heap.js'
 import { createClientCertSource } from './pipeline/client-cert-source.js'
 import type { NormalizedCert } from './plugins/consumer-index.js'
 
-const send = (m: WorkerMessage): void => {
-  process.send?.(m)
-}
+const send = sendToPrimary
 
 /** The data-plane entry of one worker: store → listeners → ready; drains on the primary's word. */
 export async function runWorker(): Promise<void> {
@@ -44,10 +44,9 @@ export async function runWorker(): Promise<void> {
   const etcd = createEtcdClient(config)
   // the primary's ticket secrets: every worker derives the same keys; rotated over IPC
   let tickets = decodeSecrets(process.env['APISIX_TICKET_SECRET'] ?? '') ?? firstSecrets(randomBytes(48))
-  process.on('message', (m: PrimaryMessage) => {
-    if (m.type === 'tickets') tickets = decodeSecrets(m.secrets) ?? tickets
-    else if (m.type === 'reopen') ops.reopenLog()
-  })
+  const inbox = workerInbox()
+  inbox.on('tickets', (m) => (tickets = decodeSecrets(m.secrets) ?? tickets))
+  inbox.on('reopen', () => ops.reopenLog())
   // nginx's signal for log rotation, also when sent to the whole process group; without a
   // listener, Node answers SIGUSR1 by opening its inspector on 127.0.0.1:9229 (measured)
   process.on('SIGUSR1', () => ops.reopenLog())
@@ -78,9 +77,7 @@ export async function runWorker(): Promise<void> {
   })
   ops.attach(store.state)
   // the primary holds back the admin's own listing of etcd until every worker answers this
-  process.on('message', (m: PrimaryMessage) => {
-    if (m.type === 'ask' && m.what === 'ready') void store.ready.then(() => send({ type: 'reply', id: m.id, data: true }))
-  })
+  inbox.answer('ready', () => store.ready.then(() => true))
   // the first load leaves its garbage behind: one full collection once it is published
   void store.ready.then(() => setImmediate(heap.major))
   let inflight = 0
@@ -149,12 +146,9 @@ export async function runWorker(): Promise<void> {
   // /apisix/status/ready answers while they load
   let drainAsked = false
   if (process.env['APISIX_WORKER_REPLACES'] === '1') {
-    const early = (m: PrimaryMessage): void => {
-      if (m.type === 'drain') drainAsked = true
-    }
-    process.on('message', early)
+    const off = inbox.on('drain', () => (drainAsked = true))
     await Promise.race([store.ready, new Promise((r) => setTimeout(r, 10_000).unref())])
-    process.off('message', early)
+    off()
   }
   try {
     plain = await startHttpListeners(config, server, { serve: (s) => fast.serve(s), ...(balance ? { balance: { balance, handOver: (s: Socket) => handOver('http', s, Buffer.alloc(0)) } } : {}) })
@@ -164,8 +158,7 @@ export async function runWorker(): Promise<void> {
     return
   }
   balance?.setServing(true)
-  process.on('message', (m: PrimaryMessage, handle: unknown) => {
-    if (m.type !== 'adopt') return
+  inbox.on('adopt', (m, handle) => {
     const socket = handle as Socket | undefined
     if (!socket) return
     if (!draining && m.kind === 'http' && plain) plain.adopt(socket)
@@ -174,8 +167,8 @@ export async function runWorker(): Promise<void> {
   })
   send({ type: 'listening' })
 
-  const onDrain = (m: PrimaryMessage): void => {
-    if (m.type !== 'drain' || draining) return
+  const onDrain = (): void => {
+    if (draining) return
     draining = true
     drainWorker({
       boundMs: nginxTimeMs(config.nginx_config.worker_shutdown_timeout),
@@ -206,7 +199,7 @@ export async function runWorker(): Promise<void> {
       },
     })
   }
-  process.on('message', onDrain)
-  if (drainAsked) onDrain({ type: 'drain' })
+  inbox.on('drain', onDrain)
+  if (drainAsked) onDrain()
   process.on('disconnect', () => process.exit(0))
 }

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import type { Upstream } from '../resources/upstream.js'
 import { splitHostPort } from '../resources/upstream.js'
-import { buildPicker, type Picker } from './balance.js'
+import { buildPicker, type Picker } from './pick-node.js'
 
 /** One upstream node, normalised. */
 export interface PlanNode {

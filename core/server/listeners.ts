@@ -4,7 +4,7 @@ import type { LocalConfig } from '../config/local-schema.js'
 import { httpListeners } from '../config/local.js'
 import { GatewayError } from '../errors.js'
 import { TLSSocket } from 'node:tls'
-import type { BalanceSlot } from './balance.js'
+import type { BalanceSlot } from './worker-balance.js'
 
 export interface Listeners {
   /** stop accepting, close idle keep-alive connections, wait (bounded) for in-flight requests */
@@ -69,7 +69,7 @@ export function listen(server: NetServer, what: string, ip: string, port: number
   })
 }
 
-/** What the plain listeners need to share connections with the other workers (core/server/balance.ts). */
+/** What the plain listeners need to share connections with the other workers (core/server/worker-balance.ts). */
 export interface PlainBalance {
   readonly balance: BalanceSlot
   /** hands an unread connection to the primary; false when it cannot */

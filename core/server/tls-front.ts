@@ -6,7 +6,7 @@ import type { Logger } from '../log.js'
 import type { Generation } from '../state.js'
 import type { ClientCert } from '../plugins/types.js'
 import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
-import type { BalanceSlot } from './balance.js'
+import type { BalanceSlot } from './worker-balance.js'
 import { intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
 import { buildClientCertFacts, clientCertOf, clientVerdict, reasonCategory, type CertFailureReason } from '../x509/cert.js'
 import { PeerCertCache } from '../tls/peer-cache.js'
@@ -21,7 +21,7 @@ export const HELLO_TIMEOUT_MS = 10_000
 /** Handshake outcomes as `apisix_tls_handshakes_total` labels them. */
 export type HandshakeResult = 'ok' | 'resumed' | 'refused' | 'error'
 
-/** Where the TLS front reports handshakes and refused client certificates (core/ops.ts wires it). */
+/** Where the TLS front reports handshakes and refused client certificates (core/ops/worker.ts wires it). */
 export interface TlsObserver {
   handshake(sslId: string, sni: string, result: HandshakeResult): void
   clientCertFailure(sslId: string, sni: string, reason: CertFailureReason): void
@@ -30,7 +30,7 @@ export interface TlsObserver {
 export interface TlsFront {
   /** stops accepting new connections (open ones belong to the HTTP server) */
   close(): void
-  /** serves a connection another worker handed over with the ClientHello it read (core/server/balance.ts) */
+  /** serves a connection another worker handed over with the ClientHello it read (core/server/worker-balance.ts) */
   adopt(socket: Socket, hello: Buffer): void
 }
 
@@ -86,7 +86,7 @@ export async function startTlsFront(o: {
   observe?: TlsObserver
   /** how long a client may take to send its ClientHello (default HELLO_TIMEOUT_MS) */
   helloTimeoutMs?: number
-  /** this worker's connection counts, shared with the others (core/server/balance.ts) */
+  /** this worker's connection counts, shared with the others (core/server/worker-balance.ts) */
   balance?: BalanceSlot
   /** hands a connection and the ClientHello read from it to the primary; false when it cannot */
   handOver?: (socket: Socket, hello: Buffer) => boolean

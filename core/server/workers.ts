@@ -5,8 +5,8 @@ import type { Socket } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../log.js'
 import type { LocalConfig } from '../config/local-schema.js'
-import { nginxTimeMs } from './drain.js'
-import { BalanceTable, TABLE_FD, stopReading } from './balance.js'
+import { nginxTimeMs } from '../config/time.js'
+import { BalanceTable, TABLE_FD, stopReading } from './worker-balance.js'
 import { TICKET_ROTATE_MS, encodeSecrets, firstSecrets, rotateSecrets } from '../tls/ticket-secrets.js'
 
 /** Which listener a handed-over connection came from. */
@@ -63,7 +63,7 @@ export const workerCount = (c: LocalConfig): number => (c.apisix.workers === 'au
 export async function startWorkers(o: { config: LocalConfig; configFile: string; ticketSecret: Buffer; log: Logger; rotateMs?: number }): Promise<Workers> {
   const n = workerCount(o.config)
   // every worker accepts from the shared sockets itself (no IPC hand-off per connection); the
-  // balance table evens out bursts (core/server/balance.ts)
+  // balance table evens out bursts (core/server/worker-balance.ts)
   cluster.schedulingPolicy = cluster.SCHED_NONE
   const table = new BalanceTable(n)
   const stdio: (number | 'inherit' | 'ipc')[] = ['inherit', 'inherit', 'inherit', 'ipc']

@@ -180,7 +180,7 @@ t.test('a worker killed with SIGKILL under load: it is replaced, and the other w
 
   // new connections afterwards: both workers (the survivor and the replacement) serve HTTP and HTTPS.
   // The load's connections close first: the survivor still holding them, the workers' balance
-  // (core/server/balance.ts) would rightly send most new ones to the replacement
+  // (core/server/worker-balance.ts) would rightly send most new ones to the replacement
   await Promise.all(conns.map((c) => c.conn.client.destroy()))
   const fresh = await openSetUntil(gw, pki, after, 4, 'new',
     (set) => (['http', 'https'] as const).every((k) => after.every((w) => set.some((c) => c.kind === k && c.owner === w))))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { certificateRecords, type CertRecord, type ConsumerLike, type ParsedCert, type SslLike } from '../../../core/x509/records.js'
 import { persistentMapOf } from '../../../core/collections/persistent-map.js'
-import { createGatewayMetrics } from '../../../core/metrics.js'
+import { createGatewayMetrics } from '../../../core/metrics/gateway.js'
 import { createExpiryTracker, type CertSources, type Held } from '../../../core/ops/expiry.js'
 import { seeded } from '../../lib/random.js'
 

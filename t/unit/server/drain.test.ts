@@ -1,5 +1,5 @@
 import t from 'tap'
-import { nginxTimeMs } from '../../../core/server/drain.js'
+import { nginxTimeMs } from '../../../core/config/time.js'
 import { decodeLocalConfig } from '../../../core/config/local.js'
 
 t.test('worker_shutdown_timeout: nginx time values → milliseconds', async (t) => {

@@ -3,12 +3,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
-import { decodeLocalConfig } from '../../core/config/local.js'
-import { createOps, type RequestFacts } from '../../core/ops.js'
-import { emptySnapshot } from '../../core/config/snapshot.js'
-import type { SyncState } from '../../core/config/store.js'
-import type { FamilySnapshot } from '../../core/metrics/registry.js'
-import { issue } from '../lib/certs.js'
+import { decodeLocalConfig } from '../../../core/config/local.js'
+import { createOps, type RequestFacts } from '../../../core/ops/worker.js'
+import { emptySnapshot } from '../../../core/config/snapshot.js'
+import type { SyncState } from '../../../core/config/store.js'
+import type { FamilySnapshot } from '../../../core/metrics/registry.js'
+import { issue } from '../../lib/certs.js'
 
 const silent = pino({ level: 'silent' })
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { readSync } from 'node:fs'
 import { EventEmitter } from 'node:events'
 import type { Socket } from 'node:net'
-import { BalanceSlot, BalanceTable, MIN_GAP, decodeTable, routeTarget, shouldHandOver, workerSlot, type Slot } from '../../../core/server/balance.js'
+import { BalanceSlot, BalanceTable, MIN_GAP, decodeTable, routeTarget, shouldHandOver, workerSlot, type Slot } from '../../../core/server/worker-balance.js'
 
 const slot = (own: number, o: Partial<Slot> = {}): Slot => ({ own, sent: 0, adopted: 0, received: 0, routed: 0, ...o })
 

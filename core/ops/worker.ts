@@ -8,25 +8,25 @@
  * increment in-memory series and append one buffered log line, nothing else.
  */
 import { hostname } from 'node:os'
-import type { LocalConfig } from './config/local-schema.js'
-import type { Rejected } from './config/apply.js'
-import type { Snapshot } from './config/snapshot.js'
-import type { SyncState } from './config/store.js'
-import type { Logger } from './log.js'
-import type { MetricsSnapshot } from './metrics/registry.js'
-import type { PrimaryMessage, WorkerMessage } from './server/workers.js'
-import { createAccessLog } from './access-log.js'
-import { parseCertPem } from './x509/cert.js'
-import { RESOURCES } from './etcd/keys.js'
-import { createGatewayMetrics, type ClientCertFailureReason, type GatewayMetrics, type HandshakeResult } from './metrics.js'
-import { createExpiryTracker } from './ops/expiry.js'
-import { accessEntry, factsOfRecord, type RequestFacts } from './ops/request.js'
-import type { RequestRecord } from './pipeline/handle.js'
-import { tlsFactsOf } from './tls/facts.js'
-import { packageVersion } from './version.js'
+import type { LocalConfig } from '../config/local-schema.js'
+import type { Rejected } from '../config/apply.js'
+import type { Snapshot } from '../config/snapshot.js'
+import type { SyncState } from '../config/store.js'
+import type { Logger } from '../log.js'
+import type { MetricsSnapshot } from '../metrics/registry.js'
+import { workerInbox } from '../server/ipc.js'
+import { createAccessLog } from '../access-log.js'
+import { parseCertPem } from '../x509/cert.js'
+import { RESOURCES } from '../etcd/keys.js'
+import { createGatewayMetrics, type ClientCertFailureReason, type GatewayMetrics, type HandshakeResult } from '../metrics/gateway.js'
+import { createExpiryTracker } from './expiry.js'
+import { accessEntry, factsOfRecord, type RequestFacts } from './request.js'
+import type { RequestRecord } from '../pipeline/handle.js'
+import { tlsFactsOf } from '../tls/facts.js'
+import { packageVersion } from '../version.js'
 
-export type { RequestFacts } from './ops/request.js'
-export type { ClientCertFailureReason, HandshakeResult } from './metrics.js'
+export type { RequestFacts } from './request.js'
+export type { ClientCertFailureReason, HandshakeResult } from '../metrics/gateway.js'
 
 /** What the request pipeline and the TLS listener report (they receive this object, typed). */
 export interface Ops {
@@ -156,9 +156,6 @@ function refreshEtcd(metrics: GatewayMetrics, s: SyncState): void {
  */
 export function startOps(o: OpsOptions): WorkerOps {
   const ops = createOps(o)
-  process.on('message', (m: PrimaryMessage) => {
-    if (m.type !== 'ask' || m.what !== 'metrics') return
-    process.send?.({ type: 'reply', id: m.id, data: ops.snapshot() } satisfies WorkerMessage)
-  })
+  workerInbox().answer('metrics', () => ops.snapshot())
   return ops
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { buildPicker } from '../../../core/proxy/balance.js'
-import type { BalanceNode } from '../../../core/proxy/balance.js'
+import { buildPicker } from '../../../core/proxy/pick-node.js'
+import type { BalanceNode } from '../../../core/proxy/pick-node.js'
 
 type N = BalanceNode & { readonly name: string }
 const node = (name: string, weight: number, priority?: number): N => ({ name, host: `10.0.0.${name.charCodeAt(0) - 96}`, port: 80, weight, priority })

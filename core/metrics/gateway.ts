@@ -11,8 +11,8 @@
  *   that has not loaded its config yet hides nothing.
  * - `apisix_node_info`: max (each worker reports the same series with value 1).
  */
-import type { CertKind, CertRecord } from './x509/records.js'
-import { Counter, Gauge, Histogram, OVERFLOW_LABEL, type FamilyOptions, type FamilySnapshot, type MetricsSnapshot, type ValueSeries } from './metrics/registry.js'
+import type { CertKind, CertRecord } from '../x509/records.js'
+import { Counter, Gauge, Histogram, OVERFLOW_LABEL, type FamilyOptions, type FamilySnapshot, type MetricsSnapshot, type ValueSeries } from './registry.js'
 
 /** APISIX's default latency buckets (ms), from its prometheus plugin. */
 export const DEFAULT_LATENCY_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000]

@@ -1,8 +1,8 @@
 import t from 'tap'
-import type { CertRecord } from '../../core/x509/records.js'
-import { DEFAULT_LATENCY_BUCKETS, createGatewayMetrics } from '../../core/metrics.js'
-import { mergeSnapshots, renderPrometheus } from '../../core/metrics/exposition.js'
-import { find, parsePrometheus, type Scrape } from '../lib/prometheus.js'
+import type { CertRecord } from '../../../core/x509/records.js'
+import { DEFAULT_LATENCY_BUCKETS, createGatewayMetrics } from '../../../core/metrics/gateway.js'
+import { mergeSnapshots, renderPrometheus } from '../../../core/metrics/exposition.js'
+import { find, parsePrometheus, type Scrape } from '../../lib/prometheus.js'
 
 const scrape = (...workers: ReturnType<typeof createGatewayMetrics>[]): Scrape =>
   parsePrometheus(renderPrometheus(mergeSnapshots(workers.map((w) => JSON.parse(JSON.stringify(w.snapshot())) as ReturnType<typeof w.snapshot>))))

@@ -1,7 +1,7 @@
 // `npm run bench`: the gateway against nginx and HAProxy (Debian packages, installed when
 // missing) side by side on loopback, all proxying one fast upstream (nginx `return 200`), with a
 // plain Node proxy (t/bench/node-ref.mjs) as the platform's reference where it applies (no
-// client certificates).
+// client certificates), and a plain node:http2 one for the HTTP/2 row (t/bench/node-h2-ref.mjs).
 // Every server first gets a short warm-up of each load (discarded); then every scenario runs 3
 // times, interleaved; medians go to a table on stdout and bench/results.md.
 // Plain JavaScript on purpose: it runs the built gateway (bin/setup.sh builds dist/) and needs
@@ -11,7 +11,7 @@
 // flags to the gateway (its workers inherit them), to compare V8 settings.
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer, connect as connectTcp } from 'node:net'
 import { connect } from 'node:tls'
 import { request } from 'node:http'
 import { tmpdir, cpus, loadavg } from 'node:os'
@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
-const ONLY = (argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['1', '2', '3', '4', '5', '6']).map(Number)
+const ONLY = (argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['1', '2', '3', '4', '5', '6', '7', '8']).map(Number)
 const REPS = QUICK ? 1 : 3
 const KA_SECONDS = QUICK ? 3 : 8
 const HS_SECONDS = QUICK ? 2 : 4
@@ -38,7 +38,7 @@ function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0
 }
 function ensureTools() {
-  const want = [['nginx', 'nginx-light'], ['haproxy', 'haproxy'], ['wrk', 'wrk'], ['etcd', 'etcd-server'], ['openssl', 'openssl']]
+  const want = [['nginx', 'nginx-light'], ['haproxy', 'haproxy'], ['wrk', 'wrk'], ['etcd', 'etcd-server'], ['openssl', 'openssl'], ['h2load', 'nghttp2-client']]
   const missing = want.filter(([c]) => !have(c) && !existsSync(`/usr/sbin/${c}`))
   if (missing.length === 0) return
   if (process.getuid?.() !== 0) throw new Error(`missing ${missing.map((m) => m[0]).join(', ')}: apt-get install -y ${missing.map((m) => m[1]).join(' ')}`)
@@ -171,15 +171,16 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s;
   await until(() => httpGet(port, '/').then((r) => r.status === 200), 10000, 'upstream nginx')
   return p
 }
-async function startNginx(port, up) {
+async function startNginx(port, up, grpc) {
   const d = join(dir, 'nginx')
   mkdirSync(d, { recursive: true })
   const srv = (name, cert, mtls) => `
-  server { listen 127.0.0.1:${port} ssl${name === 'localhost' ? ' default_server' : ''}; server_name ${name};
+  server { listen 127.0.0.1:${port} ssl http2${name === 'localhost' ? ' default_server' : ''}; server_name ${name};
     ssl_certificate ${dir}/${cert}.crt; ssl_certificate_key ${dir}/${cert}.key;
     ${mtls ? `ssl_verify_client on; ssl_client_certificate ${dir}/ca.crt; ssl_verify_depth 1;` : ''}
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host;
-      ${mtls ? 'proxy_set_header X-S-DN $ssl_client_s_dn; proxy_set_header X-Fp $ssl_client_fingerprint;' : ''} } }`
+      ${mtls ? 'proxy_set_header X-S-DN $ssl_client_s_dn; proxy_set_header X-Fp $ssl_client_fingerprint;' : ''} }
+    location /echo.Echo/ { grpc_pass grpc://127.0.0.1:${grpc}; } }`
   const conf = `worker_processes 2; daemon off; pid ${d}/nginx.pid; error_log ${d}/error.log warn;
 events { worker_connections 8192; }
 http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; ssl_protocols TLSv1.2 TLSv1.3;
@@ -198,6 +199,18 @@ async function startNodeRef(port, up) {
   const p = start(process.execPath, [join(ROOT, 't', 'bench', 'node-ref.mjs'), JSON.stringify({ port, upstream: up, dir })])
   await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'node reference')
   return { name: REF, port, pid: p.pid, proc: p, noClientCert: true }
+}
+/** The plain node:http2 reference (t/bench/node-h2-ref.mjs): the HTTP/2 row's reference, under the same name. */
+async function startNodeH2Ref(port, up) {
+  const p = start(process.execPath, [join(ROOT, 't', 'bench', 'node-h2-ref.mjs'), JSON.stringify({ port, upstream: up, dir })])
+  await until(() => handshakeOnce(port, 'localhost'), 10000, 'node:http2 reference')
+  return { name: REF, port, pid: p.pid, proc: p, noClientCert: true }
+}
+/** The gRPC upstream of scenario 8 (t/bench/grpc-upstream.mjs, h2c). */
+async function startGrpcUpstream(port) {
+  const p = start(process.execPath, [join(ROOT, 't', 'bench', 'grpc-upstream.mjs'), JSON.stringify({ port })])
+  await until(() => new Promise((r) => { const s = connectTcp(port, '127.0.0.1', () => (s.destroy(), r(true))); s.on('error', () => r(false)) }), 10000, 'gRPC upstream')
+  return p
 }
 async function startHaproxy(port, up) {
   const d = join(dir, 'haproxy')
@@ -323,6 +336,33 @@ function wrk(server) {
     return { rate, p50ms: q(50), p99ms: q(99), errors: non2xx + (errs ? 1 : 0), genCpu: (100 * ((tm[0] ?? 0) + (tm[1] ?? 0))) / KA_SECONDS }
   })
 }
+/**
+ * h2load over TLS (ALPN h2, SNI localhost) for KA_SECONDS: 16 connections, 8 streams each. p50/p99
+ * come from h2load's per-request log (it prints no percentiles). `grpc`: each request is a unary
+ * gRPC call (POST, application/grpc, TE: trailers, an empty message).
+ */
+function h2load(server, o) {
+  return measured(server, async () => {
+    const logFile = join(dir, `h2load-${server.port}.log`)
+    const args = ['-t1', '-c16', '-m8', `-D${KA_SECONDS}`, `--log-file=${logFile}`]
+    if (o.grpc) {
+      const body = join(dir, 'grpc-empty.bin')
+      writeFileSync(body, Buffer.alloc(5))
+      args.push('-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers')
+    }
+    const cmd = `h2load ${args.map((a) => `'${a}'`).join(' ')} https://localhost:${server.port}${o.path}; times`
+    const out = await runChild('sh', ['-c', cmd])
+    const done = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out)
+    const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out)
+    const secs = Number(/finished in ([\d.]+)s/.exec(out)?.[1] ?? NaN)
+    const durations = readFileSync(logFile, 'utf8').trim().split('\n').map((l) => Number(l.split('\t')[2]) / 1000).filter(Number.isFinite).sort((a, b) => a - b)
+    const q = (p) => durations[Math.max(0, Math.ceil((p / 100) * durations.length) - 1)] ?? NaN
+    const times = out.trim().split('\n').pop() ?? ''
+    const tm = [...times.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]))
+    const errors = done ? Number(done[5]) + Number(done[6]) + Number(done[7]) + (codes ? Number(codes[2]) + Number(codes[3]) + Number(codes[4]) : 0) : 1
+    return { rate: Number(done?.[4] ?? NaN) / secs, p50ms: q(50), p99ms: q(99), errors, genCpu: (100 * ((tm[0] ?? 0) + (tm[1] ?? 0))) / KA_SECONDS }
+  })
+}
 function load(server, mode, o) {
   return measured(server, async () => {
     const out = await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), mode, JSON.stringify({ port: server.port, ...o })])
@@ -392,6 +432,8 @@ async function main() {
   const certs = makeCerts()
   const up = await freePort()
   await startUpstream(up)
+  const grpcUp = await freePort()
+  await startGrpcUpstream(grpcUp)
   const etcd = await startEtcd()
   const ports = { http: await freePort(), https: await freePort(), admin: await freePort() }
   let gw = await startGateway(etcd.url, ports)
@@ -403,13 +445,16 @@ async function main() {
     await ssl('ec', certs.ec, ['ec.bench'], false),
     await ssl('ec-m', certs.ec, ['ec-m.bench'], true),
     await admin(gw, 'routes/plain', { uri: '/*', upstream }),
+    await admin(gw, 'routes/grpc', { uri: '/echo.Echo/*', upstream: { scheme: 'grpc', type: 'roundrobin', nodes: { [`127.0.0.1:${grpcUp}`]: 1 } } }),
     await admin(gw, 'routes/mtls', { uri: '/*', hosts: ['rsa-m.bench'], upstream,
       plugins: { 'proxy-rewrite': { headers: { set: { 'X-S-DN': '$ssl_client_s_dn', 'X-Fp': '$ssl_client_fingerprint' } } } } }),
   ]) if (r.status >= 300) throw new Error(`admin: ${r.status} ${r.body}`)
   await until(() => handshakeOnce(ports.https, 'ec-m.bench'), 10000, 'gateway ssl objects')
-  const nginx = await startNginx(await freePort(), up)
+  const nginx = await startNginx(await freePort(), up, grpcUp)
   const haproxy = await startHaproxy(await freePort(), up)
   const ref = await startNodeRef(await freePort(), up)
+  const h2ref = await startNodeH2Ref(await freePort(), up)
+  const h2Servers = [gw, nginx, h2ref]
   const servers = [gw, nginx, haproxy, ref]
   // the loads with a client certificate leave out the reference (it asks for none)
   const certServers = servers.filter((s) => !s.noClientCert)
@@ -432,6 +477,8 @@ async function main() {
       for (const sni of s.noClientCert ? ['rsa', 'ec'] : ['rsa', 'rsa-m', 'ec', 'ec-m'])
         await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'handshake', JSON.stringify({ port: s.port, servername: `${sni}.bench`, concurrency: 16, seconds: 0.5, ...client })])
     }
+    for (const s of h2Servers) await runChild('h2load', ['-t1', '-c16', '-m8', '-D2', `https://localhost:${s.port}/`])
+    for (const s of [gw, nginx]) await runChild('h2load', ['-t1', '-c16', '-m8', '-D2', '-d', '/dev/null', '-H', 'content-type: application/grpc', '-H', 'te: trailers', `https://localhost:${s.port}/echo.Echo/Unary`])
   }
   const hold = argv.find((a) => a.startsWith('--hold='))
   if (hold) {
@@ -457,9 +504,12 @@ async function main() {
       })
     }
   }
+  if (ONLY.includes(7)) await compare('7 HTTP/2 over TLS (h2load, no client cert)', h2Servers, 'req/s', (s) => h2load(s, { path: '/' }))
+  if (ONLY.includes(8)) await compare('8 gRPC unary over TLS (h2load, grpc upstream)', [gw, nginx], 'calls/s', (s) => h2load(s, { path: '/echo.Echo/Unary', grpc: true }))
   await stop(nginx.proc, 'SIGQUIT')
   await stop(haproxy.proc)
   await stop(ref.proc)
+  await stop(h2ref.proc)
 
   const template = await etcdGet(etcd.url, '/apisix/ssls/ec')
   if (ONLY.includes(5) || ONLY.includes(6)) {
@@ -523,7 +573,7 @@ function writeResults(seconds) {
   lines.push('# Benchmark results', '')
   lines.push(`Run ${new Date().toISOString()} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ${REPS} run(s) per scenario after a warm-up of every server, medians; ` +
     `1-minute load average during the runs ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} (median ${fmt(median(loads), 1)}); whole bench ${fmt(seconds / 60, 1)} min.`, '')
-  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins, metrics or client certificates, so it runs only the rows without one. CPU columns: percent of one core (server process tree / load generator). Handshake rows (3, 4): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
+  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins, metrics or client certificates, so it runs only the rows without one; in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Handshake rows (3, 4): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
   lines.push('| scenario | server | rate | p50 ms | p99 ms | server CPU % | generator CPU % | runs | errors |', '|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const rate = r.unit === 's' ? `${fmt(r.rate, 2)} s start-up, ${fmt(r.rss)} MiB RSS` : r.unit === 'ms' ? `${r.count} PUTs` : `${fmt(r.rate)} ${r.unit}`
@@ -531,7 +581,7 @@ function writeResults(seconds) {
     lines.push(`| ${r.scenario} | ${r.server} | ${rate} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.serverCpu)} | ${fmt(r.genCpu)} | ${runs} | ${r.errors} |`)
   }
   lines.push('', '## Targets', '', '| target | measured | met |', '|---|---|---|')
-  const target = (name, measured, ok) => lines.push(`| ${name} | ${measured} | ${ok === undefined ? 'not run' : ok ? 'yes' : 'no'} |`)
+  const target = (name, measured, ok) => lines.push(`| ${name} | ${measured} | ${ok === undefined ? 'not run' : ok === null ? 'reported' : ok ? 'yes' : 'no'} |`)
   // the ratio of the medians decides; the ratios of each round's back-to-back runs show how far
   // the machine's speed moved between rounds
   const ratio = (g, n) => `${fmt(g.rate / n.rate, 2)}× (round by round ${g.runs.map((x, i) => `${fmt(x / n.runs[i], 2)}×`).join(' / ')})`
@@ -545,6 +595,12 @@ function writeResults(seconds) {
       target(`${sc}: p99 ≤ 2× nginx`, `${fmt(g.p99, 2)} vs ${fmt(n.p99, 2)} ms`, g.p99 <= 2 * n.p99)
     }
     if (sc.startsWith('3')) target(`${sc}: ≥ 0.8× nginx`, ratio(g, n), g.rate >= 0.8 * n.rate)
+    if (sc.startsWith('7')) {
+      const r = by(sc, REF)
+      if (r) target(`${sc}: req/s ≥ 0.9× the plain node:http2 reference`, ratio(g, r), g.rate >= 0.9 * r.rate)
+      target(`${sc}: p99 ≤ 2× nginx`, `${fmt(g.p99, 2)} vs ${fmt(n.p99, 2)} ms`, g.p99 <= 2 * n.p99)
+    }
+    if (sc.startsWith('8')) target(`${sc}: calls/s against nginx grpc_pass (reported, no target yet)`, ratio(g, n), null)
   }
   const prop = rows.find((r) => r.scenario.startsWith('5'))
   if (prop) target('5 propagation p99 < 100 ms', `${fmt(prop.p99, 1)} ms`, prop.p99 < 100)

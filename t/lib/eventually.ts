@@ -36,3 +36,14 @@ function safe(v: unknown): string {
     return String(v)
   }
 }
+
+/**
+ * A timer of `ms` started now, and whether it has run. Timers of one process run in the order of
+ * their deadlines, so an event seen before this one fired came before that bound: a lower bound
+ * checked without reading a clock.
+ */
+export function mark(ms: number): () => boolean {
+  let fired = false
+  setTimeout(() => (fired = true), ms).unref()
+  return () => fired
+}

@@ -96,10 +96,9 @@ t.test('vars: patterns that cannot run in linear time → refused by checkVars (
   // V8 13.6 (Node 24) runs lookbehinds in linear time: the contract refuses only what cannot run so
   for (const p of ['(?<=x)y', '(?<!x)y']) t.equal(checkVars([['arg_x', '~~', p]]), undefined, `${p} → accepted`)
   t.equal(compileVars([['arg_x', '~~', '(?<=x)y']])(() => 'xy'), true, 'and matches')
-  const started = process.hrtime.bigint()
+  // backtracking, this match would take 2^40 steps: that it answers at all (within tap's timeout) is the proof
   const evil = compileVars([['arg_x', '~~', '^(a+)+$']])
   t.equal(evil(() => `${'a'.repeat(40)}!`), false, 'a backtracking pattern falls back to the linear engine')
-  t.ok(process.hrtime.bigint() - started < 1_000_000_000n, 'and answers within a second')
 })
 
 t.test('vars: Lua tonumber for variable strings', async (t) => {

@@ -6,6 +6,9 @@ import { BODY_LIMIT, parseBody } from './body.js'
 import { parseAdminPath } from './ids.js'
 import { handleCrud, type CrudDeps } from './crud.js'
 import { handleExplain } from './explain.js'
+import { certificatesView, inspectPem, tlsCounters } from './ui-api.js'
+import { UI_HEADERS, type UiFile } from './ui-static.js'
+import type { MetricsSnapshot } from '../core/metrics/registry.js'
 import type { AuthVerdict, AuthInput } from './auth.js'
 
 /** What the admin app is built from; the listener is server.ts's. */
@@ -14,6 +17,10 @@ export interface AdminAppDeps extends CrudDeps {
   readonly log: Logger
   /** `apisix.ssl.fallback_sni`, normalised: the name explain matches a request without SNI with */
   readonly fallbackSni?: string
+  /** the web UI's files (deployment.admin.enable_admin_ui); undefined: /ui/ answers 404 */
+  readonly ui?: ReadonlyMap<string, UiFile>
+  /** the data plane's metrics summed over the workers (the UI's Live TLS page); undefined: none */
+  readonly metrics?: () => Promise<MetricsSnapshot | undefined>
 }
 
 const CORS = {
@@ -112,18 +119,51 @@ export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
     const answer = await handleCrud(d, req.method, path, query, body.value)
     return send(reply, answer.status, answer.body)
   }
-  app.post('/apisix/admin/explain', async (req, reply) => {
-    const url = req.raw.url ?? req.url
-    const q = url.indexOf('?')
-    const query = new URLSearchParams(q < 0 ? '' : url.slice(q + 1))
-    // explain only reads: a viewer key may call it (CONTRACT.md)
-    const verdict = d.auth({ method: 'GET', remoteAddr: req.socket.remoteAddress, headers: req.headers, query })
-    if (!verdict.ok) return send(reply, verdict.status, verdict.body)
-    const body = parseBody(req.body as Buffer | undefined)
-    if (!body.ok) return send(reply, 400, { error_msg: body.error })
-    const answer = await handleExplain({ ...d, fallbackSni: d.fallbackSni ?? '' }, body.value)
-    return send(reply, answer.status, answer.body)
-  })
+  /** Routes that only read (a viewer key may call them, whatever the method): explain and the UI's views. */
+  const reading = (method: 'GET' | 'POST', url: string, answer: (body: unknown, role: 'admin' | 'viewer') => Promise<{ status: number; body: unknown }>): void => {
+    app.route({
+      method,
+      url,
+      handler: async (req, reply) => {
+        const raw = req.raw.url ?? req.url
+        const q = raw.indexOf('?')
+        const query = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1))
+        const verdict = d.auth({ method: 'GET', remoteAddr: req.socket.remoteAddress, headers: req.headers, query })
+        if (!verdict.ok) return send(reply, verdict.status, verdict.body)
+        const body = method === 'POST' ? parseBody(req.body as Buffer | undefined) : { ok: true as const, value: undefined }
+        if (!body.ok) return send(reply, 400, { error_msg: body.error })
+        const a = await answer(body.value, verdict.role)
+        return send(reply, a.status, a.body)
+      },
+    })
+  }
+  reading('POST', '/apisix/admin/explain', (body) => handleExplain({ ...d, fallbackSni: d.fallbackSni ?? '' }, body))
+  if (d.ui) {
+    const files = d.ui
+    reading('GET', '/apisix/admin/ui/whoami', async (_b, role) => ({ status: 200, body: { role } }))
+    reading('GET', '/apisix/admin/ui/certificates', () => certificatesView(d))
+    reading('POST', '/apisix/admin/ui/inspect', async (body) => inspectPem(body))
+    reading('GET', '/apisix/admin/ui/tls', async () => tlsCounters(d.metrics ? await d.metrics() : undefined, d.now()))
+    // the page itself needs no key (every call it makes does); allow_admin still applies
+    const serveUi = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      const where = d.auth({ method: 'GET', remoteAddr: req.socket.remoteAddress, headers: {}, query: new URLSearchParams() })
+      if (!where.ok && where.status === 403) return send(reply.headers(UI_HEADERS), 403, where.body)
+      const path = (req.raw.url ?? req.url).split('?', 1)[0] ?? ''
+      if (path === '/ui') return reply.code(302).headers(UI_HEADERS).header('location', '/ui/').send('')
+      const name = path === '/ui/' ? 'index.html' : path.slice('/ui/'.length)
+      const f = files.get(name)
+      if (!f) {
+        const msg = files.size === 0 ? 'the web UI is not built: run bin/setup.sh' : `no file ${name} in the web UI`
+        return send(reply.headers(UI_HEADERS), files.size === 0 ? 503 : 404, { error_msg: msg })
+      }
+      reply.code(200).headers(UI_HEADERS).header('content-type', f.type).header('etag', f.etag)
+      if (req.headers['if-none-match'] === f.etag) return reply.code(304).send('')
+      return reply.send(f.body)
+    }
+    app.get('/ui', serveUi)
+    app.get('/ui/', serveUi)
+    app.get('/ui/:file', serveUi)
+  }
   app.route({ method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/apisix/admin/*', handler })
   app.route({ method: ['HEAD'], url: '/apisix/admin', handler: (_req, reply) => reply.code(200).send() })
   app.route({ method: ['GET', 'PUT', 'POST', 'PATCH', 'DELETE'], url: '/apisix/admin', handler })

@@ -6,6 +6,8 @@ import { pluginByName, plugins } from '../core/plugins/registry.js'
 import { buildRegistry } from '../core/resources/registry.js'
 import { checkKeyring } from '../core/resources/key-crypto.js'
 import { buildAdminApp } from './app.js'
+import { loadUiFiles } from './ui-static.js'
+import type { MetricsSnapshot } from '../core/metrics/registry.js'
 import { normalizeSni } from '../core/net/hostname.js'
 import { buildAuth } from './auth.js'
 import { KeyedQueue } from './kv.js'
@@ -32,7 +34,14 @@ function usableKeyring(keyring: readonly string[], log: Logger): string[] {
  * the shared-SNI index lists etcd only once it settles (bin/start.ts: once the workers have
  * loaded); until then an ssl write lists the ssl directory for its warnings, as it always could.
  */
-export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Logger; indexAfter?: Promise<unknown> }): Promise<AdminHandle> {
+export async function startAdmin(o: {
+  config: LocalConfig
+  etcd: Etcd3
+  log: Logger
+  indexAfter?: Promise<unknown>
+  /** the data plane's metrics summed over the workers, for the UI's Live TLS page */
+  metrics?: () => Promise<MetricsSnapshot | undefined>
+}): Promise<AdminHandle> {
   const { config, log } = o
   const admin = config.deployment.admin
   const prefix = config.deployment.etcd.prefix
@@ -55,6 +64,8 @@ export async function startAdmin(o: { config: LocalConfig; etcd: Etcd3; log: Log
     auth: buildAuth(admin.admin_key, admin.allow_admin),
     log,
     fallbackSni: normalizeSni(config.apisix.ssl.fallback_sni),
+    ...(admin.enable_admin_ui ? { ui: loadUiFiles() } : {}),
+    ...(o.metrics ? { metrics: o.metrics } : {}),
   })
   const { ip, port } = admin.admin_listen
   const where = `${ip.includes(':') ? `[${ip}]` : ip}:${port}`

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fresh-machine set-up for `npm start`, `npm test` and `npm run bench`: Node.js 24 or newer, npm
-# packages, the TypeScript build, and an etcd server binary (Debian's etcd-server package) when
-# none is on PATH. Idempotent and quiet when everything is already there.
+# packages, the TypeScript build, the web UI's bundle, an etcd server binary (Debian's etcd-server
+# package) when none is on PATH, and Debian's chromium for the UI's browser tests (npm test only).
+# Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,7 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 
 bin/with-node node node_modules/typescript/bin/tsc -p tsconfig.json
+bin/with-node node ui/build.mjs  # the web UI (ui/) into dist/ui/, served at /ui/ on admin_listen
 date -u +%FT%TZ > dist/.stamp   # bin/apisix compares sources against this (see its comment)
 
 if ! command -v etcd >/dev/null 2>&1; then
@@ -48,6 +50,19 @@ if ! command -v h2load >/dev/null 2>&1 || ! command -v nghttp >/dev/null 2>&1; t
     apt-get update -qq >&2 && apt-get install -y -qq nghttp2-client >&2
   else
     echo "setup: h2load/nghttp not found; install them (Debian/Ubuntu: 'sudo apt-get install nghttp2-client') and run again" >&2
+    exit 1
+  fi
+fi
+
+# the browser tests (t/e2e/ui-browser.test.ts) drive Debian's chromium with playwright-core;
+# `npm test` sets APISIX_SETUP_BROWSER=1 (npm start does not need a browser)
+if [ "${APISIX_SETUP_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian's chromium for the browser tests" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 && apt-get install -y -qq chromium >&2
+  else
+    echo "setup: no chromium found; install it (Debian/Ubuntu: 'sudo apt-get install chromium') for the browser tests" >&2
     exit 1
   fi
 fi

@@ -6,7 +6,7 @@ import { upstreamCa } from '../core/proxy/pools.js'
 import { componentLogger, createRootLogger } from '../core/log.js'
 import { waitForEtcd } from '../core/etcd/wait.js'
 import { startWorkers, type Workers } from '../core/server/workers.js'
-import { startMetricsServer } from '../core/server/metrics-server.js'
+import { collectMetrics, startMetricsServer } from '../core/server/metrics-server.js'
 import { startAdmin } from '../admin/server.js'
 
 /**
@@ -45,9 +45,12 @@ export async function start(file: string): Promise<void> {
   // theirs, so etcd serves two listings at a time during start-up instead of three
   let workersLoaded: () => void = () => undefined
   const indexAfter = new Promise<void>((r) => (workersLoaded = r))
-  const admin = await startAdmin({ config, etcd, log: componentLogger(root, 'admin'), indexAfter })
-  // bound before the workers start, so a port in use fails start-up like the other ports
+  // the admin (the UI's Live TLS page) reads the same merged counters as a scrape, over the same
+  // IPC: the metrics listener is another origin, and may be off or bound elsewhere
   const scraped: { workers?: Workers } = {}
+  const adminLog = componentLogger(root, 'admin')
+  const admin = await startAdmin({ config, etcd, log: adminLog, indexAfter, metrics: () => collectMetrics(scraped, adminLog) })
+  // bound before the workers start, so a port in use fails start-up like the other ports
   const metrics = await startMetricsServer(config, scraped, componentLogger(root, 'metrics')).catch(async (err: unknown) => {
     await admin.close()
     etcd.close()

@@ -99,6 +99,8 @@ export const ConfigSchema = Type.Object(
         role: Type.Literal('traditional', { default: 'traditional' }),
         admin: Type.Object(
           {
+            // APISIX 3.13's dashboard switch: the web UI at /ui/ on admin_listen
+            enable_admin_ui: Type.Boolean({ default: true }),
             admin_key: Type.Array(
               Type.Object(
                 {

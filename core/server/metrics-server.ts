@@ -80,12 +80,18 @@ export async function startMetricsServer(config: LocalConfig, sources: MetricsSo
   }
 }
 
-/** The rendered scrape; undefined when no worker answered (none forked yet, or all too slow). */
-async function scrape(sources: MetricsSources, log: Logger): Promise<string | undefined> {
+/** The workers' metrics merged (and the primary's); undefined when no worker answered (none forked yet, or all too slow). */
+export async function collectMetrics(sources: MetricsSources, log: Pick<Logger, 'warn'>): Promise<MetricsSnapshot | undefined> {
   const w = sources.workers
   const replies = w === undefined ? [] : (await w.ask('metrics')).filter(isSnapshot)
   if (replies.length === 0) return undefined
   if (w !== undefined && replies.length < w.count) log.warn({ answered: replies.length, expected: w.count }, 'metrics scrape: some workers did not answer in time')
   const all = sources.primary === undefined ? replies : [...replies, sources.primary()]
-  return renderPrometheus(mergeSnapshots(all))
+  return mergeSnapshots(all)
+}
+
+/** The rendered scrape; undefined when no worker answered. */
+async function scrape(sources: MetricsSources, log: Logger): Promise<string | undefined> {
+  const merged = await collectMetrics(sources, log)
+  return merged === undefined ? undefined : renderPrometheus(merged)
 }

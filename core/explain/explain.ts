@@ -156,13 +156,13 @@ export async function explain(d: ExplainDeps, req: ExplainRequest): Promise<Expl
   if (badHost) return refused(a, 400, `bad request: ${badHost}`)
   const hostHeader = target.authority ?? req.host ?? ''
   const host = normalizeHost(hostHeader)
-  const skipped = facts?.client ? skipMatch(facts.client, target.path) : undefined
+  const skipped = facts?.client ? skipMatch(facts.client, target.path, target.rawPath) : undefined
   if (skipped) {
     // the pattern as configured (a RegExp's source escapes its slashes)
     const patterns = gen.snapshot.objects.ssls.get(facts?.sslId ?? '')?.value.client?.skip_mtls_uri_regex ?? []
     a.skip_mtls_matched = patterns.find((p) => new RegExp(p).source === skipped.source) ?? skipped.source
   }
-  const gate = facts ? (misdirectedRequest(facts.sslId, host, gen.sni) ?? mtlsGate(facts, target.path)) : undefined
+  const gate = facts ? (misdirectedRequest(facts.sslId, host, gen.sni) ?? mtlsGate(facts, target.path, target.rawPath)) : undefined
   if (gate && 'status' in gate) return refused(a, gate.status, gate.error_msg)
   const byCert = gen.consumers.byCert
   const ctx = new Context({

@@ -197,7 +197,7 @@ export function createHandler(d: HandlerDeps): Handler {
     // a Host that another object with client would serve: 421, asked before the skip list so that
     // an HTTP/2 client that coalesced this connection retries on a fresh one instead of taking a
     // 400; then the client-certificate checks on the same normalised path that is routed and proxied
-    const gate = tls ? (misdirectedRequest(tls.sslId, host, gen.sni) ?? mtlsGate(tls, target.path)) : undefined
+    const gate = tls ? (misdirectedRequest(tls.sslId, host, gen.sni) ?? mtlsGate(tls, target.path, target.rawPath)) : undefined
     if (gate && 'status' in gate) {
       sendError(res, gate.status, gate.error_msg)
       return d.onRequest?.({ ctx: undefined, req, status: gate.status, route: undefined, startMs, upstream: undefined, gateReason: gate.reason })

@@ -1,3 +1,4 @@
+import { ambiguousPath } from '../net/ambiguous-path.js'
 import type { CertFailureReason } from '../x509/cert.js'
 import type { ClientRules, TlsFacts } from './facts.js'
 
@@ -21,23 +22,34 @@ export function verifyReason(verify: string): CertFailureReason {
   return 'untrusted'
 }
 
-/** The first of the object's `skip_mtls_uri_regex` that matches the normalised path; undefined when none does. */
-export const skipMatch = (rules: ClientRules | undefined, path: string): RegExp | undefined => rules?.skip.find((r) => r.test(path))
+/**
+ * The first of the object's `skip_mtls_uri_regex` that matches the normalised path; undefined
+ * when none does, or when the path as sent (`rawPath`) is one a common server reads differently
+ * (core/net/ambiguous-path.ts): such a path never counts as whitelisted.
+ */
+export function skipMatch(rules: ClientRules | undefined, path: string, rawPath: string): RegExp | undefined {
+  const r = rules?.skip.find((x) => x.test(path))
+  return r && ambiguousPath(rawPath, path) === undefined ? r : undefined
+}
 
 /**
  * The per-request client-certificate check of APISIX's `verify_https_client` (spec §6.4), for
  * HTTPS requests only (no facts: plain HTTP, nothing to check): when the serving object has
  * `skip_mtls_uri_regex`, a `path` (the normalised `$uri`, the one that is routed and proxied)
- * matched by none of them needs a verified certificate. The SNI/Host check that APISIX makes in
- * the same function is core/pipeline/authority.ts's misdirectedRequest (421), asked first.
+ * matched by none of them needs a verified certificate, and so does one whose `rawPath` (as sent,
+ * without the query: what the upstream gets) a common server reads differently. The SNI/Host
+ * check that APISIX makes in the same function is core/pipeline/authority.ts's
+ * misdirectedRequest (421), asked first.
  */
-export function mtlsGate(facts: TlsFacts | undefined, path: string): GateResult {
+export function mtlsGate(facts: TlsFacts | undefined, path: string, rawPath: string): GateResult {
   if (!facts) return PASS
   const rules = facts.client
-  if (rules && rules.skip.length > 0 && facts.verify !== 'SUCCESS' && !skipMatch(rules, path)) {
-    return facts.verify === 'NONE'
-      ? refuse('client certificate was not present', 'no_certificate')
-      : refuse(`client certificate verification is not passed: ${facts.verify}`, verifyReason(facts.verify))
-  }
-  return PASS
+  if (!rules || rules.skip.length === 0 || facts.verify === 'SUCCESS') return PASS
+  const matched = rules.skip.some((r) => r.test(path))
+  const ambiguous = matched ? ambiguousPath(rawPath, path) : undefined
+  if (matched && ambiguous === undefined) return PASS
+  const why = ambiguous === undefined ? '' : ` (the path holds ${ambiguous}, which some servers read as another path: it is never whitelisted)`
+  return facts.verify === 'NONE'
+    ? refuse(`client certificate was not present${why}`, 'no_certificate')
+    : refuse(`client certificate verification is not passed: ${facts.verify}${why}`, verifyReason(facts.verify))
 }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mtlsGate, verifyReason } from '../../../core/tls/mtls-gate.js'
+import { mtlsGate, skipMatch, verifyReason } from '../../../core/tls/mtls-gate.js'
 import type { ClientRules, TlsFacts } from '../../../core/tls/facts.js'
 
 const rules = (skip: string[] = []): ClientRules => ({ ca: 'CA', depth: 1, skip: skip.map((p) => new RegExp(p)) })
@@ -31,7 +31,7 @@ const cases: Case[] = [
 
 t.test('mtls gate: table of requests', async (t) => {
   for (const [name, f, path, want] of cases) {
-    const r = mtlsGate(f, path)
+    const r = mtlsGate(f, path, path)
     t.equal(r.ok ? 'ok' : `${r.reason}:${r.error_msg}`, want, name)
     if (!r.ok) t.equal(r.status, 400, `${name}: status 400`)
   }
@@ -46,4 +46,15 @@ t.test('mtls gate: verifyReason maps nginx verify values to metric reasons', asy
     ['FAILED:unable to get local issuer certificate', 'untrusted'],
   ]
   for (const [v, r] of table) t.equal(verifyReason(v), r, v)
+})
+
+t.test('mtls gate: a whitelisted path that a common server reads differently → 400 naming why', async (t) => {
+  const f = facts({ client: rules(['^/public/']) })
+  const r = mtlsGate(f, '/public/..;/private', '/public/..;/private')
+  t.equal(r.ok ? 'ok' : r.error_msg, 'client certificate was not present (the path holds path parameters (";"), which some servers read as another path: it is never whitelisted)')
+  const untrusted = mtlsGate(facts({ client: rules(['^/public/']), verify: 'FAILED:self-signed certificate' }), '/public/a\\b', '/public/a%5cb')
+  t.match(untrusted.ok ? 'ok' : untrusted.error_msg, /^client certificate verification is not passed: FAILED:self-signed certificate \(the path holds a backslash/)
+  t.equal(mtlsGate(facts({ client: rules(['^/public/']), verify: 'SUCCESS' }), '/public/..;/private', '/public/..;/private').ok, true, 'a verified client: not the gate\'s concern')
+  t.equal(skipMatch(f.client, '/public/x', '/public/x')?.source, '^\\/public\\/', 'skipMatch: the pattern')
+  t.equal(skipMatch(f.client, '/public/..;/x', '/public/..;/x'), undefined, 'skipMatch: none for an ambiguous path')
 })

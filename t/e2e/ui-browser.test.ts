@@ -46,7 +46,7 @@ t.test('web UI in a browser', async (t) => {
   await put('ssls/ten', { snis: ['ten.test'], cert: ten.cert, key: ten.key })
   await put('ssls/xss', { snis: ['xss.test'], cert: xssServer.cert, key: xssServer.key, client: { ca: xssCa.cert }, desc: XSS })
   await put('ssls/mtls', { snis: ['m.test'], cert: mtlsServer.cert, key: mtlsServer.key, client: { ca: ca.cert, skip_mtls_uri_regex: ['^/health$'] } })
-  await put('routes/public', { uri: '/public/*', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } }, desc: XSS })
+  await put('routes/public', { uri: '/public/*', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } }, desc: XSS, labels: { team: '<b>x</b>' } })
 
   const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] })
   t.teardown(() => browser.close())
@@ -120,10 +120,12 @@ t.test('web UI in a browser', async (t) => {
 
   t.test("the admin's 400 is shown at the field it names", async (t) => {
     await page.fill('#add-cert', server.cert)
+    // the SNIs come from the pasted certificate once the admin has read it
+    await page.waitForSelector('#add-sans label:has-text("www.ui.test")')
     await page.fill('#add-key', ca.key)
     await page.click('#add-submit')
     const err = await page.waitForSelector('.add-ssl .field.has-error')
-    t.equal(await err.getAttribute('data-field'), 'key')
+    t.equal(await err.getAttribute('data-field'), 'key', await err.textContent() ?? '')
     await page.fill('#add-cert', '')
     await page.fill('#add-key', '')
   })
@@ -157,7 +159,9 @@ t.test('web UI in a browser', async (t) => {
     t.equal(await page.$$eval('#certs img', (x) => x.length), 0, 'no element was made from it')
     await page.click('#nav-resources')
     await page.waitForSelector('#resource-list tr[data-id="public"]')
-    t.match(await page.textContent('#resource-list tr[data-id="public"]'), XSS)
+    t.match(await page.textContent('#resource-list tr[data-id="public"] .desc'), XSS, 'a description as text')
+    t.equal(await page.textContent('#resource-list tr[data-id="public"] .labels'), 'team=<b>x</b>', 'labels as text')
+    t.equal(await page.$$eval('#resource-list b, #resource-list img', (x) => x.length), 0)
     await page.click('#nav-expiry')
     await page.waitForSelector('#expiry-chart g.item[data-id="xss"]')
     t.equal(await page.$$eval('img', (x) => x.length), 0)

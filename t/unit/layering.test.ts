@@ -56,3 +56,17 @@ t.test('layering: the checker catches a forbidden import', async (t) => {
   const hit = FORBIDDEN.some(([who, what]) => who.test('admin/x.ts') && what.test('core/tls/router.ts'))
   t.equal(hit, true)
 })
+
+t.test('layering: the web UI (ui/src) imports only itself and preact, nothing of core/ or admin/', async (t) => {
+  const broken: string[] = []
+  const files = readdirSync(join(root, 'ui', 'src')).map((f) => join('ui', 'src', f))
+  t.ok(files.length > 3, 'the UI sources were found')
+  for (const file of files) {
+    for (const m of readFileSync(join(root, file), 'utf8').matchAll(/^import\s[^;'"]*?from\s+'([^']+)'/gms)) {
+      const spec = m[1] ?? ''
+      const ok = spec === 'preact' || spec.startsWith('preact/') || (spec.startsWith('./') && !spec.includes('..'))
+      if (!ok) broken.push(`${file} -> ${spec}`)
+    }
+  }
+  t.same(broken, [], 'the UI speaks only the admin API')
+})

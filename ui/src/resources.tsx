@@ -14,6 +14,12 @@ const summary = (v: Record<string, unknown>): string => {
   const s = v['name'] ?? v['username'] ?? v['uri'] ?? v['uris'] ?? ''
   return typeof s === 'string' ? s : JSON.stringify(s)
 }
+/** `labels` as `key=value` pairs, for display (as text, like everything else). */
+const labelsOf = (v: Record<string, unknown>): string => {
+  const l = v['labels']
+  return l && typeof l === 'object' ? Object.entries(l as Record<string, unknown>).map(([k, x]) => `${k}=${String(x)}`).join(' ') : ''
+}
+
 /** Without the fields the admin sets itself: what a user edits. */
 const editable = (v: Record<string, unknown>): Record<string, unknown> => {
   const { id: _id, create_time: _c, update_time: _u, ...rest } = v
@@ -108,6 +114,7 @@ export function ResourcesPage(props: { canWrite: boolean }) {
               <td class="id">{idOf(it)}</td>
               <td>{summary(it.value)}</td>
               <td class="desc">{typeof it.value['desc'] === 'string' ? it.value['desc'] : ''}</td>
+              <td class="labels">{labelsOf(it.value)}</td>
               <td class="actions">
                 <button onClick={() => setOpen({ id: idOf(it), value: editable(it.value) })}>{props.canWrite ? 'Edit' : 'View'}</button>
                 {props.canWrite &&

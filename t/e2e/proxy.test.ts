@@ -217,15 +217,21 @@ t.test('proxy: requests reach real upstreams through a real gateway', async (t) 
 
   t.test('a client that goes away cancels the upstream request', async (t) => {
     let upstreamClosed = false
-    const server = createServer((req) => req.socket.once('close', () => (upstreamClosed = true)))
+    let upstreamGot = 0
+    const server = createServer((req) => {
+      upstreamGot++
+      req.socket.once('close', () => (upstreamClosed = true))
+    })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()) }))
     const port = (server.address() as AddressInfo).port
     await admin.put('routes/abort', { uri: '/abort', upstream: { nodes: { [`127.0.0.1:${port}`]: 1 } } })
     await eventually(async () => {
       const s = connect(gw.http, '127.0.0.1')
+      const before = upstreamGot
       s.write('GET /abort HTTP/1.1\r\nHost: a\r\n\r\n')
-      await new Promise((r) => setTimeout(r, 200))
+      // the request is at the upstream before the client goes
+      await eventually(() => upstreamGot > before, (v) => v, { timeoutMs: 3000 })
       s.destroy()
       return eventually(() => upstreamClosed, (v) => v, { timeoutMs: 3000 })
     }, (v) => v === true, { timeoutMs: 15_000 })

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { Socket } from 'node:net'
-import { loadLocalConfig } from './config/local.js'
+import { loadLocalConfig, tlsDefaults } from './config/local.js'
 import { createStore } from './config/store.js'
 import { createEtcdClient } from './etcd/client.js'
 import { createLogger } from './log.js'
@@ -55,6 +55,7 @@ export async function runWorker(): Promise<void> {
     tickets: () => tickets,
     onBuildError: (id, reason) => log.error({ ssl_id: id, reason }, 'ssl object cannot be served; handshakes for its SNIs fail'),
     http2: config.apisix.enable_http2,
+    tls: tlsDefaults(config),
   })
   const ca = upstreamCa(file, config)
   const pools = createPools(ca === undefined ? {} : { ca })

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox'
+import { APISIX_SSL_CIPHERS, APISIX_SSL_PROTOCOLS } from '../tls/settings.js'
 
 /**
  * conf/config.yaml's schema: APISIX's key names, every default held here once
@@ -34,6 +35,9 @@ export const ConfigSchema = Type.Object(
             listen: Type.Array(SslListen, { minItems: 1, default: [{ port: 9443 }] }),
             fallback_sni: Type.String({ default: '' }),
             ssl_trusted_certificate: Type.String({ default: '' }),
+            // for ssl objects without their own ssl_protocols (nginx's form: versions separated by spaces)
+            ssl_protocols: Type.String({ default: APISIX_SSL_PROTOCOLS }),
+            ssl_ciphers: Type.String({ minLength: 1, default: APISIX_SSL_CIPHERS }),
             client_cert_header: Type.Object(
               {
                 name: Type.String({ default: '' }),

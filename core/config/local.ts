@@ -8,6 +8,7 @@ import { GatewayError } from '../errors.js'
 import { checkCidr } from '../net/cidr.js'
 import { HTTP_TOKEN } from '../net/http-syntax.js'
 import { ConfigSchema, EXAMPLE_ADMIN_KEY, type LocalConfig } from './local-schema.js'
+import { checkCiphers, parseProtocols, type TlsDefaults } from '../tls/settings.js'
 
 const validate = ajv.compile<LocalConfig>(ConfigSchema as object)
 
@@ -83,6 +84,10 @@ function checkSemantics(c: LocalConfig): [string, string] | undefined {
   for (const [i, l] of c.apisix.ssl.listen.entries()) {
     if (l.enable_http2 !== undefined) return [`apisix.ssl.listen[${i}].enable_http2`, 'per-listener HTTP/2 is no longer supported; use apisix.enable_http2']
   }
+  const protocols = parseProtocols(c.apisix.ssl.ssl_protocols)
+  if (typeof protocols === 'string') return ['apisix.ssl.ssl_protocols', protocols]
+  const ciphers = checkCiphers(c.apisix.ssl.ssl_ciphers)
+  if (ciphers) return ['apisix.ssl.ssl_ciphers', ciphers]
   const name = c.apisix.ssl.client_cert_header.name
   if (name && !HTTP_TOKEN.test(name)) return ['apisix.ssl.client_cert_header.name', 'must be an HTTP header name']
   for (const [i, k] of c.apisix.data_encryption.keyring.entries()) {
@@ -99,6 +104,12 @@ function checkSemantics(c: LocalConfig): [string, string] | undefined {
   }
   if ((c.deployment.etcd.tls.cert === '') !== (c.deployment.etcd.tls.key === '')) return ['deployment.etcd.tls', 'cert and key must be set together']
   return undefined
+}
+
+/** apisix.ssl.ssl_protocols and ssl_ciphers as the TLS policies take them (the config was checked at load). */
+export function tlsDefaults(c: LocalConfig): TlsDefaults {
+  const protocols = parseProtocols(c.apisix.ssl.ssl_protocols)
+  return { protocols: typeof protocols === 'string' ? [] : protocols, ciphers: c.apisix.ssl.ssl_ciphers }
 }
 
 /** True for loopback addresses (127.0.0.0/8, ::1, localhost). */

@@ -1,11 +1,14 @@
-import { constants as cryptoConstants, createHash, hkdfSync } from 'node:crypto'
-import { createServer, DEFAULT_CIPHERS, type DetailedPeerCertificate, type Server, type TlsOptions } from 'node:tls'
+import { createHash, hkdfSync } from 'node:crypto'
+import { createServer, type DetailedPeerCertificate, type Server, type TlsOptions } from 'node:tls'
 import type { Entry } from '../config/snapshot.js'
 import type { Ssl } from '../resources/ssl.js'
 import { decryptKey } from '../resources/key-crypto.js'
 import type { SniEntry } from './sni-index.js'
 import type { ClientRules } from './facts.js'
 import { ticketKeyName, type TicketSecrets } from './ticket-secrets.js'
+import { protocolOptions, type TlsDefaults } from './settings.js'
+
+export { protocolOptions } from './settings.js'
 
 /** An ssl object as the data plane holds it (schema defaults filled, id from the key). */
 export type SslValue = Readonly<Ssl> & { readonly id: string }
@@ -39,6 +42,8 @@ export interface PolicyDeps {
   onBuildError(id: string, reason: string): void
   /** apisix.enable_http2: the policies offer h2 by ALPN (default false: no ALPN at all) */
   readonly http2?: boolean | undefined
+  /** apisix.ssl.ssl_protocols and ssl_ciphers (default: APISIX's) */
+  readonly tls?: TlsDefaults | undefined
 }
 
 /**
@@ -56,33 +61,6 @@ export function chooseAlpn(o: { readonly protocols: readonly string[] }): string
 export interface PolicyCache {
   /** The policy of an ssl entry; `eager` builds its server now (a change seen through the watch). */
   policyFor(entry: Entry<SslValue>, eager: boolean): TlsPolicy
-}
-
-const ORDER = ['TLSv1.1', 'TLSv1.2', 'TLSv1.3'] as const
-type Version = (typeof ORDER)[number]
-const NO_FLAG: Readonly<Record<Version, number>> = {
-  'TLSv1.1': cryptoConstants.SSL_OP_NO_TLSv1_1,
-  'TLSv1.2': cryptoConstants.SSL_OP_NO_TLSv1_2,
-  'TLSv1.3': cryptoConstants.SSL_OP_NO_TLSv1_3,
-}
-
-/**
- * `ssl_protocols` → Node's options: min and max version, a NO_ flag for a gap (TLSv1.1 and
- * TLSv1.3 without TLSv1.2), and `@SECLEVEL=0` ciphers when TLSv1.1 is allowed (OpenSSL 3 refuses
- * it at the default level, DESIGN.md §4). Absent: APISIX's default, TLSv1.2 and TLSv1.3.
- */
-export function protocolOptions(protocols: readonly string[] | undefined): Pick<TlsOptions, 'minVersion' | 'maxVersion' | 'secureOptions' | 'ciphers'> {
-  const wanted = ORDER.filter((v) => (protocols ?? ['TLSv1.2', 'TLSv1.3']).includes(v))
-  const first = wanted[0] ?? 'TLSv1.2'
-  const last = wanted[wanted.length - 1] ?? 'TLSv1.3'
-  let secureOptions = 0
-  for (const v of ORDER.slice(ORDER.indexOf(first), ORDER.indexOf(last) + 1)) if (!wanted.includes(v)) secureOptions |= NO_FLAG[v]
-  return {
-    minVersion: first,
-    maxVersion: last,
-    ...(secureOptions ? { secureOptions } : {}),
-    ...(wanted.includes('TLSv1.1') ? { ciphers: `${DEFAULT_CIPHERS}:@SECLEVEL=0` } : {}),
-  }
 }
 
 /**
@@ -113,7 +91,7 @@ export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | unde
 }
 
 /** Node's options for an object's policy server; throws when a key cannot be decrypted. */
-export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring' | 'http2'> & { readonly ticketSecret: Buffer }): TlsOptions {
+export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring' | 'http2' | 'tls'> & { readonly ticketSecret: Buffer }): TlsOptions {
   const keys = [ssl.key, ...(ssl.keys ?? [])].map((k, i) => {
     const plain = decryptKey(k, deps.keyring)
     if (!plain.ok) throw new Error(`${i === 0 ? 'key' : `keys[${i - 1}]`}: ${plain.error}`)
@@ -127,7 +105,7 @@ export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<Pol
     sessionIdContext,
     sessionTimeout: 600,
     handshakeTimeout: 10_000,
-    ...protocolOptions(ssl.ssl_protocols),
+    ...protocolOptions(ssl.ssl_protocols, deps.tls),
   }
   if (deps.http2) (opts as TlsOptions & { ALPNCallback: typeof chooseAlpn }).ALPNCallback = chooseAlpn
   if (ssl.client) {
@@ -182,7 +160,7 @@ class Policy implements TlsPolicy {
     if (!this.#built) {
       this.#epoch = secrets.epoch
       try {
-        this.#built = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, ticketSecret: secrets.current }))
+        this.#built = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.current }))
       } catch (err) {
         this.#built = err instanceof Error ? err : new Error(String(err))
         deps.onBuildError(ssl.id, this.#built.message)
@@ -202,7 +180,7 @@ class Policy implements TlsPolicy {
       older = this.#older = { epoch: secrets.epoch, name: ticketKeyName(keys), server: undefined }
     }
     if (ticket !== older.name) return built
-    older.server ??= createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, ticketSecret: secrets.previous }))
+    older.server ??= createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.previous }))
     return older.server
   }
 

@@ -6,11 +6,14 @@ import { issue, makeCa } from '../lib/certs.js'
 import { handshake } from '../lib/tls-client.js'
 import { eventually } from '../lib/eventually.js'
 import { issueEcdsa, sClient } from '../lib/openssl.js'
+import { APISIX_SSL_CIPHERS } from '../../core/tls/settings.js'
 
 // One etcd and one gateway for the whole file; each test uses its own names.
 t.test('per-SNI certificates from etcd, live', async (t) => {
   const etcd = await startEtcd(t)
-  const gw = await startGateway(t, { etcd: etcd.url, config: { apisix: { ssl: { fallback_sni: 'fallback.test' } } } })
+  // APISIX's default ssl_ciphers hold only TLS 1.2 AEAD suites: TLS 1.1 (the ssl_protocols case) needs one it can use
+  const ssl_ciphers = `${APISIX_SSL_CIPHERS}:ECDHE-RSA-AES128-SHA`
+  const gw = await startGateway(t, { etcd: etcd.url, config: { apisix: { ssl: { fallback_sni: 'fallback.test', ssl_ciphers } } } })
   const admin = adminOf(gw)
   const ca = makeCa('SNI Test CA')
   const cert = (...names: string[]) => issue(ca, { cn: names[0] ?? 'x', sans: names })

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
-import { checkAdminKeySafety, decodeLocalConfig, httpListeners, loadLocalConfig } from '../../../core/config/local.js'
+import { checkAdminKeySafety, decodeLocalConfig, httpListeners, loadLocalConfig, tlsDefaults } from '../../../core/config/local.js'
 
 const shipped = fileURLToPath(new URL('../../../conf/config.yaml', import.meta.url))
 
@@ -15,6 +15,10 @@ t.test('config: defaults of the contract', async (t) => {
   t.equal(c.apisix.enable_http2, true)
   t.same(c.apisix.ssl.listen, [{ port: 9443, ip: '0.0.0.0' }])
   t.equal(c.apisix.ssl.fallback_sni, '')
+  t.equal(c.apisix.ssl.ssl_protocols, 'TLSv1.2 TLSv1.3')
+  t.equal(c.apisix.ssl.ssl_ciphers, 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384')
+  t.same(tlsDefaults(c), { protocols: ['TLSv1.2', 'TLSv1.3'], ciphers: c.apisix.ssl.ssl_ciphers })
+  t.same(tlsDefaults(decodeLocalConfig('x', { apisix: { ssl: { ssl_protocols: 'TLSv1.3 TLSv1.1' } } })).protocols, ['TLSv1.1', 'TLSv1.3'])
   t.same(c.apisix.ssl.client_cert_header, { name: '', trusted_proxies: [] })
   t.same(c.apisix.data_encryption.keyring, ['qeddd145sfvddff3', 'edd1c9f0985e76a2'])
   t.same(c.apisix.access_log, { enable: true, path: 'logs/access.log' })
@@ -28,7 +32,7 @@ t.test('config: defaults of the contract', async (t) => {
 })
 
 t.test('config: every error names the key with its path', async (t) => {
-  const cases: [string, unknown, string][] = [
+  const cases: [string, unknown, string | RegExp][] = [
     ['unknown key', { apisix: { nope: 1 } }, 'f: apisix.nope: unknown key'],
     ['unknown key in a list', { deployment: { admin: { admin_key: [{ name: 'a', key: 'b', role: 'admin', x: 1 }] } } }, 'f: deployment.admin.admin_key[0].x: unknown key'],
     ['missing field', { deployment: { admin: { admin_key: [{ name: 'a', role: 'admin' }] } } }, 'f: deployment.admin.admin_key[0]: key is required'],
@@ -50,6 +54,11 @@ t.test('config: every error names the key with its path', async (t) => {
     ['negative send timeout', { nginx_config: { http: { send_timeout: -5 } } }, 'f: nginx_config.http.send_timeout: must be a number of seconds or a time like "500ms", "10s", "1m"'],
     ['per-listener HTTP/2 (APISIX 3.9+ refuses it too)', { apisix: { ssl: { listen: [{ port: 9443, enable_http2: true }] } } }, 'f: apisix.ssl.listen[0].enable_http2: per-listener HTTP/2 is no longer supported; use apisix.enable_http2'],
     ['enable_http2 not a boolean', { apisix: { enable_http2: 'yes' } }, 'f: apisix.enable_http2: must be boolean'],
+    ['unknown TLS version', { apisix: { ssl: { ssl_protocols: 'TLSv1.2 TLSv1.4' } } }, 'f: apisix.ssl.ssl_protocols: "TLSv1.4" is not one of TLSv1.1, TLSv1.2, TLSv1.3'],
+    ['no TLS version', { apisix: { ssl: { ssl_protocols: '' } } }, 'f: apisix.ssl.ssl_protocols: must name at least one of TLSv1.1, TLSv1.2, TLSv1.3'],
+    ['ssl_protocols as a list', { apisix: { ssl: { ssl_protocols: ['TLSv1.2'] } } }, 'f: apisix.ssl.ssl_protocols: must be string'],
+    ['ciphers OpenSSL does not know', { apisix: { ssl: { ssl_ciphers: 'NOT-A-CIPHER' } } }, /^f: apisix\.ssl\.ssl_ciphers: OpenSSL accepts none of these ciphers \(/],
+    ['empty ciphers', { apisix: { ssl: { ssl_ciphers: '' } } }, 'f: apisix.ssl.ssl_ciphers: must NOT have fewer than 1 characters'],
     ['unknown http key', { nginx_config: { http: { client_body_timout: '5s' } } }, 'f: nginx_config.http.client_body_timout: unknown key'],
   ]
   for (const [name, raw, want] of cases) t.throws(() => decodeLocalConfig('f', raw), { message: want, code: 'GW_CONF_INVALID' }, name)

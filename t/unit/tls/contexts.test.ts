@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { DEFAULT_CIPHERS, connect, type DetailedPeerCertificate, type SecureVersion } from 'node:tls'
 import { compileClientRules, createPolicyCache, intermediatesIn, protocolOptions, sessionSecrets, type SslValue } from '../../../core/tls/contexts.js'
+import { APISIX_SSL_CIPHERS, checkCiphers, parseProtocols } from '../../../core/tls/settings.js'
 import type { Entry } from '../../../core/config/snapshot.js'
 import { encryptKey } from '../../../core/resources/key-crypto.js'
 import { issue, makeCa } from '../../lib/certs.js'
@@ -11,17 +12,35 @@ import type { PolicyCache, TlsPolicy } from '../../../core/tls/contexts.js'
 
 const RING = ['qeddd145sfvddff3']
 
-t.test('contexts: ssl_protocols → min/max version, a NO_ flag for a gap, SECLEVEL=0 only with TLSv1.1', async (t) => {
+t.test('contexts: ssl_protocols → min/max version, a NO_ flag for a gap, SECLEVEL=0 only with TLSv1.1; the config\'s versions and ciphers when the object has none', async (t) => {
   const { SSL_OP_NO_TLSv1_2 } = (await import('node:crypto')).constants
+  const tls13 = DEFAULT_CIPHERS.split(':').filter((c) => c.startsWith('TLS_')).join(':')
+  const apisix = `${tls13}:${APISIX_SSL_CIPHERS}`
+  const groups = { ecdhCurve: 'X25519MLKEM768:X25519:P-256' }
   const table: [string[] | undefined, object][] = [
-    [undefined, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' }],
-    [['TLSv1.3'], { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }],
-    [['TLSv1.2'], { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }],
-    [['TLSv1.3', 'TLSv1.2'], { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3' }],
-    [['TLSv1.1'], { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: `${DEFAULT_CIPHERS}:@SECLEVEL=0` }],
-    [['TLSv1.1', 'TLSv1.3'], { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.3', secureOptions: SSL_OP_NO_TLSv1_2, ciphers: `${DEFAULT_CIPHERS}:@SECLEVEL=0` }],
+    [undefined, { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: apisix, ...groups }],
+    [['TLSv1.3'], { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: apisix, ...groups }],
+    [['TLSv1.2'], { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: apisix, ...groups }],
+    [['TLSv1.3', 'TLSv1.2'], { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.3', ciphers: apisix, ...groups }],
+    [['TLSv1.1'], { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: `${apisix}:@SECLEVEL=0`, ...groups }],
+    [['TLSv1.1', 'TLSv1.3'], { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.3', secureOptions: SSL_OP_NO_TLSv1_2, ciphers: `${apisix}:@SECLEVEL=0`, ...groups }],
   ]
   for (const [p, want] of table) t.same(protocolOptions(p), want, JSON.stringify(p))
+  const conf = { protocols: ['TLSv1.3'] as const, ciphers: 'ECDHE-RSA-AES128-SHA' }
+  t.same(protocolOptions(undefined, conf), { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', ciphers: `${tls13}:ECDHE-RSA-AES128-SHA`, ...groups }, 'no ssl_protocols: the config\'s')
+  t.same(protocolOptions(['TLSv1.2'], conf), { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2', ciphers: `${tls13}:ECDHE-RSA-AES128-SHA`, ...groups }, 'the object\'s own list wins')
+  t.equal(protocolOptions(undefined, { protocols: ['TLSv1.3'], ciphers: 'TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-SHA' }).ciphers, 'TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-SHA', 'a list naming TLS 1.3 suites keeps its own')
+})
+
+t.test('settings: ssl_protocols words and ssl_ciphers checked with the reason', async (t) => {
+  t.same(parseProtocols('TLSv1.2 TLSv1.3'), ['TLSv1.2', 'TLSv1.3'])
+  t.same(parseProtocols('  TLSv1.3\tTLSv1.1 '), ['TLSv1.1', 'TLSv1.3'], 'any spacing, oldest first')
+  t.match(parseProtocols('TLSv1.2 TLSv1.4'), /"TLSv1.4" is not one of TLSv1.1, TLSv1.2, TLSv1.3/)
+  t.match(parseProtocols('TLSv1 TLSv1.2'), /"TLSv1" is not one of/)
+  t.match(parseProtocols(' '), /at least one of/)
+  t.equal(checkCiphers(APISIX_SSL_CIPHERS), undefined, 'APISIX\'s list')
+  t.equal(checkCiphers('HIGH:!aNULL'), undefined, 'an OpenSSL expression')
+  t.match(checkCiphers('NO-SUCH-CIPHER'), /OpenSSL accepts none of these ciphers/)
 })
 
 t.test('contexts: session secrets are the same for one object version, different for another id or revision', async (t) => {

@@ -12,6 +12,9 @@ interface Item {
 
 const HORIZON = 90
 
+/** A label cut to fit the chart's left column (the whole text is in the bar's tooltip). */
+const clip = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
+
 function itemsOf(v: CertificatesView): Item[] {
   const out: Item[] = []
   for (const s of v.ssls) {
@@ -66,7 +69,7 @@ export function ExpiryPage() {
           return (
             <g class="item" data-kind={it.kind} data-id={it.id} data-days={d} data-urgency={u}>
               <text x={left - 8} y={y + 13} class="label">
-                {`${it.kind} ${it.id}: ${it.label}`.slice(0, 60)}
+                {clip(`${it.kind} ${it.id}: ${it.label}`, 46)}
               </text>
               <rect x={left} y={y} width={w} height={row - 6} fill={URGENCY_COLOUR[u]} rx={2}>
                 <title>{`${it.kind} ${it.id}: ${it.label} — ${day(it.at)} (${d} d)`}</title>

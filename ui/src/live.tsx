@@ -35,7 +35,7 @@ function Lines(props: { id: string; series: readonly Rates[]; pick: (r: Rates) =
   const y = (v: number) => H - 20 - (v / max) * (H - 40)
   return (
     <svg id={props.id} class="chart" width={W} height={H} viewBox={`0 0 ${W} ${H}`}>
-      <text x={4} y={14} class="tick">
+      <text x={4} y={14} class="tick start">
         {max.toFixed(1)}/s
       </text>
       <line x1={30} x2={W - 10} y1={H - 20} y2={H - 20} class="grid" />

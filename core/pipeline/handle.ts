@@ -1,4 +1,5 @@
-import { ServerResponse, type IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
+import { responseOnSocket } from '../runtime/node-internals.js'
 import type { HttpResponse, RequestHead } from './http.js'
 import type { Duplex } from 'node:stream'
 import type { Generation } from '../state.js'
@@ -255,9 +256,7 @@ export function createHandler(d: HandlerDeps): Handler {
     // Node hands upgrade requests over without a response object: make one on the socket, so a
     // refused or plain request is answered the usual way, then the connection closes
     socket.on('error', () => socket.destroy())
-    const res = new ServerResponse(req)
-    res.shouldKeepAlive = false
-    res.assignSocket(socket as never)
+    const res = responseOnSocket(req, socket)
     res.on('finish', () => socket.end())
     handle(req, res, { socket, head })
   }

@@ -3,6 +3,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { LocalConfig } from '../config/local-schema.js'
 import { httpListeners } from '../config/local.js'
 import { GatewayError } from '../errors.js'
+import { nodeConnectionListener } from '../runtime/node-internals.js'
 import { TLSSocket } from 'node:tls'
 import type { BalanceSlot } from './worker-balance.js'
 
@@ -45,8 +46,8 @@ export function clientErrorReply(status: 400 | 408 | 431): string {
 /** Creates the one HTTP server that both the plain listener and TLS sockets feed. */
 export function createHttpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const server = createServer(httpServerOptions, handler)
-  const own = server.listeners('connection') as ((socket: Socket) => void)[]
-  if (own.length === 1) nodeConnection.set(server, own[0]!)
+  const own = nodeConnectionListener(server)
+  if (own) nodeConnection.set(server, own)
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy()
     socket.end(clientErrorReply(err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400))

@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
+import { stopReading } from '../runtime/node-internals.js'
 
 export const SLOT_BYTES = 20
 /** The fd a worker finds the table at (the primary passes it in the workers' stdio). */
@@ -222,20 +223,4 @@ export function workerSlot(env: NodeJS.ProcessEnv): BalanceSlot | undefined {
   const n = Number(m[2])
   if (slot >= n) return undefined
   return new BalanceSlot(TABLE_FD, slot, n)
-}
-
-/**
- * Stops the socket's handle reading from the kernel, for good. A handle sent to another process
- * stays open here until the receiver acknowledges it (later still when other hand-overs queue
- * before it), and Node keeps it reading meanwhile, the data thrown away or left in this side's
- * buffer: a client's next flight (its Finished and first request, sent once the adopting worker
- * answered) was lost so in about 1 of 200 hand-overs (measured: the server's handshake timed
- * out after 10 s). Node has no public call for this (`pause()` stops the stream, not the
- * handle), hence the handle's own `readStop()`. Its `reading` flag stays set on purpose: the
- * stream's read-ahead (`read(0)` on the next tick) restarts a handle whose flag is clear, which
- * lost one connection in about 1,500. The bytes read so far travel with the message.
- */
-export function stopReading(socket: Socket): void {
-  const handle = (socket as unknown as { _handle?: { readStop?: () => number } | null })._handle
-  handle?.readStop?.()
 }

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url'
 import type { Logger } from '../log.js'
 import type { LocalConfig } from '../config/local-schema.js'
 import { nginxTimeMs } from '../config/time.js'
-import { BalanceTable, TABLE_FD, stopReading } from './worker-balance.js'
+import { BalanceTable, TABLE_FD } from './worker-balance.js'
+import { stopReading } from '../runtime/node-internals.js'
 import { TICKET_ROTATE_MS, encodeSecrets, firstSecrets, rotateSecrets } from '../tls/ticket-secrets.js'
 
 /** Which listener a handed-over connection came from. */

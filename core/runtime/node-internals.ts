@@ -1,0 +1,74 @@
+/**
+ * Every place the gateway relies on Node.js beyond its documented API, in one module. Each one
+ * checks the shape it expects and says what it found otherwise; t/unit/runtime/node-internals.test.ts
+ * runs each against the runtime in use, so an upgrade that changes one fails there, by name,
+ * rather than somewhere in the data plane. docs/architecture.md lists them and why.
+ */
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
+/**
+ * Node's own 'connection' listener of an HTTP server (the one that starts its HTTP/1.1 parser on a
+ * socket), so that core/server/listeners.ts can put the fast path in front of it and still give
+ * it the connections the fast path does not serve. Node documents emitting 'connection' on the
+ * server, which would run every listener again; this takes the one Node registered at creation.
+ * Undefined when the server does not hold exactly one listener.
+ */
+export function nodeConnectionListener(server: Server): ((socket: Socket) => void) | undefined {
+  const own = server.listeners('connection') as ((socket: Socket) => void)[]
+  return own.length === 1 ? own[0] : undefined
+}
+
+/**
+ * A ServerResponse for a request Node handed over as an upgrade (it gives no response object
+ * then): built on the request and bound to its socket with `assignSocket`, which Node uses
+ * internally and does not document for this; the response then writes to that socket as any
+ * other. Core/pipeline/handle.ts answers a refused upgrade with it.
+ */
+export function responseOnSocket(req: IncomingMessage, socket: Duplex): ServerResponse {
+  const res = new ServerResponse(req)
+  res.shouldKeepAlive = false
+  res.assignSocket(socket as Socket)
+  return res
+}
+
+/**
+ * Stops the socket's handle reading from the kernel, for good. A handle sent to another process
+ * stays open here until the receiver acknowledges it (later still when other hand-overs queue
+ * before it), and Node keeps it reading meanwhile, the data thrown away or left in this side's
+ * buffer: a client's next flight (its Finished and first request, sent once the adopting worker
+ * answered) was lost so in about 1 of 200 hand-overs (measured: the server's handshake timed
+ * out after 10 s). Node has no public call for this (`pause()` stops the stream, not the
+ * handle), hence the handle's own `readStop()`. Its `reading` flag stays set on purpose: the
+ * stream's read-ahead (`read(0)` on the next tick) restarts a handle whose flag is clear, which
+ * lost one connection in about 1,500. The bytes read so far travel with the message.
+ * Returns why it could not, or undefined.
+ */
+export function stopReading(socket: Socket): string | undefined {
+  const handle = (socket as unknown as { _handle?: { readStop?: () => number } | null })._handle
+  if (handle === null || handle === undefined) return 'the socket has no handle'
+  if (typeof handle.readStop !== 'function') return "the socket's handle has no readStop()"
+  handle.readStop()
+  return undefined
+}
+
+/** The collector's entry point (`gc`, with V8's `{ type: 'minor' }` option). */
+export type Collect = (o?: { type: 'minor' | 'major' }) => unknown
+
+/**
+ * V8's `gc` without starting the process with --expose-gc (workers are forked by node:cluster,
+ * and the flag would also reach every tool that reads execArgv): the flag is set at run time and
+ * the function read from a fresh context, where V8 installs it. A reason when the runtime refuses.
+ */
+export function exposeGc(): Collect | string {
+  try {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as unknown
+    return typeof gc === 'function' ? (gc as Collect) : 'a fresh context has no gc function after --expose-gc'
+  } catch (err) {
+    return `--expose-gc at run time failed: ${(err as Error).message}`
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * One test per Node.js internal the gateway relies on (core/runtime/node-internals.ts). When a
+ * runtime upgrade changes one, the failure names it and what depends on it.
+ */
+import t from 'tap'
+import { createServer, type IncomingMessage } from 'node:http'
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
+import { spawn } from 'node:child_process'
+import { Duplex } from 'node:stream'
+import { exposeGc, nodeConnectionListener, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
+import { BalanceTable, TABLE_FD } from '../../../core/server/worker-balance.js'
+import { eventually } from '../../lib/eventually.js'
+
+/** A Duplex that records what is written to it. */
+function sink(): { d: Duplex; written: () => string } {
+  const chunks: Buffer[] = []
+  const d = new Duplex({
+    read() {},
+    write(c: Buffer, _e, cb) {
+      chunks.push(c)
+      cb()
+    },
+  })
+  return { d, written: () => Buffer.concat(chunks).toString('latin1') }
+}
+
+t.test("http.Server's own 'connection' listener (core/server/listeners.ts puts the fast path in front of it)", async (t) => {
+  let got: IncomingMessage | undefined
+  const server = createServer((req, res) => {
+    got = req
+    res.end('ok')
+  })
+  const own = nodeConnectionListener(server)
+  t.type(own, 'function', "Node's http.Server holds exactly one 'connection' listener (if not: the fast path cannot hand it connections)")
+  const { d, written } = sink()
+  own?.call(server, d as unknown as Socket)
+  d.push('GET /x HTTP/1.1\r\nHost: a\r\n\r\n')
+  await eventually(() => written(), (w) => w.includes('\r\n\r\nok') || w.includes('ok'), { timeoutMs: 3000, describe: () => 'the listener, called on a socket, did not serve its request' })
+  t.equal(got?.url, '/x', 'the listener parses and serves the socket it is called with')
+  d.destroy()
+  server.close()
+})
+
+t.test('ServerResponse + assignSocket (core/pipeline/handle.ts answers a refused upgrade with it)', async (t) => {
+  const server = createServer()
+  const upgraded = new Promise<IncomingMessage>((resolve) => server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    const res = responseOnSocket(req, socket)
+    res.on('finish', () => socket.end())
+    res.writeHead(403, { 'content-type': 'text/plain' }).end('no')
+    resolve(req)
+  }))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => server.close())
+  const c = connect((server.address() as AddressInfo).port, '127.0.0.1')
+  let text = ''
+  c.setEncoding('latin1').on('data', (d: string) => (text += d))
+  c.write('GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n')
+  await upgraded
+  await new Promise<void>((r) => c.once('close', () => r()))
+  t.match(text, /^HTTP\/1\.1 403 Forbidden\r\n[^]*[Cc]onnection: close\r\n[^]*\r\n\r\n(?:2\r\nno\r\n0\r\n\r\n|no)$/, 'a ServerResponse bound with assignSocket writes a whole answer on the upgrade socket (if not: a refused upgrade gets no answer)')
+})
+
+t.test("a socket handle's readStop() (core/server/worker-balance.ts stops a handed-over connection reading)", async (t) => {
+  const server = createNetServer()
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve))
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => server.close())
+  const c = connect((server.address() as AddressInfo).port, '127.0.0.1')
+  const s = await accepted
+  t.equal(stopReading(s), undefined, "a net.Socket's _handle has readStop() (if not: a handed-over connection can lose the client's next flight)")
+  c.destroy()
+  s.destroy()
+})
+
+t.test('--expose-gc at run time (core/ops/heap.ts frees listing pages while they are young)', async (t) => {
+  const gc = exposeGc()
+  t.type(gc, 'function', `V8's gc is reachable at run time (if not: ${typeof gc === 'string' ? gc : ''}; large loads keep their buffers longer)`)
+  if (typeof gc === 'function') t.doesNotThrow(() => gc({ type: 'minor' }), "gc({ type: 'minor' }) runs a young collection")
+})
+
+t.test('pread/pwrite on an unlinked file inherited as fd 4 (the primary and workers share the balance table)', async (t) => {
+  const table = new BalanceTable(2)
+  t.teardown(() => table.close())
+  const stdio: (string | number)[] = ['ignore', 'inherit', 'inherit', 'ignore']
+  stdio[TABLE_FD] = table.fd
+  const code = `const { writeSync } = require('node:fs'); const b = Buffer.alloc(4); b.writeInt32LE(7, 0); writeSync(${TABLE_FD}, b, 0, 4, 20)`
+  const child = spawn(process.execPath, ['-e', code], { stdio: stdio as never })
+  await new Promise<void>((r) => child.once('exit', () => r()))
+  const buf = Buffer.alloc(40)
+  const { readSync } = await import('node:fs')
+  readSync(table.fd, buf, 0, 40, 0)
+  t.equal(buf.readInt32LE(20), 7, "a child's pwrite at an offset of the inherited unlinked file is seen by the parent's pread (if not: the workers' connection counts do not reach the primary)")
+})

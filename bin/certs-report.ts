@@ -29,7 +29,7 @@ export function parseWithin(text: string): Result<number> {
   return ok(Number(m[1]) * (m[2] === 'd' ? DAY_MS : HOUR_MS))
 }
 
-const KIND_ORDER: Readonly<Record<CertKind, number>> = { server: 0, 'client-ca': 1, consumer: 2 }
+const KIND_ORDER: Readonly<Record<CertKind, number>> = { server: 0, 'client-ca': 1, consumer: 2, crl: 3 }
 
 const isoSeconds = (d: Date): string => `${d.toISOString().slice(0, 19)}Z`
 

@@ -8,6 +8,7 @@
 import type { Etcd3 } from 'etcd3'
 import type { LocalConfig } from '../core/config/local-schema.js'
 import { loadLocalConfig } from '../core/config/local.js'
+import { crlReportRows } from '../core/x509/crl.js'
 import { certificateRecords, type ConsumerLike, type SkippedCert, type SslLike } from '../core/x509/records.js'
 import { parseCertPem } from '../core/x509/cert.js'
 import { createEtcdClient } from '../core/etcd/client.js'
@@ -40,6 +41,7 @@ export async function certs(o: { file: string; within: string | undefined; json:
       consumers.map(([id, v]) => ({ ...(v as ConsumerLike), username: (v as ConsumerLike).username ?? id })),
       parseCertPem,
       (s) => skipped.push(s),
+      crlReportRows,
     )
     for (const s of skipped) process.stderr.write(`warning: ${s.kind === 'consumer' ? 'consumers' : 'ssls'}/${s.id} (${s.kind}): certificate not read: ${s.reason}\n`)
     const rows = buildReport(records, new Date(), withinMs)

@@ -77,7 +77,8 @@ function handshakeWith(policy: TlsPolicy & { client: NonNullable<TlsPolicy['clie
   if (!chain || !leaf) return { v: clientVerdict(rules, false, false, undefined, undefined), cert: undefined }
   const store = compileTrustStore(rules.ca)
   // the CA bundle was checked by the admin; one that does not compile verifies nothing, as in OpenSSL
-  const r = store.ok ? verifyChain(leaf, store.store, nowMs, undefined, undefined, chain.slice(1)) : undefined
+  // with the object's CRLs: a revoked certificate reads FAILED:certificate revoked, as on the data plane
+  const r = store.ok ? verifyChain(leaf, store.store, nowMs, undefined, rules.crls, chain.slice(1)) : undefined
   const v = clientVerdict(rules, true, r?.ok === true, r === undefined ? 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY' : r.ok ? undefined : r.code, r?.ok ? r.intermediates : undefined)
   const facts = buildClientCertFacts(leaf)
   return { v, cert: facts ? clientCertOf(leaf, facts, v.authorized, v.verify) : undefined }

@@ -87,6 +87,13 @@ export function createGatewayMetrics(): GatewayMetrics {
     optional: ['ssl_id', 'consumer'],
     maxSeries: 1_000_000,
   })
+  const crlNextUpdate = expiryGauge({
+    name: 'apisix_ssl_crl_next_update_timestamp_seconds',
+    help: "nextUpdate of every CRL of the ssl objects' client.crl, in epoch seconds",
+    labelNames: ['ssl_id', 'issuer'],
+    maxSeries: 1_000_000,
+    crl: true,
+  })
   const reachable = new Gauge({ name: 'apisix_etcd_reachable', help: 'Config server etcd can be reached or not (1 or 0)', labelNames: [], merge: 'min' })
   const modifyIndexes = new Gauge({ name: 'apisix_etcd_modify_indexes', help: 'Last applied etcd revision per resource', labelNames: ['key'], merge: 'min' })
   const lastEvent = new Gauge({
@@ -103,7 +110,10 @@ export function createGatewayMetrics(): GatewayMetrics {
     latency: (type, route, ms) => latency.observe([type, route], ms),
     handshake: (sslId, sni, result) => handshakes.inc([sslId, sni, result]),
     clientCertFailure: (sslId, sni, reason) => certFailures.inc([sslId, sni, reason]),
-    setExpiry: (records) => expiry.replace(records),
+    setExpiry: (records) => {
+      expiry.replace(records)
+      crlNextUpdate.replace(records)
+    },
     etcdReachable: (up) => reachable.set([], up ? 1 : 0),
     // A gauge is a float64: exact for revisions below 2^53, far beyond any etcd's.
     etcdModifyIndex: (key, revision) => modifyIndexes.set([key], Number(revision)),
@@ -114,7 +124,7 @@ export function createGatewayMetrics(): GatewayMetrics {
       nodeInfo.set([hostname, version], 1)
     },
     snapshot: () => ({
-      families: [status, latency, handshakes, certFailures, expiry, reachable, modifyIndexes, lastEvent, rejected, nodeInfo].map((f) => f.snapshot()),
+      families: [status, latency, handshakes, certFailures, expiry, crlNextUpdate, reachable, modifyIndexes, lastEvent, rejected, nodeInfo].map((f) => f.snapshot()),
     }),
   }
 }
@@ -127,7 +137,7 @@ export function createGatewayMetrics(): GatewayMetrics {
  * values left out, a repeated label set keeps its first place and its last value, series past
  * `maxSeries` share one overflow series.
  */
-function expiryGauge(o: FamilyOptions): { replace(records: Iterable<CertRecord>): void; snapshot(): FamilySnapshot } {
+function expiryGauge(o: FamilyOptions & { readonly crl?: boolean }): { replace(records: Iterable<CertRecord>): void; snapshot(): FamilySnapshot } {
   let records: Iterable<CertRecord> = []
   let built: FamilySnapshot | undefined
   const build = (): FamilySnapshot => {
@@ -135,9 +145,11 @@ function expiryGauge(o: FamilyOptions): { replace(records: Iterable<CertRecord>)
     const at = new Map<string, number>()
     let overflow: number | undefined
     for (const r of records) {
+      // the CRL gauge takes the `crl` records, the certificate gauge every other
+      if ((r.kind === 'crl') !== (o.crl === true)) continue
       const value = r.notAfter.getTime() / 1000
       if (!Number.isFinite(value)) continue
-      const labels = expiryLabels(r.kind, r.id, r.names, r.subject)
+      const labels = o.crl ? [r.id, r.subject] : expiryLabels(r.kind, r.id, r.names, r.subject)
       const key = labels.join('\u0000')
       let i = at.get(key)
       if (i === undefined && series.length >= (o.maxSeries ?? 10_000)) {

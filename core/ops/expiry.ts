@@ -13,6 +13,8 @@ import { diffMaps, type MapChange } from '../collections/persistent-map.js'
 /** What the tracker needs from its owner; clock and scheduler are passed in. */
 export interface ExpiryTrackerDeps {
   readonly parse: (pem: string) => ParsedCert
+  /** reads an ssl object's `client.crl` into rows (issuer, nextUpdate) for the CRL gauge */
+  readonly parseCrls?: (pem: string) => ParsedCert[]
   /**
    * Receives every certificate each time a pass completes: a view read lazily, valid until the
    * next publish (it reads the tracker's records, which the next completed pass changes).
@@ -95,7 +97,7 @@ export function createExpiryTracker(d: ExpiryTrackerDeps): ExpiryTracker {
     let sliceStart = d.clock()
     for (const c of changesOf(applied.ssls, src.ssls)) {
       const ssl = c.after?.value
-      stagedSsls.set(c.key, ssl === undefined ? undefined : read(ssl, () => certificateRecords([ssl], [], parse, d.onSkip)))
+      stagedSsls.set(c.key, ssl === undefined ? undefined : read(ssl, () => certificateRecords([ssl], [], parse, d.onSkip, d.parseCrls)))
       if (d.clock() - sliceStart >= sliceMs) {
         yield
         sliceStart = d.clock()

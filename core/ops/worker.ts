@@ -17,6 +17,7 @@ import type { MetricsSnapshot } from '../metrics/registry.js'
 import { workerInbox } from '../server/ipc.js'
 import { createAccessLog } from '../access-log.js'
 import { parseCertPem } from '../x509/cert.js'
+import { crlReportRows } from '../x509/crl.js'
 import { RESOURCES } from '../etcd/keys.js'
 import { createGatewayMetrics, type ClientCertFailureReason, type GatewayMetrics, type HandshakeResult } from '../metrics/gateway.js'
 import { createExpiryTracker } from './expiry.js'
@@ -87,6 +88,7 @@ export function createOps(o: OpsOptions): WorkerOps {
   let state: (() => SyncState) | undefined
   const expiry = createExpiryTracker({
     parse: parseCertPem,
+    parseCrls: crlReportRows,
     publish: (records) => metrics.setExpiry(records),
     onSkip: (s) => o.log.debug({ kind: s.kind, id: s.id, reason: s.reason }, 'certificate left out of the expiry gauge'),
     defer: (fn) => void setImmediate(fn),

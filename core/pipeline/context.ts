@@ -1,3 +1,4 @@
+import type { CrlSet } from '../x509/crl.js'
 /**
  * The RequestContext of one request: what plugins see (core/plugins/types.ts), the upstream
  * request they may edit, and the variables, computed on first use.
@@ -48,6 +49,7 @@ export class Context implements RequestContext, VarSource {
   readonly clientCertError: string | undefined
   readonly sslClientCa: string | undefined
   readonly sslClientDepth: number | undefined
+  readonly sslClientCrls: CrlSet | undefined
   readonly nowMs: number
   readonly upstream: UpstreamRequest
   consumer: { readonly username: string } | undefined = undefined
@@ -79,6 +81,7 @@ export class Context implements RequestContext, VarSource {
     this.clientCertError = i.cert?.clientCertError
     this.sslClientCa = i.tls?.client?.ca
     this.sslClientDepth = i.tls?.client?.depth
+    this.sslClientCrls = i.tls?.client?.crls
     this.nowMs = i.nowMs
     this.#byCert = i.consumerByCertSha256
     this.#tls = i.tls

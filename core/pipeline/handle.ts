@@ -6,6 +6,7 @@ import type { Generation } from '../state.js'
 import { normalizeHost } from '../net/hostname.js'
 import { tlsFactsOf } from '../tls/facts.js'
 import { mtlsGate } from '../tls/mtls-gate.js'
+import { liveFacts } from '../tls/revocation.js'
 import { runChains } from '../plugins/chain.js'
 import type { Step, UpstreamRequest } from '../plugins/types.js'
 import { finishUpstreamHeaders, forwardableHeaders, upstreamHostFor, type HeaderPairs } from '../proxy/headers.js'
@@ -194,12 +195,18 @@ export function createHandler(d: HandlerDeps): Handler {
     // routing and for the Host the upstream sees alike
     const hostHeader = target.authority ?? req.headers.host ?? ''
     const host = normalizeHost(hostHeader)
-    const tls = tlsFactsOf(req.socket)
+    const handshake = tlsFactsOf(req.socket)
+    // judged against the current CRLs: one identity test while the generation stays the same
+    const tls = handshake?.client ? liveFacts(handshake, gen.sni, startMs) : handshake
     // a Host that another object with client would serve: 421, asked before the skip list so that
     // an HTTP/2 client that coalesced this connection retries on a fresh one instead of taking a
     // 400; then the client-certificate checks on the same normalised path that is routed and proxied
     const gate = tls ? (misdirectedRequest(tls.sslId, host, gen.sni) ?? mtlsGate(tls, target.path, target.rawPath)) : undefined
     if (gate && 'status' in gate) {
+      if ('close' in gate && gate.close) {
+        res.shouldKeepAlive = false
+        res.closeConnection?.()
+      }
       sendError(res, gate.status, gate.error_msg)
       return d.onRequest?.({ ctx: undefined, req, status: gate.status, route: undefined, startMs, upstream: undefined, gateReason: gate.reason })
     }

@@ -31,6 +31,8 @@ export interface HttpResponse {
   readonly writableFinished: boolean
   /** false: the connection closes after this response */
   shouldKeepAlive: boolean
+  /** HTTP/2: the whole connection closes once this stream is answered (GOAWAY); HTTP/1.1 uses shouldKeepAlive */
+  closeConnection?(): void
   setHeader(name: string, value: string | number): unknown
   /** headers as an object, or as a flat `[name, value, …]` list (repeats kept) */
   writeHead(status: number, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): unknown

@@ -18,6 +18,7 @@ import { Type, type Static } from 'typebox'
 import { checkDnPattern, compileDnPatterns, type DnMatcher } from './dn-pattern.js'
 import { decodeCertificate } from './consumer-index.js'
 import { compileTrustStore, verifyChain, type TrustStore, type TrustStoreResult } from '../x509/verify.js'
+import { chainLink, checkCrls, checkRevocation, compileCrlSet, parseCrlPem, type CrlSet } from '../x509/crl.js'
 import { buildClientCertFacts } from '../x509/cert.js'
 import { definePlugin, type ClientCert, type RequestContext, type Step } from './types.js'
 
@@ -28,6 +29,8 @@ export const MtlsAuthSchema = Type.Object(
     validate_issuer_acl: Type.Boolean({ default: false }),
     issuer_acl: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     ca: Type.Optional(Type.String({ minLength: 64, maxLength: 65536 })),
+    /** PEM CRLs checked with `ca` (each signed by a certificate of it when `ca` is set) */
+    crl: Type.Optional(Type.String({ minLength: 1 })),
     consumer_required: Type.Boolean({ default: true }),
   },
   { additionalProperties: false },
@@ -63,10 +66,12 @@ export interface MtlsAuthCompiled {
   readonly consumerRequired: boolean
   /** the plugin's own `ca`, compiled */
   readonly ca: TrustStore | undefined
+  /** the plugin's own `crl`, compiled */
+  readonly crls: CrlSet | undefined
   /** ssl objects' client.ca bundles compiled on first use (bounded; this conf lives one generation) */
   readonly sslCas: Map<string, TrustStoreResult>
   /** chain verdicts of header certificates per trust store, by SHA-256 (bounded, time-limited) */
-  readonly verdicts: WeakMap<TrustStore, Map<string, Verdict>>
+  readonly verdicts: WeakMap<object, Map<string, Verdict>>
   /** issuer_acl verdicts per certificate object (parsing a DN costs about 10 µs) */
   readonly issuerSeen: WeakMap<object, boolean>
 }
@@ -74,7 +79,9 @@ export interface MtlsAuthCompiled {
 /** Compiles a validated conf: the CA bundle and the issuer patterns, once. */
 export function compileMtlsAuth(conf: Conf): MtlsAuthCompiled {
   const ca = conf.ca === undefined ? undefined : compileTrustStore(conf.ca)
+  const crl = conf.crl === undefined ? undefined : parseCrlPem(conf.crl)
   return {
+    crls: crl?.ok ? compileCrlSet(crl.crls) : undefined,
     validateCertificate: conf.validate_certificate,
     issuerAcl: conf.validate_issuer_acl ? compileDnPatterns(conf.issuer_acl ?? []) : undefined,
     consumerRequired: conf.consumer_required,
@@ -105,26 +112,34 @@ function datesOf(cert: ClientCert): { notBefore: number; notAfter: number } | un
 }
 
 /** validate_certificate: a message saying what failed, or undefined. */
-function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContext, 'sslClientCa' | 'sslClientDepth' | 'nowMs'>): string | undefined {
+function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContext, 'sslClientCa' | 'sslClientDepth' | 'sslClientCrls' | 'nowMs'>): string | undefined {
   if (cert.source === 'tls') {
     if (!cert.verified) return `the certificate did not verify in the TLS handshake (${cert.verify})`
     const d = datesOf(cert)
     if (!d) return 'the certificate cannot be read'
     if (ctx.nowMs < d.notBefore) return `the client certificate is not valid before ${new Date(d.notBefore).toISOString()}`
     if (ctx.nowMs > d.notAfter) return `the client certificate expired at ${new Date(d.notAfter).toISOString()}`
+    // the ssl object's CRLs were applied to the handshake's verdict; the plugin's own apply here
+    if (c.crls) {
+      const link = chainLink(cert.der)
+      const revoked = link ? checkRevocation([link], c.crls, ctx.nowMs) : undefined
+      if (revoked) return `the client certificate ${revoked === 'CERT_REVOKED' ? 'is revoked (crl)' : 'cannot be checked: the CRL of its issuer has expired (crl)'}`
+    }
     return undefined
   }
   let store = c.ca
   // the ssl object's client.ca comes with its client.depth (the plugin's own ca has no depth)
   let depth: number | undefined
+  let crls = c.crls
   if (!store && ctx.sslClientCa !== undefined) {
     const r = sslStore(c, ctx.sslClientCa)
     if (!r.ok) return `the ssl object's client.ca cannot be used: ${r.error}`
     store = r.store
     depth = ctx.sslClientDepth
+    crls ??= ctx.sslClientCrls
   }
   if (!store) return 'no CA to verify a certificate from the proxy header against (set the plugin\'s "ca", or client.ca on the ssl object)'
-  return verdict(c, store, cert, ctx.nowMs, depth)
+  return verdict(c, store, crls, cert, ctx.nowMs, depth)
 }
 
 /**
@@ -132,17 +147,20 @@ function validate(c: MtlsAuthCompiled, cert: ClientCert, ctx: Pick<RequestContex
  * again, so a verdict is kept per trust store and certificate for up to a minute, and a pass
  * never past the leaf's or any CA's not-after (validity only ends; not-before already passed).
  */
-function verdict(c: MtlsAuthCompiled, store: TrustStore, cert: ClientCert, nowMs: number, depth: number | undefined): string | undefined {
-  let byCert = c.verdicts.get(store)
-  if (!byCert) c.verdicts.set(store, (byCert = new Map()))
+function verdict(c: MtlsAuthCompiled, store: TrustStore, crls: CrlSet | undefined, cert: ClientCert, nowMs: number, depth: number | undefined): string | undefined {
+  // kept per CRL set when there is one: a new client.crl (a new set) is never judged by the old verdicts
+  const byKey: object = crls ?? store
+  let byCert = c.verdicts.get(byKey)
+  if (!byCert) c.verdicts.set(byKey, (byCert = new Map()))
   // the same leaf with other intermediates (RFC 9440 Client-Cert-Chain) or depth is another verdict
   const sent = cert.intermediates ?? []
   const key = sent.length === 0 && depth === undefined ? cert.sha256 : `${cert.sha256}/${depth ?? ''}/${sent.length === 0 ? '' : createHash('sha256').update(Buffer.concat(sent)).digest('hex')}`
   const hit = byCert.get(key)
   if (hit && nowMs <= hit.until) return hit.why
-  const r = verifyChain(cert.x509 ?? cert.der, store, nowMs, depth, undefined, sent)
+  const r = verifyChain(cert.x509 ?? cert.der, store, nowMs, depth, crls, sent)
   const why = r.ok ? undefined : r.message
   let until = nowMs + VERDICT_MS
+  if (crls) until = Math.min(until, crls.earliestNextUpdate)
   if (r.ok) until = Math.min(until, store.earliestNotAfter, cert.notAfter ?? nowMs)
   if (byCert.size >= MAX_VERDICTS) byCert.clear()
   byCert.set(key, { why, until })
@@ -194,6 +212,10 @@ export function checkMtlsAuth(conf: Conf): string | undefined {
   if (conf.ca !== undefined) {
     const r = compileTrustStore(conf.ca)
     if (!r.ok) return `ca: ${r.error}`
+  }
+  if (conf.crl !== undefined) {
+    const r = conf.ca !== undefined ? checkCrls(conf.crl, conf.ca) : parseCrlPem(conf.crl)
+    if (!r.ok) return `crl: ${r.error}`
   }
   return undefined
 }

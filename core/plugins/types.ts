@@ -1,3 +1,4 @@
+import type { CrlSet } from '../x509/crl.js'
 import type { X509Certificate } from 'node:crypto'
 import type { Static, TSchema } from 'typebox'
 
@@ -73,6 +74,8 @@ export interface RequestContext {
   readonly sslClientCa: string | undefined
   /** that object's `client.depth` (intermediates allowed below its CA); undefined with no such object */
   readonly sslClientDepth: number | undefined
+  /** the same object's `client.crl`, compiled (the current version's, on an open connection too) */
+  readonly sslClientCrls: CrlSet | undefined
   /** `$name` variables (nginx and APISIX ones), computed on first use */
   varOf(name: string): string | undefined
   /** set by an authentication plugin */

@@ -2,6 +2,7 @@ import { Type, type Static } from 'typebox'
 import type { X509Certificate } from 'node:crypto'
 import { CertPem, Desc, Host, KeyPem, Labels, Meta, closed } from './defs.js'
 import { keyMatchesCert, parseCertChain, parsePrivateKey, expiryWarning, normalizeSni, uncoveredSnis } from '../x509/server-cert.js'
+import { checkCrls, crlWarnings, type Crl } from '../x509/crl.js'
 import { decryptKey, isPlainPem } from './key-crypto.js'
 import { checkPattern } from './regex.js'
 import { fail, ok, type Result } from '../schema/decode.js'
@@ -25,11 +26,23 @@ export const SslSchema = Type.Object(
           ca: CertPem,
           depth: Type.Integer({ minimum: 0, default: 1 }),
           skip_mtls_uri_regex: Type.Optional(Type.Array(Type.String(), { minItems: 1, uniqueItems: true })),
+          /** PEM X.509 CRLs, each signed by a certificate of `ca` (CONTRACT.md "Revocation") */
+          crl: Type.Optional(Type.String({ minLength: 1 })),
         },
         closed,
       ),
     ),
     status: Type.Enum([1, 0], { default: 1 }),
+    ocsp_stapling: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Boolean({ default: false }),
+          skip_verify: Type.Boolean({ default: false }),
+          cache_ttl: Type.Integer({ minimum: 60, default: 3600 }),
+        },
+        closed,
+      ),
+    ),
     ssl_protocols: Type.Optional(Type.Array(Type.Enum(['TLSv1.1', 'TLSv1.2', 'TLSv1.3']), { maxItems: 3, uniqueItems: true })),
   },
   closed,
@@ -55,6 +68,10 @@ export function checkSsl(ssl: Ssl): string | undefined {
     const why = checkPattern(p, true)
     if (why) return `property "client.skip_mtls_uri_regex[${i}]" validation failed: ${why}`
   }
+  if (ssl.client?.crl !== undefined) {
+    const r = checkCrls(ssl.client.crl, ssl.client.ca)
+    if (!r.ok) return `property "client.crl" validation failed: ${r.error}`
+  }
   return undefined
 }
 
@@ -67,6 +84,8 @@ export interface SslFacts {
   /** the leaf of `cert`, then of each `certs[i]` */
   readonly leaves: readonly X509Certificate[]
   readonly clientCas: readonly X509Certificate[]
+  /** the CRLs of `client.crl`, parsed and checked against `client.ca` */
+  readonly crls: readonly Crl[]
 }
 
 /** Parses a certificate and its key (decrypting it with the keyring), and checks they match. */
@@ -103,6 +122,7 @@ export function inspectSsl(ssl: Ssl, keyring: readonly string[]): Result<SslFact
     }
   }
   let clientCas: X509Certificate[] = []
+  let crls: Crl[] = []
   if (ssl.client) {
     const cas = parseCertChain(ssl.client.ca)
     if (!cas) return fail('failed to validate client_cert: failed to parse cert: PEM_read_bio_X509_AUX() failed')
@@ -111,8 +131,13 @@ export function inspectSsl(ssl: Ssl, keyring: readonly string[]): Result<SslFact
       const why = checkPattern(p, true)
       if (why) return fail(`property "client.skip_mtls_uri_regex[${i}]" validation failed: ${why}`)
     }
+    if (ssl.client.crl !== undefined) {
+      const r = checkCrls(ssl.client.crl, ssl.client.ca)
+      if (!r.ok) return fail(`property "client.crl" validation failed: ${r.error}`)
+      crls = r.crls
+    }
   }
-  return ok({ leaves, clientCas })
+  return ok({ leaves, clientCas, crls })
 }
 
 /** Warnings for an accepted ssl object: expired or soon-expiring certificates, SNIs no SAN covers. */
@@ -126,6 +151,7 @@ export function sslWarnings(ssl: Ssl, facts: SslFacts, nowMs: number): string[] 
     const w = expiryWarning(ca, nowMs, facts.clientCas.length > 1 ? `client.ca[${i}]` : 'client.ca')
     if (w) out.push(w)
   }
+  out.push(...crlWarnings(facts.crls, nowMs, 'client.crl'))
   if (ssl.type === 'server') {
     const missing = uncoveredSnis(facts.leaves, ssl.snis ?? (ssl.sni === undefined ? [] : [ssl.sni]))
     if (missing.length > 0) out.push(`the certificate's SANs do not cover ${missing.map((s) => JSON.stringify(s)).join(', ')}`)

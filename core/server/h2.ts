@@ -184,6 +184,12 @@ export class H2Response implements HttpResponse {
     return this.#head !== undefined
   }
 
+  /** The session ends once its open streams are done (GOAWAY): a revoked client's connection. */
+  closeConnection(): void {
+    const session = this.stream.session
+    if (session && !session.closed && !session.destroyed) session.close()
+  }
+
   get writableFinished(): boolean {
     return this.stream.writableFinished
   }

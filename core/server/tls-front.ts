@@ -7,7 +7,8 @@ import type { Generation } from '../state.js'
 import type { ClientCert } from '../plugins/types.js'
 import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
 import type { BalanceSlot } from './worker-balance.js'
-import { intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
+import { chainLinksOf, intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
+import { checkRevocation, type ChainLink, type RevocationError } from '../x509/crl.js'
 import { buildClientCertFacts, clientCertOf, clientVerdict, reasonCategory, type CertFailureReason } from '../x509/cert.js'
 import { PeerCertCache } from '../tls/peer-cache.js'
 import { peerCertFromSession } from '../x509/peer-der.js'
@@ -104,6 +105,8 @@ export async function startTlsFront(o: {
     const label = sent ?? fallback
     let clientCert: ClientCert | undefined
     let verify = 'NONE'
+    let chainOk = false
+    let links: (() => readonly ChainLink[]) | undefined
     if (policy.client) {
       // the leaf's DER from the session first (core/tls/peer-der.ts); the chain
       // (getPeerCertificate(true), 210 µs) only for a certificate this policy has not seen within
@@ -117,7 +120,16 @@ export async function startTlsFront(o: {
         n = known.intermediates ?? intermediatesIn(s.getPeerCertificate(true))
         if (n <= policy.client.depth) known.intermediates = n
       }
-      const v = clientVerdict(policy.client, der !== undefined, authorized, error, n)
+      // revocation: every certificate of a chain that passed the rest, against the object's CRLs
+      let revoked: RevocationError | undefined
+      if (known && authorized && n !== undefined && n <= policy.client.depth) {
+        chainOk = true
+        const entry = known
+        links = () => (entry.links ??= chainLinksOf(s.getPeerCertificate(true)))
+        const crls = policy.client.crls
+        if (crls) revoked = checkRevocation(links(), crls, Date.now())
+      }
+      const v = clientVerdict(policy.client, der !== undefined, revoked === undefined && authorized, revoked ?? error, n)
       verify = v.verify
       if (v.refuse && v.reason) {
         // refused before any HTTP byte is read: the HTTP server never sees this socket
@@ -137,6 +149,8 @@ export async function startTlsFront(o: {
       clientCert,
       verify,
       client: policy.client,
+      chainOk,
+      ...(links ? { links } : {}),
     })
     if (o.serveHttp) o.serveHttp(s)
     else o.httpServer.emit('connection', s)

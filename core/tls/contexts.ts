@@ -9,6 +9,7 @@ import { ticketKeyName, type TicketSecrets } from './ticket-secrets.js'
 import { protocolOptions, type TlsDefaults } from './settings.js'
 
 export { protocolOptions } from './settings.js'
+import { chainLink, compileCrlSet, parseCrlPem, type ChainLink, type CrlSet } from '../x509/crl.js'
 
 /** An ssl object as the data plane holds it (schema defaults filled, id from the key). */
 export type SslValue = Readonly<Ssl> & { readonly id: string }
@@ -87,7 +88,13 @@ export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | unde
       // the decoder refused such objects already; an uncompilable pattern skips nothing
     }
   }
-  return Object.freeze({ ca: ssl.client.ca, depth: ssl.client.depth ?? 1, skip: Object.freeze(skip) })
+  let crls: CrlSet | undefined
+  if (ssl.client.crl !== undefined) {
+    // the decoder checked the CRLs (parse, signature by a CA of client.ca) before this object got here
+    const parsed = parseCrlPem(ssl.client.crl)
+    crls = compileCrlSet(parsed.ok ? parsed.crls : [])
+  }
+  return Object.freeze({ ca: ssl.client.ca, depth: ssl.client.depth ?? 1, skip: Object.freeze(skip), crls, crl: ssl.client.crl })
 }
 
 /** Node's options for an object's policy server; throws when a key cannot be decrypted. */
@@ -221,4 +228,22 @@ export function intermediatesIn(leaf: DetailedPeerCertificate): number {
   // the last certificate is the anchor when it issued itself; otherwise the anchor is missing from the chain
   const selfIssued = cur.issuerCertificate === cur || cur.issuerCertificate?.fingerprint256 === cur.fingerprint256
   return Math.max(0, selfIssued ? n - 2 : n - 1)
+}
+
+/**
+ * The certificates of a verified chain as the revocation check reads them (leaf first, without
+ * the trust anchor), from Node's completed chain (`getPeerCertificate(true)`).
+ */
+export function chainLinksOf(leaf: DetailedPeerCertificate): ChainLink[] {
+  const out: ChainLink[] = []
+  const seen = new Set<DetailedPeerCertificate>()
+  for (let cur: DetailedPeerCertificate | undefined = leaf; cur && !seen.has(cur); cur = cur.issuerCertificate) {
+    seen.add(cur)
+    const anchor = cur.issuerCertificate === cur || cur.issuerCertificate?.fingerprint256 === cur.fingerprint256
+    if (anchor && cur !== leaf) break
+    const link = cur.raw ? chainLink(cur.raw) : undefined
+    if (link) out.push(link)
+    if (anchor) break
+  }
+  return out
 }

@@ -1,4 +1,5 @@
 import type { ClientCert } from '../plugins/types.js'
+import type { ChainLink, CrlSet } from '../x509/crl.js'
 
 /**
  * What the TLS front learned about one connection, for the request pipeline: which ssl object
@@ -20,6 +21,13 @@ export interface TlsFacts {
   readonly verify: string
   /** the serving object's client-certificate rules; undefined when it has no `client` */
   readonly client: ClientRules | undefined
+  /**
+   * The chain passed every check but revocation (OpenSSL's verdict and the depth): only then can
+   * a change of the CRLs change `verify`. `links` gives the chain's certificates (leaf first,
+   * without the trust anchor), read from the socket on first use.
+   */
+  readonly chainOk?: boolean
+  readonly links?: () => readonly ChainLink[]
 }
 
 /** An ssl object's `client` block, compiled once per generation. */
@@ -29,6 +37,10 @@ export interface ClientRules {
   readonly depth: number
   /** compiled `skip_mtls_uri_regex`; empty: every request needs a verified certificate (refused at the handshake) */
   readonly skip: readonly RegExp[]
+  /** `client.crl` compiled (by issuer, serials in a Set); undefined without one */
+  readonly crls?: CrlSet | undefined
+  /** `client.crl` as PEM (mtls-auth falls back to it with `client.ca`) */
+  readonly crl?: string | undefined
 }
 
 const bySocket = new WeakMap<object, TlsFacts>()

@@ -6,11 +6,14 @@ import type { ClientRules, TlsFacts } from './facts.js'
 export type GateReason = CertFailureReason
 
 /** The gate's verdict for one request. */
-export type GateResult = { readonly ok: true } | { readonly ok: false; readonly status: 400; readonly error_msg: string; readonly reason: GateReason }
+export type GateResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly status: 400; readonly error_msg: string; readonly reason: GateReason; readonly close?: true }
 
 const PASS: GateResult = Object.freeze({ ok: true })
 
-const refuse = (error_msg: string, reason: GateReason): GateResult => ({ ok: false, status: 400, error_msg, reason })
+type Refusal = Extract<GateResult, { ok: false }>
+const refuse = (error_msg: string, reason: GateReason): Refusal => ({ ok: false, status: 400, error_msg, reason })
 
 /** The failure category of a `$ssl_client_verify` value other than SUCCESS. */
 export function verifyReason(verify: string): CertFailureReason {
@@ -44,6 +47,10 @@ export function skipMatch(rules: ClientRules | undefined, path: string, rawPath:
 export function mtlsGate(facts: TlsFacts | undefined, path: string, rawPath: string): GateResult {
   if (!facts) return PASS
   const rules = facts.client
+  // without a skip list only verified clients get a connection; one whose certificate was
+  // revoked since (core/tls/revocation.ts) gets 400 and the connection is closed
+  if (rules && rules.skip.length === 0 && facts.verify !== 'SUCCESS' && facts.verify !== 'NONE')
+    return { ...refuse(`client certificate verification is not passed: ${facts.verify}`, verifyReason(facts.verify)), close: true }
   if (!rules || rules.skip.length === 0 || facts.verify === 'SUCCESS') return PASS
   const matched = rules.skip.some((r) => r.test(path))
   const ambiguous = matched ? ambiguousPath(rawPath, path) : undefined

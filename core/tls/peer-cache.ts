@@ -13,6 +13,7 @@
  * OpenSSL builds the same way for the same leaf and store (trusted issuers first), is reused.
  */
 import type { ClientCertFacts } from '../x509/cert.js'
+import type { ChainLink } from '../x509/crl.js'
 
 export const MAX_PER_POLICY = 256
 
@@ -21,6 +22,8 @@ export interface PeerEntry {
   readonly facts: ClientCertFacts | undefined
   /** intermediates of a chain that was within the depth; undefined until one was */
   intermediates: number | undefined
+  /** the chain's certificates for the revocation check (leaf first, no anchor); read once per policy */
+  links?: readonly ChainLink[]
 }
 
 export class PeerCertCache {

@@ -6,12 +6,12 @@
  * Parsed here rather than with a library: a 100k-entry CRL is one DER walk building 100k short
  * strings (see the commit that added this file for the figures against pkijs).
  */
-import { verify as verifySignature, type KeyObject, type X509Certificate } from 'node:crypto'
+import { verify as verifySignature, X509Certificate, type KeyObject } from 'node:crypto'
 import { readTime } from './cert.js'
 import { certPathFacts } from './extensions.js'
 import { children, decodeOid, DerError, expectTag, readDer, TAG } from './der.js'
 import { formatRfc2253, readName } from './name.js'
-import { blockDer, pemBlocks } from './pem.js'
+import { blockDer, pemBlocks, pemBlocksOf } from './pem.js'
 
 /** One parsed CRL. */
 export interface Crl {
@@ -215,4 +215,50 @@ export function checkRevocation(links: readonly ChainLink[], set: CrlSet, nowMs:
     if (crl.revoked.has(l.serialKey)) return 'CERT_REVOKED'
   }
   return undefined
+}
+
+/**
+ * The admin's and the watcher's check of a `crl` field against its CA bundle: every CRL parses
+ * and is signed by a certificate of `caPem` (named by its issuer, verified with its key). The
+ * message says what is wrong, for a 400 naming the field.
+ */
+export function checkCrls(crlPem: string, caPem: string): { readonly ok: true; readonly crls: Crl[] } | { readonly ok: false; readonly error: string } {
+  const parsed = parseCrlPem(crlPem)
+  if (!parsed.ok) return parsed
+  const cas: { x509: X509Certificate; subjectKey: string }[] = []
+  for (const b of pemBlocksOf(caPem, 'CERTIFICATE')) {
+    try {
+      const x509 = new X509Certificate(b.text)
+      cas.push({ x509, subjectKey: certPathFacts(x509.raw).subjectDer.toString('latin1') })
+    } catch {
+      // the CA field's own check names an unreadable CA
+    }
+  }
+  for (const [n, crl] of parsed.crls.entries()) {
+    const which = parsed.crls.length > 1 ? `CRL ${n + 1} (issuer ${crl.issuer})` : `the CRL (issuer ${crl.issuer})`
+    const named = cas.filter((c) => c.subjectKey === crl.issuerKey)
+    if (named.length === 0) return { ok: false, error: `${which} was not issued by a certificate of the CA bundle` }
+    if (HASH[crl.sigAlg] === undefined) return { ok: false, error: `${which} is signed with an algorithm this gateway does not verify (${crl.sigAlg})` }
+    if (!named.some((c) => crlSignedBy(crl, c.x509, c.subjectKey))) return { ok: false, error: `the signature of ${which} does not verify with the key of its CA` }
+  }
+  return { ok: true, crls: parsed.crls }
+}
+
+/** Warnings for CRLs whose nextUpdate has passed or falls within `withinMs` (24 hours). */
+export function crlWarnings(crls: readonly Crl[], nowMs: number, field: string, withinMs = 86_400_000): string[] {
+  const out: string[] = []
+  for (const c of crls) {
+    if (c.nextUpdate === undefined) continue
+    const at = new Date(c.nextUpdate).toISOString()
+    if (c.nextUpdate <= nowMs) out.push(`${field}: the CRL of ${c.issuer} expired at ${at} (its nextUpdate): every certificate its issuer signed is refused until a newer CRL is set`)
+    else if (c.nextUpdate - nowMs <= withinMs) out.push(`${field}: the CRL of ${c.issuer} is due at ${at} (its nextUpdate is within 24 hours)`)
+  }
+  return out
+}
+
+/** The report's view of a `crl` field: each CRL's issuer and nextUpdate (those without one are left out); throws when it cannot be read. */
+export function crlReportRows(pem: string): { subject: string; notAfter: Date }[] {
+  const r = parseCrlPem(pem)
+  if (!r.ok) throw new Error(r.error)
+  return r.crls.filter((c) => c.nextUpdate !== undefined).map((c) => ({ subject: c.issuer, notAfter: new Date(c.nextUpdate as number) }))
 }

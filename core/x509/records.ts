@@ -7,7 +7,7 @@ import type { ParsedCert } from './cert.js'
 import { certBlocks } from './pem.js'
 
 /** Which part of the config a certificate comes from. */
-export type CertKind = 'server' | 'client-ca' | 'consumer'
+export type CertKind = 'server' | 'client-ca' | 'consumer' | 'crl'
 
 /** One certificate: where it lives, what it is called and when it expires. */
 export interface CertRecord {
@@ -30,7 +30,7 @@ export interface SslLike {
   readonly certs?: readonly string[] | undefined
   readonly sni?: string | undefined
   readonly snis?: readonly string[] | undefined
-  readonly client?: { readonly ca?: string | undefined } | undefined
+  readonly client?: { readonly ca?: string | undefined; readonly crl?: string | undefined } | undefined
 }
 
 /** The fields of a consumer this module reads. */
@@ -61,6 +61,7 @@ export function certificateRecords(
   consumers: Iterable<ConsumerLike>,
   parse: (pem: string) => ParsedCert,
   onSkip: (skipped: SkippedCert) => void = () => {},
+  parseCrls?: (pem: string) => ParsedCert[],
 ): CertRecord[] {
   const out: CertRecord[] = []
   const add = (kind: CertKind, id: string, names: readonly string[], pem: string): void => {
@@ -81,6 +82,15 @@ export function certificateRecords(
     const names = ssl.snis ?? (ssl.sni === undefined || ssl.sni === '' ? [] : [ssl.sni])
     if (ssl.cert !== undefined) leaf('server', id, names, ssl.cert)
     for (const c of ssl.certs ?? []) leaf('server', id, names, c)
+    const crl = ssl.client?.crl
+    if (crl !== undefined && parseCrls) {
+      // a CRL's row: its issuer and its nextUpdate (CONTRACT.md `certs`)
+      try {
+        for (const { subject, notAfter } of parseCrls(crl)) out.push({ kind: 'crl', id, names: [], subject, notAfter })
+      } catch (err) {
+        onSkip({ kind: 'crl', id, reason: err instanceof Error ? err.message : String(err) })
+      }
+    }
     const ca = ssl.client?.ca
     if (ca === undefined) continue
     const blocks = splitPemCertificates(ca)

@@ -92,6 +92,16 @@ export class OpensslCa {
     run(['ca', '-config', this.conf, '-revoke', c.certPath], this.dir)
   }
 
+  /** Takes a revocation back (the index line returns to valid): the next CRL no longer lists it. */
+  unrevoke(c: OsslCert): void {
+    const index = join(this.dir, 'index.txt')
+    const lines = readFileSync(index, 'utf8').split('\n').map((l) => {
+      const f = l.split('\t')
+      return f[0] === 'R' && f[3]?.toUpperCase() === c.serial ? ['V', f[1], '', ...f.slice(3)].join('\t') : l
+    })
+    writeFileSync(index, lines.join('\n'))
+  }
+
   /** A CRL from the index (`openssl ca -gencrl`); `nextUpdate` (UTC) overrides the 7 days. */
   crl(o: { lastUpdate?: Date; nextUpdate?: Date } = {}): string {
     const out = join(this.dir, `crl${++seq}.pem`)

@@ -15,6 +15,7 @@ t.test('gateway metrics: every CONTRACT.md family is exposed with its type, even
     ['apisix_tls_handshakes_total', 'counter'],
     ['apisix_client_cert_failures_total', 'counter'],
     ['apisix_ssl_certificate_expiry_timestamp_seconds', 'gauge'],
+    ['apisix_ssl_crl_next_update_timestamp_seconds', 'gauge'],
     ['apisix_etcd_reachable', 'gauge'],
     ['apisix_etcd_modify_indexes', 'gauge'],
     ['apisix_etcd_last_event_timestamp_seconds', 'gauge'],

@@ -37,6 +37,7 @@ export function makeCtx(o: Partial<Omit<RequestContext, 'consumer'>> & { owners?
     clientCert: undefined,
     sslClientCa: undefined,
     sslClientDepth: undefined,
+    sslClientCrls: undefined,
     varOf: () => undefined,
     consumer: undefined,
     upstream: { method: 'GET', uri: '/', host: undefined, setHeaders: new Map(), addHeaders: [], removeHeaders: new Set() },

@@ -69,7 +69,7 @@ export async function certificatesView(d: CrudDeps): Promise<Answer> {
               crl: crls?.ok ? crls.crls.map((c) => ({ issuer: c.issuer, nextUpdate: c.nextUpdate === undefined ? null : new Date(c.nextUpdate).toISOString() })) : [],
             }
           : null,
-        warnings: sslWarnings(ssl, { leaves, clientCas: cas }, now),
+        warnings: sslWarnings(ssl, { leaves, clientCas: cas, crls: crls?.ok ? crls.crls : [] }, now),
         desc: typeof v['desc'] === 'string' ? v['desc'] : undefined,
         labels: isObject(v['labels']) ? v['labels'] : undefined,
       },

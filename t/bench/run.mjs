@@ -8,7 +8,12 @@
 // no npm package. Options: --quick (short runs, one repetition, no warm-up), --only=1,2,5
 // (scenarios), --hold=S (keep the servers up S seconds before the scenarios, to measure by hand);
 // BENCH_PROF=DIR writes the gateway processes' V8 CPU profiles there; BENCH_NODE_ARGS adds Node
-// flags to the gateway (its workers inherit them), to compare V8 settings.
+// flags to the gateway (its workers inherit them), to compare V8 settings. Row 10 (the old
+// runtime) builds BENCH_OLD_REF (default OLD_REF, the last commit on Node 20) with BENCH_OLD_NODE
+// (default /usr/bin/node when it is older than 24) in a temp dir (git archive, npm ci, tsc).
+//
+// Adding a row: a scenario number in ONLY's default list, its servers (started in main, stopped
+// before scenario 5), one compare() call, and its targets in writeResults() (TARGETS).
 import { spawn, spawnSync, execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, existsSync } from 'node:fs'
 import { createServer, connect as connectTcp } from 'node:net'
@@ -21,7 +26,9 @@ import { fileURLToPath } from 'node:url'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
-const ONLY = (argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['1', '2', '3', '4', '5', '6', '7', '8']).map(Number)
+const ONLY = (argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10']).map(Number)
+/** The last commit that ran on Node 20 (before the Node 24 switch): row 10's old runtime. */
+const OLD_REF = '5c4137c'
 const REPS = QUICK ? 1 : 3
 const KA_SECONDS = QUICK ? 3 : 8
 const HS_SECONDS = QUICK ? 2 : 4
@@ -194,11 +201,15 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; ssl_p
 }
 /** The plain-Node reference's name in the tables. */
 const REF = 'node reference'
-/** The plain-Node reference (t/bench/node-ref.mjs): node:https + undici, 2 cluster workers, no client certificates. */
-async function startNodeRef(port, up) {
-  const p = start(process.execPath, [join(ROOT, 't', 'bench', 'node-ref.mjs'), JSON.stringify({ port, upstream: up, dir })])
+/**
+ * The plain-Node reference (t/bench/node-ref.mjs): node:https + undici, 2 cluster workers. `port`
+ * asks for no client certificate; its `mtls` twin (same processes, `mtlsPort`) asks every client
+ * for one and verifies it: the reference of the client-certificate rows.
+ */
+async function startNodeRef(port, up, mtlsPort) {
+  const p = start(process.execPath, [join(ROOT, 't', 'bench', 'node-ref.mjs'), JSON.stringify({ port, upstream: up, dir, mtlsPort })])
   await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'node reference')
-  return { name: REF, port, pid: p.pid, proc: p, noClientCert: true }
+  return { name: REF, port, pid: p.pid, proc: p, noClientCert: true, mtls: { name: REF, port: mtlsPort, pid: p.pid, proc: p } }
 }
 /** The plain node:http2 reference (t/bench/node-h2-ref.mjs): the HTTP/2 row's reference, under the same name. */
 async function startNodeH2Ref(port, up) {
@@ -259,16 +270,23 @@ function gatewayConfig(etcdUrl) {
     deployment: { admin: { admin_key: [{ name: 'admin', key: KEY, role: 'admin' }], admin_listen: { ip: '127.0.0.1', port: 0 } }, etcd: { host: [etcdUrl], prefix: '/apisix', startup_retry: 10 } },
   }
 }
-/** Starts `bin/apisix start` with 2 workers; resolves once both workers answer ready (or `probeSni` handshakes). */
-async function startGateway(etcdUrl, ports, probeSni) {
+/**
+ * Starts `bin/apisix start` with 2 workers; resolves once both workers answer ready (or `probeSni`
+ * handshakes). `o.name` names it in the tables (default `gateway`), `o.accessLog` turns the access
+ * log on (a file in the bench dir), `o.node`/`o.root` run another build on another Node (row 10).
+ */
+async function startGateway(etcdUrl, ports, probeSni, o = {}) {
+  const name = o.name ?? 'gateway'
   const c = gatewayConfig(etcdUrl)
   c.apisix.node_listen[0].port = ports.http
   c.apisix.ssl.listen[0].port = ports.https
   c.deployment.admin.admin_listen.port = ports.admin
-  const file = join(dir, 'gateway.yaml')
+  const slug = name.replace(/[^a-z0-9]+/gi, '-')
+  if (o.accessLog) c.apisix.access_log = { enable: true, path: join(dir, `access-${slug}.log`) }
+  const file = join(dir, `${slug}.yaml`)
   writeFileSync(file, JSON.stringify(c, null, 1))
   const t0 = performance.now()
-  const p = start(process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), '--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks', join(ROOT, 'bin', 'apisix'), 'start', '-c', file], { cwd: dir })
+  const p = start(o.node ?? process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), '--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks', join(o.root ?? ROOT, 'bin', 'apisix'), 'start', '-c', file], { cwd: dir })
   let streak = 0
   await until(
     async () => {
@@ -281,7 +299,29 @@ async function startGateway(etcdUrl, ports, probeSni) {
     'gateway ready',
   )
   const startup = (performance.now() - t0) / 1000
-  return { name: 'gateway', port: ports.https, pid: p.pid, proc: p, startup, ports }
+  return { name, port: ports.https, pid: p.pid, proc: p, startup, ports }
+}
+const freePorts = async () => ({ http: await freePort(), https: await freePort(), admin: await freePort() })
+
+/**
+ * Row 10's old runtime: OLD_REF (or BENCH_OLD_REF) unpacked from git, its npm packages installed
+ * and built with the system Node (or BENCH_OLD_NODE) when that one is older than 24; undefined
+ * when there is no such Node (a machine whose node is already 24+ has no old runtime to show).
+ */
+function buildOldRuntime() {
+  const node = process.env.BENCH_OLD_NODE ?? '/usr/bin/node'
+  const version = existsSync(node) ? spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim() : ''
+  if (!version || (Number(version.slice(1).split('.')[0]) >= 24 && !process.env.BENCH_OLD_NODE)) return undefined
+  const ref = process.env.BENCH_OLD_REF ?? OLD_REF
+  const root = join(dir, 'old-runtime')
+  mkdirSync(root)
+  log(`row 10: building ${ref} with Node ${version} in ${root} (git archive, npm ci, tsc)`)
+  execFileSync('sh', ['-c', `git -C '${ROOT}' archive '${ref}' | tar -x -C '${root}'`])
+  const env = { ...process.env, PATH: `${dirname(node)}:${process.env.PATH}` }
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, env, stdio: 'ignore' })
+  execFileSync(node, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.json')], { cwd: root, env, stdio: 'ignore' })
+  writeFileSync(join(root, 'dist', '.stamp'), `${new Date().toISOString()}\n`) // bin/apisix would rebuild without it
+  return { node, version, ref, root }
 }
 
 // ---------- clients ----------
@@ -452,12 +492,19 @@ async function main() {
   await until(() => handshakeOnce(ports.https, 'ec-m.bench'), 10000, 'gateway ssl objects')
   const nginx = await startNginx(await freePort(), up, grpcUp)
   const haproxy = await startHaproxy(await freePort(), up)
-  const ref = await startNodeRef(await freePort(), up)
+  const ref = await startNodeRef(await freePort(), up, await freePort())
   const h2ref = await startNodeH2Ref(await freePort(), up)
   const h2Servers = [gw, nginx, h2ref]
   const servers = [gw, nginx, haproxy, ref]
-  // the loads with a client certificate leave out the reference (it asks for none)
-  const certServers = servers.filter((s) => !s.noClientCert)
+  // the loads with a client certificate go to the reference's twin that asks for one
+  const certServers = [...servers.filter((s) => !s.noClientCert), ref.mtls]
+  // row 9: a second gateway with the access log on (the default; every other gateway row has it off)
+  const gwLog = ONLY.includes(9) ? await startGateway(etcd.url, await freePorts(), 'rsa.bench', { name: 'gateway, access log on', accessLog: true }) : undefined
+  // row 10: the last build on the old runtime, against the same etcd
+  const old = ONLY.includes(10) ? buildOldRuntime() : undefined
+  const gwOld = old ? await startGateway(etcd.url, await freePorts(), 'rsa.bench', { name: `gateway on Node ${old.version} (${old.ref})`, node: old.node, root: old.root }) : undefined
+  if (ONLY.includes(10) && !old) log('row 10 skipped: no Node older than 24 at /usr/bin/node (set BENCH_OLD_NODE)')
+  const extraGateways = [gwLog, gwOld].filter(Boolean)
   for (const s of certServers) {
     const r = await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'keepalive', JSON.stringify({ port: s.port, servername: 'rsa-m.bench', connections: 1, seconds: 0.3, cert: join(dir, 'client.crt'), key: join(dir, 'client.key') })])
     if (JSON.parse(r.trim().split('\n').pop()).requests === 0) {
@@ -471,6 +518,13 @@ async function main() {
   // which would otherwise land in the first of the three runs of scenario 1
   if (!QUICK) {
     log('warm-up: 2 s of each load on every server')
+    for (const s of extraGateways) {
+      await runChild('wrk', ['-t1', '-c32', '-d2s', `https://localhost:${s.port}/`])
+      await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'handshake', JSON.stringify({ port: s.port, servername: 'rsa.bench', concurrency: 16, seconds: 0.5 })])
+    }
+    await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'keepalive', JSON.stringify({ port: ref.mtls.port, servername: 'rsa-m.bench', connections: 32, seconds: 1, ...client })])
+    for (const sni of ['rsa-m', 'ec-m'])
+      await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'handshake', JSON.stringify({ port: ref.mtls.port, servername: `${sni}.bench`, concurrency: 16, seconds: 0.5, ...client })])
     for (const s of servers) {
       await runChild('wrk', ['-t1', '-c32', '-d2s', `https://localhost:${s.port}/`])
       if (!s.noClientCert) await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'keepalive', JSON.stringify({ port: s.port, servername: 'rsa-m.bench', connections: 32, seconds: 1, ...client })])
@@ -506,6 +560,12 @@ async function main() {
   }
   if (ONLY.includes(7)) await compare('7 HTTP/2 over TLS (h2load, no client cert)', h2Servers, 'req/s', (s) => h2load(s, { path: '/' }))
   if (ONLY.includes(8)) await compare('8 gRPC unary over TLS (h2load, grpc upstream)', [gw, nginx], 'calls/s', (s) => h2load(s, { path: '/echo.Echo/Unary', grpc: true }))
+  if (gwLog) await compare('9 keep-alive HTTPS (wrk), access log on (the default) and off', [gw, gwLog, nginx], 'req/s', (s) => wrk(s))
+  if (gwOld) {
+    await compare(`10 keep-alive HTTPS (wrk), Node ${process.version} and the old runtime`, [gw, gwOld, nginx], 'req/s', (s) => wrk(s))
+    await compare(`10 full handshakes, RSA-2048, Node ${process.version} and the old runtime`, [gw, gwOld, nginx], 'hs/s', (s) => load(s, 'handshake', { servername: 'rsa.bench', concurrency: 16, seconds: HS_SECONDS }))
+  }
+  for (const g of extraGateways) await stop(g.proc)
   await stop(nginx.proc, 'SIGQUIT')
   await stop(haproxy.proc)
   await stop(ref.proc)
@@ -573,7 +633,7 @@ function writeResults(seconds) {
   lines.push('# Benchmark results', '')
   lines.push(`Run ${new Date().toISOString()} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ${REPS} run(s) per scenario after a warm-up of every server, medians; ` +
     `1-minute load average during the runs ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} (median ${fmt(median(loads), 1)}); whole bench ${fmt(seconds / 60, 1)} min.`, '')
-  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins, metrics or client certificates, so it runs only the rows without one; in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Handshake rows (3, 4): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
+  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins or metrics; for the rows with a client certificate, a twin port of the same processes asks for one and has OpenSSL verify it (no DN or fingerprint derived); in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Row 9 runs a second gateway with the access log on (its default; a JSON line per request to a file). Row 10 runs the last build on the old runtime (OLD_REF, built with the system Node 20) next to this one. Handshake rows (3, 4, 10): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
   lines.push('| scenario | server | rate | p50 ms | p99 ms | server CPU % | generator CPU % | runs | errors |', '|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const rate = r.unit === 's' ? `${fmt(r.rate, 2)} s start-up, ${fmt(r.rss)} MiB RSS` : r.unit === 'ms' ? `${r.count} PUTs` : `${fmt(r.rate)} ${r.unit}`
@@ -586,21 +646,27 @@ function writeResults(seconds) {
   // the machine's speed moved between rounds
   const ratio = (g, n) => `${fmt(g.rate / n.rate, 2)}× (round by round ${g.runs.map((x, i) => `${fmt(x / n.runs[i], 2)}×`).join(' / ')})`
   const scenarios = rows.map((r) => r.scenario).filter((s, i, a) => a.indexOf(s) === i)
+  // TARGETS: scenario number → its checks (gateway row g, nginx row n, and the row named by `other`).
+  // Every row with nginx gets its ratio to nginx printed, whether or not a target is set on it.
+  const p99 = (sc, g, n) => target(`${sc}: p99 ≤ 2× nginx`, `${fmt(g.p99, 2)} vs ${fmt(n.p99, 2)} ms`, g.p99 <= 2 * n.p99)
+  const TARGETS = {
+    1: { other: REF, check: (sc, g, n, r) => (r && target(`${sc}: req/s ≥ 0.95× the plain Node reference`, ratio(g, r), g.rate >= 0.95 * r.rate), p99(sc, g, n)) },
+    2: { other: REF, check: (sc, g, n, r) => (r && target(`${sc}: req/s ≥ 0.95× the plain Node reference (its client-certificate twin)`, ratio(g, r), g.rate >= 0.95 * r.rate), p99(sc, g, n)) },
+    3: { nginx: 0.85 },
+    4: { nginx: 0.9 },
+    7: { other: REF, check: (sc, g, n, r) => (r && target(`${sc}: req/s ≥ 0.9× the plain node:http2 reference`, ratio(g, r), g.rate >= 0.9 * r.rate), p99(sc, g, n)) },
+    9: { other: 'gateway, access log on', check: (sc, g, n, r) => r && target(`${sc}: log on ≥ 0.9× log off`, ratio(r, g), r.rate >= 0.9 * g.rate) },
+    10: { other: (sc) => rows.find((x) => x.scenario === sc && x.server.startsWith('gateway on Node'))?.server, check: (sc, g, n, r) => r && target(`${sc}: ${process.version} / ${r.server.slice('gateway on '.length)} (reported)`, ratio(g, r), null) },
+  }
   for (const sc of scenarios) {
     const g = by(sc, 'gateway')
     const n = by(sc, 'nginx')
     if (!g || !n) continue
-    if (sc.startsWith('1') || sc.startsWith('2')) {
-      target(`${sc}: req/s ≥ 0.5× nginx`, ratio(g, n), g.rate >= 0.5 * n.rate)
-      target(`${sc}: p99 ≤ 2× nginx`, `${fmt(g.p99, 2)} vs ${fmt(n.p99, 2)} ms`, g.p99 <= 2 * n.p99)
-    }
-    if (sc.startsWith('3')) target(`${sc}: ≥ 0.8× nginx`, ratio(g, n), g.rate >= 0.8 * n.rate)
-    if (sc.startsWith('7')) {
-      const r = by(sc, REF)
-      if (r) target(`${sc}: req/s ≥ 0.9× the plain node:http2 reference`, ratio(g, r), g.rate >= 0.9 * r.rate)
-      target(`${sc}: p99 ≤ 2× nginx`, `${fmt(g.p99, 2)} vs ${fmt(n.p99, 2)} ms`, g.p99 <= 2 * n.p99)
-    }
-    if (sc.startsWith('8')) target(`${sc}: calls/s against nginx grpc_pass (reported, no target yet)`, ratio(g, n), null)
+    const t = TARGETS[Number(sc.split(' ')[0])] ?? {}
+    const otherName = typeof t.other === 'function' ? t.other(sc) : t.other
+    t.check?.(sc, g, n, otherName ? by(sc, otherName) : undefined)
+    if (t.nginx) target(`${sc}: ≥ ${t.nginx}× nginx`, ratio(g, n), g.rate >= t.nginx * n.rate)
+    else for (const x of rows.filter((x) => x.scenario === sc && x.server.startsWith('gateway'))) target(`${sc}: ${x.server} / nginx`, ratio(x, n), null)
   }
   const prop = rows.find((r) => r.scenario.startsWith('5'))
   if (prop) target('5 propagation p99 < 100 ms', `${fmt(prop.p99, 1)} ms`, prop.p99 < 100)

@@ -12,6 +12,7 @@ import { adminOf } from '../lib/admin.js'
 import { issue, makeCa, makePki } from '../lib/certs.js'
 import { closeAgents, httpsGet } from '../lib/tls-client.js'
 import { eventually } from '../lib/eventually.js'
+import { OpensslCa } from '../lib/openssl-ca.js'
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 
@@ -105,6 +106,25 @@ t.test('explain agrees with the data plane', async (t) => {
     const res = await admin.put(`routes/${id}`, r)
     t.ok(res.status === 200 || res.status === 201, `route ${id}: ${res.text}`)
   }
+  // revocation: a CA run by the openssl command line, one client revoked in its CRL
+  const crlCa = new OpensslCa('Agreement CRL CA')
+  t.teardown(() => crlCa.cleanup())
+  const carol = crlCa.issue('carol')
+  const dave = crlCa.issue('dave')
+  crlCa.revoke(carol)
+  const crl = crlCa.crl()
+  const staleCrl = crlCa.crl({ lastUpdate: new Date(Date.now() - 3 * DAY), nextUpdate: new Date(Date.now() - DAY) })
+  const crlSsls: Record<string, unknown> = {
+    'crl-strict': { snis: ['crl-strict.test'], client: { ca: crlCa.self.cert, crl } },
+    'crl-skip': { snis: ['crl-skip.test'], client: { ca: crlCa.self.cert, crl, skip_mtls_uri_regex: ['^/public/'] } },
+    'crl-stale': { snis: ['crl-stale.test'], client: { ca: crlCa.self.cert, crl: staleCrl, skip_mtls_uri_regex: ['^/public/'] } },
+  }
+  for (const [id, s] of Object.entries(crlSsls)) {
+    const sni = (s as { snis: string[] }).snis[0]!
+    const c = server(sni)
+    const r = await admin.put(`ssls/${id}`, { ...(s as object), cert: c.cert, key: c.key })
+    t.ok(r.status === 200 || r.status === 201, `ssl ${id}: ${r.text}`)
+  }
   const cons = await admin.put('consumers/alice', { username: 'alice', plugins: { 'mtls-auth': { certificates: [pki.clients['alice']!.cert] } } })
   t.equal(cons.status, 201, cons.text)
 
@@ -124,6 +144,8 @@ t.test('explain agrees with the data plane', async (t) => {
     foreign: pki.foreignClient,
     selfsigned: selfSigned,
     deep: { cert: deep.cert + inter.cert, key: deep.key },
+    carol,
+    dave,
   }
 
   interface Case {
@@ -139,6 +161,11 @@ t.test('explain agrees with the data plane', async (t) => {
   for (const sni of ['strict.test', 'skip.test', 'open.test', 'depth.test', undefined]) {
     for (const cert of ['none', 'alice', 'expired', 'foreign', 'deep'] as const) {
       for (const uri of paths) cases.push({ name: `${sni ?? '(no SNI)'} ${cert} ${uri}`, scheme: 'https', ...(sni ? { sni } : {}), uri, cert })
+    }
+  }
+  for (const sni of ['crl-strict.test', 'crl-skip.test', 'crl-stale.test']) {
+    for (const cert of ['carol', 'dave', 'none'] as const) {
+      for (const uri of ['/public/a', '/api/a']) cases.push({ name: `${sni} ${cert} ${uri}`, scheme: 'https', sni, uri, cert })
     }
   }
   cases.push(

@@ -10,6 +10,7 @@ import { startEtcd } from '../lib/etcd.js'
 import { KEY, ROOT, startGateway, VIEWER_KEY } from '../lib/gateway.js'
 import { httpGet } from '../lib/tls-client.js'
 import { issue, makeCa } from '../lib/certs.js'
+import { OpensslCa } from '../lib/openssl-ca.js'
 
 const FROM = '127.0.0.2' // the address allow_admin lets in; the tests' other requests come from 127.0.0.1
 
@@ -72,6 +73,15 @@ t.test('web UI: served on admin_listen, behind allow_admin, with the page protec
     const bad = await call('POST', 'ui/inspect', KEY, { cert: 'nope' })
     t.equal(bad.status, 400)
     t.match(bad.json.error_msg, /"cert"/)
+    // a CRL's next update is part of the view (the certificates page and the expiry timeline show it)
+    const ossl = new OpensslCa('View CRL CA')
+    t.teardown(() => ossl.cleanup())
+    const srv = issue(ca, { cn: 'c.test', sans: ['c.test'] })
+    const next = new Date(Date.now() + 5 * 86_400_000)
+    const withCrl = await call('PUT', 'ssls/c', KEY, { snis: ['c.test'], cert: srv.cert, key: srv.key, client: { ca: ossl.self.cert, crl: ossl.crl({ nextUpdate: next }) } })
+    t.equal(withCrl.status, 201, withCrl.text)
+    const c = (await call('GET', 'ui/certificates', VIEWER_KEY)).json.ssls.find((s: { id: string }) => s.id === 'c')
+    t.same(c.client.crl, [{ issuer: 'CN=View CRL CA', nextUpdate: `${next.toISOString().slice(0, 19)}.000Z` }])
     const tls = await call('GET', 'ui/tls', VIEWER_KEY)
     t.equal(tls.status, 200, tls.text)
     t.match(tls.json, { time: Number, handshakes: {}, client_cert_failures: {} })

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox'
 import type { X509Certificate } from 'node:crypto'
 import { CertPem, Desc, Host, KeyPem, Labels, Meta, closed } from './defs.js'
 import { keyMatchesCert, parseCertChain, parsePrivateKey, expiryWarning, normalizeSni, uncoveredSnis } from '../x509/server-cert.js'
-import { checkCrls, crlWarnings, type Crl } from '../x509/crl.js'
+import { checkCrls, checkCrlsOf, crlWarnings, type Crl } from '../x509/crl.js'
 import { decryptKey, isPlainPem } from './key-crypto.js'
 import { checkPattern } from './regex.js'
 import { fail, ok, type Result } from '../schema/decode.js'
@@ -69,7 +69,7 @@ export function checkSsl(ssl: Ssl): string | undefined {
     if (why) return `property "client.skip_mtls_uri_regex[${i}]" validation failed: ${why}`
   }
   if (ssl.client?.crl !== undefined) {
-    const r = checkCrls(ssl.client.crl, ssl.client.ca)
+    const r = checkCrlsOf(ssl.client, ssl.client.crl, ssl.client.ca)
     if (!r.ok) return `property "client.crl" validation failed: ${r.error}`
   }
   return undefined

@@ -9,7 +9,7 @@ import { ticketKeyName, type TicketSecrets } from './ticket-secrets.js'
 import { protocolOptions, type TlsDefaults } from './settings.js'
 
 export { protocolOptions } from './settings.js'
-import { chainLink, compileCrlSet, parseCrlPem, type ChainLink, type CrlSet } from '../x509/crl.js'
+import { chainLink, compileCrlSet, crlsOf, type ChainLink, type CrlSet } from '../x509/crl.js'
 
 /** An ssl object as the data plane holds it (schema defaults filled, id from the key). */
 export type SslValue = Readonly<Ssl> & { readonly id: string }
@@ -91,8 +91,7 @@ export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | unde
   let crls: CrlSet | undefined
   if (ssl.client.crl !== undefined) {
     // the decoder checked the CRLs (parse, signature by a CA of client.ca) before this object got here
-    const parsed = parseCrlPem(ssl.client.crl)
-    crls = compileCrlSet(parsed.ok ? parsed.crls : [])
+    crls = compileCrlSet(crlsOf(ssl.client, ssl.client.crl))
   }
   return Object.freeze({ ca: ssl.client.ca, depth: ssl.client.depth ?? 1, skip: Object.freeze(skip), crls, crl: ssl.client.crl })
 }

@@ -244,6 +244,25 @@ export function checkCrls(crlPem: string, caPem: string): { readonly ok: true; r
   return { ok: true, crls: parsed.crls }
 }
 
+// The CRLs the decoder checked, by the `client` block (or conf) they came from: the data plane's
+// compile reuses them instead of parsing a large CRL a second time. Keyed by identity, weakly.
+const checked = new WeakMap<object, readonly Crl[]>()
+
+/** checkCrls, remembering the parsed CRLs for `owner` (the object holding the field). */
+export function checkCrlsOf(owner: object, crlPem: string, caPem: string): ReturnType<typeof checkCrls> {
+  const r = checkCrls(crlPem, caPem)
+  if (r.ok) checked.set(owner, r.crls)
+  return r
+}
+
+/** The CRLs checkCrlsOf parsed for `owner`, else `crlPem` parsed now (an unreadable one: none). */
+export function crlsOf(owner: object, crlPem: string): readonly Crl[] {
+  const hit = checked.get(owner)
+  if (hit) return hit
+  const parsed = parseCrlPem(crlPem)
+  return parsed.ok ? parsed.crls : []
+}
+
 /** Warnings for CRLs whose nextUpdate has passed or falls within `withinMs` (24 hours). */
 export function crlWarnings(crls: readonly Crl[], nowMs: number, field: string, withinMs = 86_400_000): string[] {
   const out: string[] = []

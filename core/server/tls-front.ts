@@ -7,7 +7,7 @@ import type { Generation } from '../state.js'
 import type { ClientCert } from '../plugins/types.js'
 import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
 import type { BalanceSlot } from './worker-balance.js'
-import { chainLinksOf, intermediatesIn, type TlsPolicy } from '../tls/contexts.js'
+import { chainLinksOf, intermediatesIn, resumedIntermediates, type TlsPolicy } from '../tls/contexts.js'
 import { checkRevocation, type ChainLink, type RevocationError } from '../x509/crl.js'
 import { buildClientCertFacts, clientCertOf, clientVerdict, reasonCategory, type CertFailureReason } from '../x509/cert.js'
 import { PeerCertCache } from '../tls/peer-cache.js'
@@ -117,15 +117,28 @@ export async function startTlsFront(o: {
       const error = (s.authorizationError as unknown as string | null | undefined) ?? undefined
       let n: number | undefined
       if (known && authorized) {
-        n = known.intermediates ?? intermediatesIn(s.getPeerCertificate(true))
-        if (n <= policy.client.depth) known.intermediates = n
+        if (known.intermediates !== undefined) n = known.intermediates
+        else if (s.isSessionReused()) {
+          // a resumed session has the leaf but not the chain: the count of the full handshake
+          // that made it when this worker saw it, else what the CA store alone shows; never
+          // recorded (counting the truncated chain once let a chain past the depth in, full
+          // handshakes included)
+          n = known.beyond ?? resumedIntermediates(s.getPeerCertificate(true))
+        } else {
+          n = intermediatesIn(s.getPeerCertificate(true))
+          if (n <= policy.client.depth) known.intermediates = n
+          else known.beyond = n
+        }
       }
       // revocation: every certificate of a chain that passed the rest, against the object's CRLs
       let revoked: RevocationError | undefined
       if (known && authorized && n !== undefined && n <= policy.client.depth) {
         chainOk = true
         const entry = known
-        links = () => (entry.links ??= chainLinksOf(s.getPeerCertificate(true)))
+        // a resumed session's chain lacks the intermediates the client sent: counted, never kept
+        links = s.isSessionReused()
+          ? () => entry.links ?? chainLinksOf(s.getPeerCertificate(true))
+          : () => (entry.links ??= chainLinksOf(s.getPeerCertificate(true)))
         const crls = policy.client.crls
         if (crls) revoked = checkRevocation(links(), crls, Date.now())
       }

@@ -216,6 +216,11 @@ export function createPolicyCache(deps: PolicyDeps): PolicyCache {
  * (`getPeerCertificate(true)`): OpenSSL's depth counts them (depth N allows N, spec §6.3).
  */
 export function intermediatesIn(leaf: DetailedPeerCertificate): number {
+  return walkChain(leaf).intermediates
+}
+
+/** Intermediates in Node's chain below its last certificate, and whether that one is a self-issued anchor. */
+function walkChain(leaf: DetailedPeerCertificate): { intermediates: number; anchored: boolean } {
   let n = 1
   let cur = leaf
   const seen = new Set<DetailedPeerCertificate>([leaf])
@@ -225,8 +230,20 @@ export function intermediatesIn(leaf: DetailedPeerCertificate): number {
     n++
   }
   // the last certificate is the anchor when it issued itself; otherwise the anchor is missing from the chain
-  const selfIssued = cur.issuerCertificate === cur || cur.issuerCertificate?.fingerprint256 === cur.fingerprint256
-  return Math.max(0, selfIssued ? n - 2 : n - 1)
+  const anchored = cur.issuerCertificate === cur || cur.issuerCertificate?.fingerprint256 === cur.fingerprint256
+  return { intermediates: Math.max(0, anchored ? n - 2 : n - 1), anchored }
+}
+
+/**
+ * Intermediates of a resumed session's chain, as far as they can be known: the session keeps the
+ * leaf but not the intermediates the client sent (OpenSSL's SSL_SESSION encoding has no peer
+ * chain), so Node's chain is the leaf plus what the CA store adds. Exact when the store reaches a
+ * self-issued anchor from the leaf; otherwise at least one intermediate was there (a lower bound:
+ * depth 0 is judged exactly, a deeper chain needs the full handshake's count, core/tls/peer-cache.ts).
+ */
+export function resumedIntermediates(leaf: DetailedPeerCertificate): number {
+  const w = walkChain(leaf)
+  return w.anchored ? w.intermediates : Math.max(1, w.intermediates)
 }
 
 /**

@@ -24,6 +24,11 @@ export interface PeerEntry {
   intermediates: number | undefined
   /** the chain's certificates for the revocation check (leaf first, no anchor); read once per policy */
   links?: readonly ChainLink[]
+  /**
+   * intermediates of the last full handshake's chain past the depth: a session it made resumes
+   * with that count (the resumed session has no chain to count), never with a shorter one
+   */
+  beyond?: number | undefined
 }
 
 export class PeerCertCache {

@@ -85,11 +85,14 @@ t.test('session resumption with client certificates', async (t) => {
   const echo = await startEcho(t)
   const gw = await startGateway(t, { etcd: etcd.url })
   const admin = adminOf(gw)
-  const pki = makePki({ servers: [['strict.test'], ['skip.test'], ['other.test'], ['a.multi.test', 'b.multi.test'], ['depth0.test'], ['skipdepth0.test']], clients: ['alice'] })
+  const pki = makePki({ servers: [['strict.test'], ['skip.test'], ['other.test'], ['a.multi.test', 'b.multi.test'], ['depth0.test'], ['skipdepth0.test'], ['skipdepth1.test']], clients: ['alice'] })
   const alice = pki.clients['alice']!
   const inter = issue(pki.ca, { cn: 'Test Intermediate CA', ca: true })
   const carolLeaf = issue(inter, { cn: 'carol' })
   const carol = { cert: carolLeaf.cert + inter.cert, key: carolLeaf.key }
+  const inter2 = issue(inter, { cn: 'Test Intermediate CA 2', ca: true })
+  const daveLeaf = issue(inter2, { cn: 'dave' })
+  const dave = { cert: daveLeaf.cert + inter2.cert + inter.cert, key: daveLeaf.key }
   const srv = (n: string) => pki.servers[n]!
   const put = async (path: string, body: Record<string, unknown>): Promise<void> => {
     const r = await admin.put(path, body)
@@ -103,6 +106,7 @@ t.test('session resumption with client certificates', async (t) => {
   await ssl('multi', ['a.multi.test', 'b.multi.test'], {})
   await ssl('depth0', ['depth0.test'], { depth: 0 })
   await ssl('skipdepth0', ['skipdepth0.test'], { depth: 0, skip_mtls_uri_regex: ['^/public/'] })
+  await ssl('skipdepth1', ['skipdepth1.test'], { depth: 1, skip_mtls_uri_regex: ['^/public/'] })
   await put('routes/all', { uri: '/*', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } }, plugins: { 'proxy-rewrite': { headers: { set: VARS } } } })
   await eventually(() => nodeRequest(gw.https, { sni: 'skipdepth0.test', version: 'TLSv1.3', path: '/public/ready' }), (r) => r.status === 200, { describe: () => gw.output() })
 
@@ -170,6 +174,36 @@ t.test('session resumption with client certificates', async (t) => {
       t.equal(other.facts['X-Server-Name'], 'other.test')
       const noCert = await opensslRequest({ sni: 'other.test', version, path: '/x', sessIn: first.sessOut })
       t.equal(noCert.status, 0, 'without a certificate the session buys nothing: refused')
+    })
+
+    t.test(`${version}: a chain past client.depth stays refused when its session is offered again`, async (t) => {
+      const strict = await nodeRequest(gw.https, { sni: 'depth0.test', version, cert: carol, path: '/x' })
+      t.not(strict.status, 200, 'strict, depth 0, one intermediate: refused')
+      if (strict.session) {
+        const again = await nodeRequest(gw.https, { sni: 'depth0.test', version, cert: carol, session: strict.session, path: '/x' })
+        t.not(again.status, 200, 'the session it was given does not get it in')
+      }
+      const skip = await nodeRequest(gw.https, { sni: 'skipdepth0.test', version, cert: carol, path: '/public/x' })
+      t.equal(skip.status, 200, 'skip mode: the handshake passes, the whitelisted path is served')
+      t.equal(skip.facts['X-Client-Verify'], 'FAILED:certificate chain too long')
+      const resumed = await nodeRequest(gw.https, { sni: 'skipdepth0.test', version, cert: carol, session: skip.session, path: '/public/x' })
+      t.equal(resumed.reused, true, 'resumed')
+      t.same(resumed.facts, skip.facts, 'resumed: the same $ssl_client_verify')
+      const api = await nodeRequest(gw.https, { sni: 'skipdepth0.test', version, cert: carol, session: skip.session, path: '/api' })
+      t.equal(api.status, 400, 'resumed: a path off the skip list still gets 400')
+      const full = await nodeRequest(gw.https, { sni: 'skipdepth0.test', version, cert: carol, path: '/public/x' })
+      t.equal(full.facts['X-Client-Verify'], 'FAILED:certificate chain too long', 'a full handshake after the resumptions: still refused')
+      const deep = await nodeRequest(gw.https, { sni: 'skipdepth1.test', version, cert: dave, path: '/public/x' })
+      t.equal(deep.facts['X-Client-Verify'], 'FAILED:certificate chain too long', 'depth 1, two intermediates: refused')
+      const deepAgain = await nodeRequest(gw.https, { sni: 'skipdepth1.test', version, cert: dave, session: deep.session, path: '/public/x' })
+      t.equal(deepAgain.reused, true, 'resumed')
+      t.equal(deepAgain.facts['X-Client-Verify'], 'FAILED:certificate chain too long', 'resumed: still refused')
+      const within = await nodeRequest(gw.https, { sni: 'skipdepth1.test', version, cert: carol, path: '/api' })
+      t.equal(within.status, 200, 'depth 1, one intermediate: verified')
+      const withinAgain = await nodeRequest(gw.https, { sni: 'skipdepth1.test', version, cert: carol, session: within.session, path: '/api' })
+      t.equal(withinAgain.reused, true, 'resumed')
+      t.equal(withinAgain.status, 200, 'resumed: still verified')
+      t.same(withinAgain.facts, within.facts, 'with the same facts')
     })
   }
 

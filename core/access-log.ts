@@ -1,9 +1,10 @@
 /**
  * The access log (`apisix.access_log`): one JSON object per request and line, written through
  * pino's asynchronous destination (sonic-boom). A write only appends to an in-memory buffer;
- * the file is written in the background, so a request never waits for the disk. When the disk
- * falls more than MAX_BUFFERED_BYTES behind, further lines are dropped and counted rather than
- * held without bound.
+ * the file is written in the background, so a request never waits for the disk. Lines go out in
+ * blocks of FLUSH_BYTES, or after FLUSH_MS when fewer arrive (nginx's `access_log … buffer=
+ * flush=`). When the disk falls more than MAX_BUFFERED_BYTES behind, further lines are dropped
+ * and counted rather than held without bound.
  */
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
@@ -57,6 +58,15 @@ export interface AccessLog {
 
 /** Lines beyond this many buffered bytes are dropped. */
 export const MAX_BUFFERED_BYTES = 16 * 1024 * 1024
+/**
+ * Lines are handed to the file in blocks of this many bytes (sonic-boom's minLength; its maximum
+ * is one write of 16 KiB). Without it every line started its own background write: in a
+ * loopback ping-pong with one line per round trip (Node 24), 25–32 µs of CPU per round trip
+ * against 18–20 without a log; with 8 KiB blocks 21–23 µs.
+ */
+export const FLUSH_BYTES = 8192
+/** A line waits at most this long for its block. */
+export const FLUSH_MS = 1000
 
 const disabled: AccessLog = { write: () => {}, dropped: () => 0, reopen: () => {}, close: async () => {} }
 
@@ -96,11 +106,22 @@ export function createAccessLog(conf: AccessLogConfig, baseDir: string, onError:
   if (!toStdout) checkWritable(file)
   // Buffer mode: in string mode sonic-boom re-measures its whole pending chunk on every write
   // (about 3x the cost per line, measured here).
-  const common = { sync: false, maxLength: MAX_BUFFERED_BYTES, contentMode: 'buffer' } as const
+  const common = { sync: false, maxLength: MAX_BUFFERED_BYTES, contentMode: 'buffer', minLength: FLUSH_BYTES } as const
   const dest = toStdout ? pino.destination({ ...common, dest: 1 }) : pino.destination({ ...common, dest: file, mkdir: true, append: true })
   let dropped = 0
   let failed = false
   let closed = false
+  let unflushed = false
+  const flusher = setInterval(() => {
+    if (!unflushed || closed || failed) return
+    unflushed = false
+    try {
+      dest.flush()
+    } catch (err) {
+      onError(err as Error)
+    }
+  }, FLUSH_MS)
+  flusher.unref()
   dest.on('drop', () => void dropped++)
   dest.on('error', (err: Error) => {
     failed = true
@@ -112,6 +133,7 @@ export function createAccessLog(conf: AccessLogConfig, baseDir: string, onError:
       try {
         // In buffer mode sonic-boom takes Buffers; its typings only declare string.
         dest.write(Buffer.from(formatAccessLine(entry)) as unknown as string)
+        unflushed = true
       } catch (err) {
         // sonic-boom throws only once destroyed; a request must not see it.
         dropped++
@@ -125,6 +147,7 @@ export function createAccessLog(conf: AccessLogConfig, baseDir: string, onError:
     close() {
       if (closed) return Promise.resolve()
       closed = true
+      clearInterval(flusher)
       return new Promise<void>((done) => {
         if (failed) {
           dest.destroy()

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { createAccessLog, formatAccessLine, type AccessLogEntry } from '../../core/access-log.js'
+import { createAccessLog, FLUSH_BYTES, FLUSH_MS, formatAccessLine, type AccessLogEntry } from '../../core/access-log.js'
+import { eventually } from '../lib/eventually.js'
 
 const FIELDS = [
   'time',
@@ -67,6 +68,21 @@ t.test('access log: 1000 entries, close → 1000 lines in order, each with exact
   t.same(Object.keys(got[0] ?? {}), FIELDS)
   t.same(got[7], { ...entry(7) })
   t.ok(got.every((l, i) => l['uri'] === `/api/${i}?q="x"`), 'order kept')
+  t.equal(log.dropped(), 0)
+})
+
+t.test('access log: lines go out in blocks; a block not yet full reaches the file by the flush timer, without close', async (t) => {
+  const dir = await tempDir(t)
+  const file = join(dir, 'access.log')
+  const log = createAccessLog({ enable: true, path: file }, '/nonexistent')
+  t.teardown(() => log.close())
+  const size = Buffer.byteLength(formatAccessLine(entry(0)))
+  t.ok(size < FLUSH_BYTES / 4, `one line (${size} bytes) is far from a block (${FLUSH_BYTES})`)
+  log.write(entry(0))
+  log.write(entry(1))
+  // polled with a deadline well past FLUSH_MS: without the timer the two lines wait for close
+  const got = await eventually(() => lines(file).catch(() => []), (l) => l.length === 2, { timeoutMs: FLUSH_MS * 5, intervalMs: 50 })
+  t.same(got.map((l) => l['uri']), ['/api/0?q="x"', '/api/1?q="x"'], 'both lines, in order')
   t.equal(log.dropped(), 0)
 })
 

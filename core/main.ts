@@ -54,6 +54,7 @@ export async function runWorker(): Promise<void> {
     keyring: config.apisix.data_encryption.keyring,
     tickets: () => tickets,
     onBuildError: (id, reason) => log.error({ ssl_id: id, reason }, 'ssl object cannot be served; handshakes for its SNIs fail'),
+    onStaplingError: (id, reason) => log.warn({ ssl_id: id, reason }, 'OCSP response for stapling not fetched; handshakes go on without a staple'),
     http2: config.apisix.enable_http2,
     tls: tlsDefaults(config),
   })

@@ -9,6 +9,7 @@ import { ticketKeyName, type TicketSecrets } from './ticket-secrets.js'
 import { protocolOptions, type TlsDefaults } from './settings.js'
 
 export { protocolOptions } from './settings.js'
+import { enableStapling } from './stapling.js'
 import { chainLink, compileCrlSet, crlsOf, type ChainLink, type CrlSet } from '../x509/crl.js'
 
 /** An ssl object as the data plane holds it (schema defaults filled, id from the key). */
@@ -41,6 +42,8 @@ export interface PolicyDeps {
   tickets(): TicketSecrets
   /** called once when an object's server cannot be built */
   onBuildError(id: string, reason: string): void
+  /** hears why an OCSP fetch for stapling failed (the handshakes go on without a staple) */
+  onStaplingError?(id: string, reason: string): void
   /** apisix.enable_http2: the policies offer h2 by ALPN (default false: no ALPN at all) */
   readonly http2?: boolean | undefined
   /** apisix.ssl.ssl_protocols and ssl_ciphers (default: APISIX's) */
@@ -166,7 +169,10 @@ class Policy implements TlsPolicy {
     if (!this.#built) {
       this.#epoch = secrets.epoch
       try {
-        this.#built = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.current }))
+        const server = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.current }))
+        const ocsp = ssl.ocsp_stapling
+        if (ocsp?.enabled) enableStapling(server, ocsp, [ssl.cert, ...(ssl.certs ?? [])], (why) => deps.onStaplingError?.(ssl.id, why))
+        this.#built = server
       } catch (err) {
         this.#built = err instanceof Error ? err : new Error(String(err))
         deps.onBuildError(ssl.id, this.#built.message)

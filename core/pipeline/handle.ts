@@ -10,9 +10,9 @@ import { liveFacts } from '../tls/revocation.js'
 import { runChains } from '../plugins/chain.js'
 import type { Step, UpstreamRequest } from '../plugins/types.js'
 import { finishUpstreamHeaders, forwardableHeaders, upstreamHostFor, type HeaderPairs } from '../proxy/headers.js'
-import { forward, type ForwardRequest, type ForwardResult, type UpgradeSocket } from '../proxy/forward.js'
+import { forward, type ForwardFields, type ForwardRequest, type ForwardResult, type UpgradeSocket } from '../proxy/forward.js'
 import type { Pools } from '../proxy/pools.js'
-import { hashKeyOf, type PlanNode, type Timeouts, type UpstreamPlan } from '../proxy/upstream-plan.js'
+import { hashKeyOf, type PlanNode, type UpstreamPlan } from '../proxy/upstream-plan.js'
 import { Context } from './context.js'
 import type { ClientCertSource } from './client-cert-source.js'
 import { parseTarget } from './path.js'
@@ -75,20 +75,12 @@ function applyEdits(pairs: HeaderPairs, u: UpstreamRequest): HeaderPairs {
   return out
 }
 
+type Writable<T> = { -readonly [K in keyof T]: T[K] }
+// Exchange's data fields are forward()'s ForwardFields, set once in its constructor (declared there, not repeated here)
+interface Exchange extends Writable<ForwardFields> {}
+
 /** The proxy side of one request: what forward() asks for, as methods (no closures per request). */
 class Exchange implements ForwardRequest {
-  readonly req: RequestHead
-  readonly res: HttpResponse
-  readonly plan: UpstreamPlan
-  readonly pools: Pools
-  readonly method: string
-  readonly path: string
-  readonly hashKey: string | undefined
-  readonly timeouts: Timeouts
-  readonly upgrade: string | undefined
-  readonly upgradeSocket: UpgradeSocket | undefined
-  readonly clientBodyMs: number
-  readonly clientSendMs: number
   readonly now = Date.now
   readonly #d: HandlerDeps
   readonly #ctx: Context

@@ -35,8 +35,8 @@ export interface UpgradeSocket {
   readonly head: Buffer
 }
 
-/** Everything forward() needs; built by the pipeline once per request. */
-export interface ForwardRequest {
+/** The values forward() reads from a request; set once by the pipeline. */
+export interface ForwardFields {
   readonly req: RequestHead
   readonly res: HttpResponse
   readonly plan: UpstreamPlan
@@ -44,8 +44,6 @@ export interface ForwardRequest {
   readonly method: string
   /** path and query sent upstream */
   readonly path: string
-  /** the header list (flat) for one node: Host may depend on the node (pass_host node) */
-  headersFor(node: PlanNode): string[]
   readonly hashKey: string | undefined
   readonly timeouts: Timeouts
   /** `nginx_config.http.client_body_timeout` (ms, 0 = none): the request body may stall this long */
@@ -55,6 +53,12 @@ export interface ForwardRequest {
   /** the client's Upgrade token when the route allows WebSocket and the client asked */
   readonly upgrade: string | undefined
   readonly upgradeSocket: UpgradeSocket | undefined
+}
+
+/** Everything forward() needs; built by the pipeline once per request. */
+export interface ForwardRequest extends ForwardFields {
+  /** the header list (flat) for one node: Host may depend on the node (pass_host node) */
+  headersFor(node: PlanNode): string[]
   /** writes the gateway's own error reply (JSON error_msg) */
   reply(status: number, msg: string, headers?: Readonly<Record<string, string>>): void
   /** a clock in ms (passed in) */

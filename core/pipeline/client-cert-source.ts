@@ -11,7 +11,7 @@
  * itself (V8 hashes it once per request, about 1 µs; a SHA-256 of it cost 15 µs).
  */
 import { buildCidrSet, type CidrSet } from '../net/cidr.js'
-import { parseHeaderCert, parseHeaderChain } from '../tls/header-cert.js'
+import { parseHeaderCert, parseHeaderChain } from '../x509/header-cert.js'
 import { buildClientCertFacts } from '../x509/cert.js'
 import type { TlsFacts } from '../tls/facts.js'
 import type { ClientCert } from '../plugins/types.js'

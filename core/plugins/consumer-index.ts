@@ -5,7 +5,7 @@
  * generation; the admin uses the same decoding to refuse a certificate another consumer owns.
  */
 import { createHash } from 'node:crypto'
-import { decodeBase64, derCertificate, derShape, pemDer } from '../tls/header-cert.js'
+import { decodeBase64, derCertificate, derShape, pemDer } from '../x509/header-cert.js'
 
 /** A consumer as far as this index reads it. */
 export interface CertConsumer {

@@ -8,6 +8,7 @@
  * their own header (RFC 9440's `Client-Cert-Chain`, parseHeaderChain).
  */
 import { X509Certificate } from 'node:crypto'
+import { blockDer, pemBlocks } from './pem.js'
 
 /**
  * A certificate from a header: its DER and the parsed certificate (node's X509Certificate costs
@@ -21,7 +22,6 @@ export type HeaderCertResult =
 export const MAX_HEADER_CERT = 16384
 
 const XFCC_KEY = /^(?:by|hash|cert|chain|subject|uri|dns)=/i
-const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([^-]*)(?:-----END ([A-Z0-9 ]+)-----)?/g
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/
 const B64URL = /^[A-Za-z0-9_-]*={0,2}$/
 
@@ -69,16 +69,19 @@ function parseXfcc(s: string): Map<string, string>[] | string {
 
 /** The DER bytes of `text` when it holds exactly one PEM certificate (not parsed), or what is wrong. */
 export function pemDer(text: string): Buffer | string {
-  const blocks = [...text.matchAll(PEM_BLOCK)]
+  const { blocks, unterminated } = pemBlocks(text)
   const first = blocks[0]
-  if (!first) return 'PEM has no "-----BEGIN CERTIFICATE-----" line'
-  if (first[1] !== 'CERTIFICATE') return `PEM holds a ${first[1] ?? ''}, not a CERTIFICATE`
-  if (first[3] === undefined) return 'PEM has no "-----END CERTIFICATE-----" line'
-  if (first[3] !== 'CERTIFICATE') return `PEM block BEGIN CERTIFICATE ends with END ${first[3]}`
-  if (blocks.length > 1) return `PEM holds ${blocks.length} blocks; give only the client certificate, not a chain`
-  const body = (first[2] ?? '').replace(/\s+/g, '')
-  if (!B64.test(body)) return 'PEM body is not base64'
-  return Buffer.from(body, 'base64')
+  if (!first) {
+    if (unterminated === undefined) return 'PEM has no "-----BEGIN CERTIFICATE-----" line'
+    if (unterminated !== 'CERTIFICATE') return `PEM holds a ${unterminated}, not a CERTIFICATE`
+    const end = /-----END ([A-Z0-9 ]+)-----/.exec(text)?.[1]
+    return end === undefined ? 'PEM has no "-----END CERTIFICATE-----" line' : `PEM block BEGIN CERTIFICATE ends with END ${end}`
+  }
+  if (first.label !== 'CERTIFICATE') return `PEM holds a ${first.label}, not a CERTIFICATE`
+  const n = blocks.length + (unterminated === undefined ? 0 : 1)
+  if (n > 1) return `PEM holds ${n} blocks; give only the client certificate, not a chain`
+  const der = blockDer(first)
+  return typeof der === 'string' ? 'PEM body is not base64' : der
 }
 
 /** The certificate inside `text` when it holds exactly one PEM certificate. */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { X509Certificate } from 'node:crypto'
-import { MAX_HEADER_CERT, parseHeaderCert, parseHeaderChain } from '../../../core/tls/header-cert.js'
+import { MAX_HEADER_CERT, parseHeaderCert, parseHeaderChain } from '../../../core/x509/header-cert.js'
 import { issue, makeCa } from '../../lib/certs.js'
 
 const ca = makeCa('Header Test CA')

@@ -131,7 +131,7 @@ export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
         const verdict = d.auth({ method: 'GET', remoteAddr: req.socket.remoteAddress, headers: req.headers, query })
         if (!verdict.ok) return send(reply, verdict.status, verdict.body)
         const body = method === 'POST' ? parseBody(req.body as Buffer | undefined) : { ok: true as const, value: undefined }
-        if (!body.ok) return send(reply, 400, { error_msg: body.error })
+        if (!body.ok) return fail(reply, errorAnswer('GW_ADMIN_BAD_REQUEST', body.error))
         const a = await answer(body.value, verdict.role)
         return send(reply, a.status, a.body)
       },
@@ -153,8 +153,7 @@ export function buildAdminApp(d: AdminAppDeps): FastifyInstance {
       const name = path === '/ui/' ? 'index.html' : path.slice('/ui/'.length)
       const f = files.get(name)
       if (!f) {
-        const msg = files.size === 0 ? 'the web UI is not built: run bin/setup.sh' : `no file ${name} in the web UI`
-        return send(reply.headers(UI_HEADERS), files.size === 0 ? 503 : 404, { error_msg: msg })
+        return fail(reply.headers(UI_HEADERS), files.size === 0 ? errorAnswer('GW_ADMIN_UI_NOT_BUILT') : errorAnswer('GW_ADMIN_UI_NO_FILE', name))
       }
       reply.code(200).headers(UI_HEADERS).header('content-type', f.type).header('etag', f.etag)
       if (req.headers['if-none-match'] === f.etag) return reply.code(304).send('')

@@ -1,4 +1,5 @@
 import { RESOURCES, dirOf } from '../core/etcd/keys.js'
+import { errorAnswer } from '../core/errors.js'
 import { decodeExplainRequest } from '../core/explain/request.js'
 import { explain } from '../core/explain/explain.js'
 import { explainGeneration, type ListedKv } from '../core/explain/view.js'
@@ -10,7 +11,7 @@ import type { Answer, CrudDeps } from './crud.js'
  */
 export async function handleExplain(d: CrudDeps & { readonly fallbackSni: string }, body: unknown): Promise<Answer> {
   const req = decodeExplainRequest(body)
-  if (!req.ok) return { status: 400, body: { error_msg: req.error } }
+  if (!req.ok) return errorAnswer('GW_ADMIN_BAD_REQUEST', req.error)
   const listed: ListedKv[] = []
   for (const lists of await Promise.all(RESOURCES.map((r) => d.store.list(dirOf(d.prefix, r))))) listed.push(...lists)
   const gen = explainGeneration(d.prefix, listed, d.keyring)

@@ -6,6 +6,7 @@
  */
 import { X509Certificate } from 'node:crypto'
 import { dirOf } from '../core/etcd/keys.js'
+import { errorAnswer } from '../core/errors.js'
 import type { Ssl } from '../core/resources/ssl.js'
 import { sslWarnings } from '../core/resources/ssl.js'
 import { dnsNames, parseCertChain } from '../core/x509/server-cert.js'
@@ -87,15 +88,15 @@ export async function certificatesView(d: CrudDeps): Promise<Answer> {
 /** POST /apisix/admin/ui/inspect `{"cert": PEM}`: what the certificates of a PEM are (SANs, key type, expiry). */
 export function inspectPem(body: unknown): Answer {
   const pem = isObject(body) ? body['cert'] : undefined
-  if (typeof pem !== 'string') return { status: 400, body: { error_msg: 'invalid inspect request: property "cert" must be a PEM string' } }
+  if (typeof pem !== 'string') return errorAnswer('GW_ADMIN_BAD_REQUEST', 'invalid inspect request: property "cert" must be a PEM string')
   const chain = parseCertChain(pem)
-  if (!chain || chain.length === 0) return { status: 400, body: { error_msg: 'invalid inspect request: property "cert" holds no readable certificate' } }
+  if (!chain || chain.length === 0) return errorAnswer('GW_ADMIN_BAD_REQUEST', 'invalid inspect request: property "cert" holds no readable certificate')
   return { status: 200, body: { certs: chain.map(factsOf) } }
 }
 
 /** The TLS counters the Live TLS page plots (summed over the workers), with the time they were read. */
 export function tlsCounters(snapshot: MetricsSnapshot | undefined, nowMs: number): Answer {
-  if (!snapshot) return { status: 503, body: { error_msg: 'no data-plane worker answered the metrics request' } }
+  if (!snapshot) return errorAnswer('GW_ADMIN_NO_METRICS')
   const sum = (family: string, label: string): Record<string, number> => {
     const out: Record<string, number> = {}
     const f = snapshot.families.find((x) => x.name === family)

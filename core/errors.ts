@@ -33,6 +33,9 @@ const table = {
   GW_ADMIN_TOO_LARGE: { status: 413, msg: (limit: number) => `request body is larger than ${limit} bytes` },
   GW_ADMIN_CONFLICT: { status: 409, msg: (key: string) => `${key} was changed by another writer too many times; retry` },
   GW_ADMIN_INTERNAL: { status: 500, msg: () => 'internal error' },
+  GW_ADMIN_UI_NOT_BUILT: { status: 503, msg: () => 'the web UI is not built: run bin/setup.sh' },
+  GW_ADMIN_UI_NO_FILE: { status: 404, msg: (name: string) => `no file ${name} in the web UI` },
+  GW_ADMIN_NO_METRICS: { status: 503, msg: () => 'no data-plane worker answered the metrics request' },
   GW_ACCESS_LOG_OPEN: { status: 500, msg: (file: string, why: string) => `apisix.access_log.path ${file}: cannot open: ${why}` },
 } as const satisfies Record<string, Entry>
 

@@ -6,24 +6,13 @@
  */
 import { createHash, verify as verifySignature, X509Certificate } from 'node:crypto'
 import { readTime } from './cert.js'
+import { SIGNATURE_HASH } from './crl.js'
 import { certPathFacts } from './extensions.js'
 import { children, decodeOid, DerError, expectTag, readDer, TAG, type DerNode } from './der.js'
 
 const OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1'
 const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9'
 const SHA1_OID = Buffer.from('06052b0e03021a0500', 'hex') // AlgorithmIdentifier content: sha1, NULL params
-
-// signature algorithm OID → node:crypto hash (null: the key decides)
-const HASH: Readonly<Record<string, string | null>> = {
-  '1.2.840.113549.1.1.5': 'sha1',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.3.101.112': null,
-}
 
 /** DER of a TLV with a short or long length. */
 function tlv(tag: number, content: Buffer): Buffer {
@@ -111,7 +100,7 @@ export function checkOcspResponse(der: Buffer, cert: Buffer, issuer: Buffer, now
     if (!skipVerify) {
       const algNode = expectTag(children(der, expectTag(alg, TAG.SEQUENCE, 'signatureAlgorithm'))[0], TAG.OID, 'signature algorithm')
       const algOid = decodeOid(der.subarray(algNode.contentStart, algNode.end))
-      const hash = HASH[algOid]
+      const hash = SIGNATURE_HASH[algOid]
       if (hash === undefined) return { ok: false, error: `the response is signed with an algorithm this gateway does not verify (${algOid})` }
       const signed = der.subarray(tbsNode.start, tbsNode.end)
       const sigNode = expectTag(sig, TAG.BIT_STRING, 'signature')

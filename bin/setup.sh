@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fresh-machine set-up for `npm start`, `npm test` and `npm run bench`: Node.js 24 or newer, npm
 # packages, the TypeScript build, the web UI's bundle, an etcd server binary (Debian's etcd-server
-# package) when none is on PATH, and Debian's chromium for the UI's browser tests (npm test only).
+# package) when none is on PATH, and for `npm test` the tools its tests drive (etcdctl, h2load, nghttp, chromium).
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,38 +31,25 @@ bin/with-node node node_modules/typescript/bin/tsc -p tsconfig.json
 bin/with-node node ui/build.mjs  # the web UI (ui/) into dist/ui/, served at /ui/ on admin_listen
 date -u +%FT%TZ > dist/.stamp   # bin/apisix compares sources against this (see its comment)
 
-if ! command -v etcd >/dev/null 2>&1; then
+# Debian packages: `need CMD PACKAGE WHAT` installs PACKAGE when CMD is missing (as root with
+# apt-get), else stops naming the package to install.
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing etcd from Debian's etcd-server package" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 && apt-get install -y -qq etcd-server >&2
+    echo "setup: installing $3 from Debian's $2 package" >&2
+    if [ -z "${apt_updated:-}" ]; then DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2; apt_updated=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2
   else
-    echo "setup: no etcd binary found; install one (Debian/Ubuntu: 'sudo apt-get install etcd-server', or see https://etcd.io/docs/latest/install/) and run again" >&2
+    echo "setup: $1 not found; install $3 (Debian/Ubuntu: 'sudo apt-get install $2') and run again" >&2
     exit 1
   fi
-fi
+}
 
-# h2load and nghttp (Debian's nghttp2-client): the HTTP/2 tests and bench rows use them
-if ! command -v h2load >/dev/null 2>&1 || ! command -v nghttp >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing h2load and nghttp from Debian's nghttp2-client package" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 && apt-get install -y -qq nghttp2-client >&2
-  else
-    echo "setup: h2load/nghttp not found; install them (Debian/Ubuntu: 'sudo apt-get install nghttp2-client') and run again" >&2
-    exit 1
-  fi
-fi
-
-# the browser tests (t/e2e/ui-browser.test.ts) drive Debian's chromium with playwright-core;
-# `npm test` sets APISIX_SETUP_BROWSER=1 (npm start does not need a browser)
-if [ "${APISIX_SETUP_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "setup: installing Debian's chromium for the browser tests" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2 && apt-get install -y -qq chromium >&2
-  else
-    echo "setup: no chromium found; install it (Debian/Ubuntu: 'sudo apt-get install chromium') for the browser tests" >&2
-    exit 1
-  fi
+need etcd etcd-server "the etcd server"
+# `npm test` sets APISIX_SETUP_TESTS=1: the tools only the tests use (npm start needs none of them)
+if [ "${APISIX_SETUP_TESTS:-0}" = "1" ]; then
+  need etcdctl etcd-client "etcdctl (the etcd auth test sets up users with it)"
+  need h2load nghttp2-client "h2load and nghttp (HTTP/2 tests)"
+  need nghttp nghttp2-client "h2load and nghttp (HTTP/2 tests)"
+  need chromium chromium "Debian's chromium (the UI's browser tests, driven by playwright-core)"
 fi

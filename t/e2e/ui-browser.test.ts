@@ -22,7 +22,7 @@ const XSS = '<img src=x onerror=alert(1)>'
 const URGENT = '#c62828'
 
 t.test('web UI in a browser', async (t) => {
-  if (!CHROMIUM) throw new Error("no chromium: bin/setup.sh installs Debian's chromium (APISIX_SETUP_BROWSER=1, as npm test sets)")
+  if (!CHROMIUM) throw new Error("no chromium: bin/setup.sh installs Debian's chromium (APISIX_SETUP_TESTS=1, as npm test sets)")
   if (!existsSync(join(ROOT, 'dist', 'ui', 'app.js'))) throw new Error('the web UI is not built: run bin/setup.sh (node ui/build.mjs)')
   const etcd = await startEtcd(t)
   const echo = await startEcho(t)

@@ -73,12 +73,22 @@ export interface PolicyCache {
  * The context does not depend on the secret: a server whose keys were rotated in place and one
  * built after the rotation must accept each other's sessions.
  */
-export function sessionSecrets(secret: Buffer, id: string, modRevision: string): { ticketKeys: Buffer; sessionIdContext: string } {
+export function sessionSecrets(secret: Buffer, id: string, modRevision: string, scope = ''): { ticketKeys: Buffer; sessionIdContext: string } {
   const info = `${id}\u0000${modRevision}`
-  const ticketKeys = Buffer.from(hkdfSync('sha256', secret, 'apisix-tls-ticket-keys', info, 48))
+  const ticketKeys = Buffer.from(hkdfSync('sha256', secret, 'apisix-tls-ticket-keys', scope ? `${info}\u0000${scope}` : info, 48))
   const sessionIdContext = createHash('sha256').update(`apisix-tls-session-id-context\u0000${info}`).digest().subarray(0, 16).toString('hex')
   return { ticketKeys, sessionIdContext }
 }
+
+/**
+ * The ticket-key scope of an object: this worker alone for an object with `client`, every worker
+ * for the others. A resumed session carries the leaf but not the intermediates the client sent,
+ * so its client.depth and CRL verdicts come from the full handshake that made it, which only the
+ * worker that ran it remembers (core/tls/peer-cache.ts). With tickets every worker could open, a
+ * chain past the depth resumed on another worker as SUCCESS (its count there is only a lower
+ * bound). Such a ticket now fails to decrypt elsewhere and the client makes a full handshake.
+ */
+export const ticketScope = (ssl: Pick<Ssl, 'client'>): string => (ssl.client ? `worker\u0000${process.pid}` : '')
 
 /** Compiles an object's `client` block; undefined when it has none. */
 export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | undefined {
@@ -106,7 +116,7 @@ export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<Pol
     if (!plain.ok) throw new Error(`${i === 0 ? 'key' : `keys[${i - 1}]`}: ${plain.error}`)
     return plain.value
   })
-  const { ticketKeys, sessionIdContext } = sessionSecrets(deps.ticketSecret, ssl.id, modRevision)
+  const { ticketKeys, sessionIdContext } = sessionSecrets(deps.ticketSecret, ssl.id, modRevision, ticketScope(ssl))
   const opts: TlsOptions = {
     cert: [ssl.cert, ...(ssl.certs ?? [])],
     key: keys,
@@ -182,13 +192,13 @@ class Policy implements TlsPolicy {
     if (built instanceof Error) return built
     if (this.#epoch !== secrets.epoch) {
       // rotated: new tickets are made with the new secret
-      built.setTicketKeys(sessionSecrets(secrets.current, ssl.id, this.modRevision).ticketKeys)
+      built.setTicketKeys(sessionSecrets(secrets.current, ssl.id, this.modRevision, ticketScope(ssl)).ticketKeys)
       this.#epoch = secrets.epoch
     }
     if (ticket === undefined || !secrets.previous) return built
     let older = this.#older
     if (older?.epoch !== secrets.epoch) {
-      const keys = sessionSecrets(secrets.previous, ssl.id, this.modRevision).ticketKeys
+      const keys = sessionSecrets(secrets.previous, ssl.id, this.modRevision, ticketScope(ssl)).ticketKeys
       older = this.#older = { epoch: secrets.epoch, name: ticketKeyName(keys), server: undefined }
     }
     if (ticket !== older.name) return built

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { DEFAULT_CIPHERS, connect, type DetailedPeerCertificate, type SecureVersion } from 'node:tls'
-import { compileClientRules, createPolicyCache, intermediatesIn, protocolOptions, sessionSecrets, type SslValue } from '../../../core/tls/contexts.js'
+import { compileClientRules, createPolicyCache, intermediatesIn, protocolOptions, sessionSecrets, ticketScope, type SslValue } from '../../../core/tls/contexts.js'
 import { APISIX_SSL_CIPHERS, checkCiphers, parseProtocols } from '../../../core/tls/settings.js'
 import type { Entry } from '../../../core/config/snapshot.js'
 import { encryptKey } from '../../../core/resources/key-crypto.js'
@@ -52,6 +52,9 @@ t.test('contexts: session secrets are the same for one object version, different
   t.not(sessionSecrets(secret, '1', '11').ticketKeys.toString('hex'), a.ticketKeys.toString('hex'), 'a replaced object gets new keys')
   t.not(sessionSecrets(secret, '2', '10').ticketKeys.toString('hex'), a.ticketKeys.toString('hex'), 'another object gets other keys')
   t.not(sessionSecrets(Buffer.alloc(48, 8), '1', '10').ticketKeys.toString('hex'), a.ticketKeys.toString('hex'), 'another gateway gets other keys')
+  t.not(sessionSecrets(secret, '1', '10', ticketScope({ client: { ca: 'x' } } as never)).ticketKeys.toString('hex'), a.ticketKeys.toString('hex'), 'an object with client: this worker\'s own keys')
+  t.equal(ticketScope({}), '', 'an object without client: every worker\'s keys')
+  t.same(sessionSecrets(secret, '1', '10', ''), a, 'no scope: the keys every worker derives')
 })
 
 t.test('contexts: client rules compile the skip regexes and default depth 1', async (t) => {

@@ -550,7 +550,10 @@ async function main() {
         await runChild(process.execPath, [join(ROOT, 't', 'bench', 'load.mjs'), 'handshake', JSON.stringify({ port: s.port, servername: `${sni}.bench`, concurrency: 16, seconds: 0.5, ...client })])
     }
     for (const s of h2Servers) await runChild('h2load', ['-t1', '-c16', '-m8', '-D2', `https://localhost:${s.port}/`])
-    for (const s of [gw, nginx]) await runChild('h2load', ['-t1', '-c16', '-m8', '-D2', '-d', '/dev/null', '-H', 'content-type: application/grpc', '-H', 'te: trailers', `https://localhost:${s.port}/echo.Echo/Unary`])
+    // h2load mmaps its -d file: /dev/null cannot be mapped ("Could not mmap file"); an empty gRPC message is 5 zero bytes
+    const grpcBody = join(dir, 'grpc-empty.bin')
+    writeFileSync(grpcBody, Buffer.alloc(5))
+    for (const s of [gw, nginx]) await runChild('h2load', ['-t1', '-c16', '-m8', '-D2', '-d', grpcBody, '-H', 'content-type: application/grpc', '-H', 'te: trailers', `https://localhost:${s.port}/echo.Echo/Unary`])
   }
   const hold = argv.find((a) => a.startsWith('--hold='))
   if (hold) {

@@ -117,6 +117,15 @@ class Parser {
     }
   }
 
+  /** What one `\` escape at the cursor stands for: hex pairs (UTF-8) or the character after it. */
+  escaped(): string {
+    if (isHex(this.s[this.i + 1]) && isHex(this.s[this.i + 2])) return this.hexEscapes()
+    const next = this.s[this.i + 1]
+    if (next === undefined) return this.fail('"\\" at the end of the name')
+    this.i += 2
+    return next
+  }
+
   value(): { value: string; wild: boolean[] } {
     this.skipSpaces()
     const s = this.s
@@ -142,12 +151,7 @@ class Parser {
         if (c === undefined) this.fail('unterminated quoted value')
         if (c === '"') break
         if (c === '\\') {
-          if (isHex(s[this.i + 1]) && isHex(s[this.i + 2])) push(this.hexEscapes(), false)
-          else if (s[this.i + 1] === undefined) this.fail('"\\" at the end of the name')
-          else {
-            push(s[this.i + 1] as string, false)
-            this.i += 2
-          }
+          push(this.escaped(), false)
           continue
         }
         push(c, c === '*' || c === '?')
@@ -162,12 +166,7 @@ class Parser {
       const c = s[this.i]
       if (c === undefined || c === ',' || c === ';' || c === '+') break
       if (c === '\\') {
-        if (isHex(s[this.i + 1]) && isHex(s[this.i + 2])) push(this.hexEscapes(), false)
-        else if (s[this.i + 1] === undefined) this.fail('"\\" at the end of the name')
-        else {
-          push(s[this.i + 1] as string, false)
-          this.i += 2
-        }
+        push(this.escaped(), false)
         trailing = 0
         continue
       }

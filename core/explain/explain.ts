@@ -1,7 +1,7 @@
 /**
  * "What would the data plane do with this request?" (`POST /apisix/admin/explain`), answered by
  * the data plane's own decision functions over a generation derived the data plane's way
- * (core/derive.ts): the SNI index's lookup, the handshake's client-certificate verdict
+ * (core/generation/derive.ts): the SNI index's lookup, the handshake's client-certificate verdict
  * (core/x509/cert.ts clientVerdict, over the pure chain verifier with the object's depth),
  * the path normalisation, the 421 rule (core/pipeline/authority.ts), the per-request mTLS gate
  * and its skip list (core/tls/mtls-gate.ts),
@@ -10,7 +10,7 @@
  */
 import { X509Certificate } from 'node:crypto'
 import type { Socket } from 'node:net'
-import type { Generation } from '../state.js'
+import type { Generation } from '../generation/generation.js'
 import type { TlsPolicy } from '../tls/contexts.js'
 import type { TlsFacts } from '../tls/facts.js'
 import { buildClientCertFacts, clientCertOf, clientVerdict, type ClientVerdict } from '../x509/cert.js'

@@ -1,15 +1,15 @@
 /**
  * The generation explain answers from: etcd's objects as the admin lists them, decoded with the
  * data plane's decoders (core/config/decode-all.ts) and derived with the data plane's derive
- * (core/derive.ts), so an object the data plane refuses is absent here too.
+ * (core/generation/derive.ts), so an object the data plane refuses is absent here too.
  */
 import { RESOURCES } from '../etcd/keys.js'
 import { buildDecode } from '../config/decode-all.js'
 import { createFullLoad } from '../config/full-load.js'
 import type { ConfigEvent } from '../config/apply.js'
 import { emptySnapshot } from '../config/snapshot.js'
-import { deriveGeneration } from '../derive.js'
-import { emptyGeneration, type Generation } from '../state.js'
+import { deriveGeneration } from '../generation/derive.js'
+import { emptyGeneration, type Generation } from '../generation/generation.js'
 import { createPolicyCache } from '../tls/contexts.js'
 
 /** One listed key, its value already parsed (admin/kv.ts's Kv). */

@@ -1,7 +1,7 @@
 /**
  * Keeps the certificate-expiry gauge in step with the published configuration. A change costs
  * O(changed objects): the tracker diffs the last applied maps of ssl objects and consumers with
- * the new ones (diffMaps, the walk derive.ts uses: O(changes × log n) for persistent maps) and
+ * the new ones (diffMaps, the walk core/generation/derive.ts uses: O(changes × log n) for persistent maps) and
  * reads the certificates of the changed objects only. It keeps each object's records by key and
  * publishes a view that lists them in the maps' order when read, so the gauge, built lazily at
  * the next scrape, equals one built from every certificate. A long list of changes (the first

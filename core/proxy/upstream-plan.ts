@@ -85,7 +85,7 @@ function nodesOf(u: Upstream, defaultPort: number): { host: string; port: number
   return out
 }
 
-/** The client certificate and plain key an upstream's TLS connections present (resolved by core/pipeline/plan.ts). */
+/** The client certificate and plain key an upstream's TLS connections present (resolved by core/generation/http-plan.ts). */
 export interface ClientPair {
   readonly cert: string
   readonly key: string

@@ -3,7 +3,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { PeerCertificate, Server as TlsServer, TLSSocket } from 'node:tls'
 import type { LocalConfig } from '../config/local-schema.js'
 import type { Logger } from '../log.js'
-import type { Generation } from '../state.js'
+import type { Generation } from '../generation/generation.js'
 import type { ClientCert } from '../plugins/types.js'
 import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
 import type { BalanceSlot } from './worker-balance.js'

@@ -1,12 +1,12 @@
-import type { Snapshot } from './config/snapshot.js'
-import type { ResourceName } from './etcd/keys.js'
-import type { Generation } from './state.js'
-import { buildSniIndex, updateSniIndex, type SniIndex } from './tls/sni-index.js'
-import type { PolicyCache, SslValue, TlsPolicy } from './tls/contexts.js'
-import { asPersistent, diffMaps } from './collections/persistent-map.js'
-import { buildHttpPlan } from './pipeline/plan.js'
-import { pluginByName } from './plugins/registry.js'
-import { buildConsumerIndex, type NormalizedCert } from './plugins/consumer-index.js'
+import type { Snapshot } from '../config/snapshot.js'
+import type { ResourceName } from '../etcd/keys.js'
+import type { Generation } from './generation.js'
+import { buildSniIndex, updateSniIndex, type SniIndex } from '../tls/sni-index.js'
+import type { PolicyCache, SslValue, TlsPolicy } from '../tls/contexts.js'
+import { asPersistent, diffMaps } from '../collections/persistent-map.js'
+import { buildHttpPlan } from './http-plan.js'
+import { pluginByName } from '../plugins/registry.js'
+import { buildConsumerIndex, type NormalizedCert } from '../plugins/consumer-index.js'
 
 /** What derive needs besides the snapshot: the worker's TLS policy cache and consumer certificate cache. */
 export interface DeriveDeps {

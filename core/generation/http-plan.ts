@@ -1,6 +1,6 @@
 /**
  * The HTTP side of a generation: the route index over compiled routes, the global rules'
- * chains, and the pool keys the generation names. Built by core/derive.ts on every change;
+ * chains, and the pool keys the generation names. Built by core/generation/derive.ts on every change;
  * compiled parts (plugin chains, upstream plans) are reused while their frozen source object is
  * unchanged (DESIGN.md §2.5: WeakMaps keyed by the frozen values).
  */

@@ -31,6 +31,8 @@ export interface CertPathFacts {
   readonly subjectRdns: readonly string[]
   /** emailAddress attributes of the subject (name constraints treat them as rfc822 names) */
   readonly subjectEmails: readonly string[]
+  /** commonName attributes of the subject as text (a leaf's host-like CN meets dNSName constraints) */
+  readonly subjectCns: readonly string[]
   /** the serial's content octets (the key of the CRL entry) */
   readonly serial: Buffer
   /** undefined: no basicConstraints extension */
@@ -51,6 +53,7 @@ const KEY_USAGE = '2.5.29.15'
 const SAN = '2.5.29.17'
 const NAME_CONSTRAINTS = '2.5.29.30'
 const EMAIL_ATTR = '1.2.840.113549.1.9.1'
+const CN_ATTR = '2.5.4.3'
 
 // Extensions OpenSSL's verifier processes (X509_supported_extension), so a critical one is fine.
 const KNOWN = new Set([
@@ -65,6 +68,23 @@ const KNOWN = new Set([
   '2.16.840.1.113730.1.1', // netscape cert type
   '1.3.6.1.5.5.7.1.14', // proxyCertInfo
 ])
+
+/** A directory string's text: UTF8String, BMPString (UTF-16BE), UniversalString (UTF-32BE), else one byte a character. */
+function stringValue(buf: Uint8Array, n: DerNode): string {
+  const bytes = Buffer.from(buf.subarray(n.contentStart, n.end))
+  if (n.cls !== 0) return bytes.toString('latin1')
+  if (n.tag === 12) return bytes.toString('utf8')
+  if (n.tag === 30) return bytes.length % 2 === 0 ? Buffer.from(bytes).swap16().toString('utf16le') : '\ufffd'
+  if (n.tag === 28) {
+    let out = ''
+    for (let i = 0; i + 4 <= bytes.length; i += 4) {
+      const c = bytes.readUInt32BE(i)
+      out += c <= 0x10ffff ? String.fromCodePoint(c) : '\ufffd'
+    }
+    return out
+  }
+  return bytes.toString('latin1')
+}
 
 const latin1 = (buf: Uint8Array, n: DerNode): string => Buffer.from(buf.buffer, buf.byteOffset + n.contentStart, n.end - n.contentStart).toString('latin1')
 const slice = (buf: Uint8Array, from: number, to: number): Buffer => Buffer.from(buf.subarray(from, to))
@@ -145,10 +165,14 @@ export function certPathFacts(der: Uint8Array): CertPathFacts {
   const subjectNode = f.subject
   const subjectRdns = children(der, subjectNode).map((r) => latin1(der, { ...r, contentStart: r.start }))
   const subjectEmails: string[] = []
+  const subjectCns: string[] = []
   for (const rdn of children(der, subjectNode)) {
     for (const atv of children(der, rdn)) {
       const [type, value] = children(der, atv)
-      if (type && value && decodeOid(der.subarray(type.contentStart, type.end)) === EMAIL_ATTR) subjectEmails.push(latin1(der, value))
+      if (!type || !value) continue
+      const oid = decodeOid(der.subarray(type.contentStart, type.end))
+      if (oid === EMAIL_ATTR) subjectEmails.push(latin1(der, value))
+      else if (oid === CN_ATTR) subjectCns.push(stringValue(der, value))
     }
   }
   return {
@@ -156,6 +180,7 @@ export function certPathFacts(der: Uint8Array): CertPathFacts {
     subjectDer: slice(der, subjectNode.start, subjectNode.end),
     subjectRdns,
     subjectEmails,
+    subjectCns,
     serial: slice(der, f.serial.contentStart, f.serial.end),
     basicConstraints,
     keyUsage,
@@ -207,15 +232,41 @@ function within(name: GeneralName, base: GeneralName): boolean {
 }
 
 /**
+ * A CN as the DNS name OpenSSL takes it for (cn2dnsid in crypto/x509/v3_ncons.c): trailing NULs
+ * dropped, then two or more labels of ASCII letters, digits and `_`, with `-` inside a label only;
+ * undefined for anything else ("Alice Smith", a one-label "localhost"), which no dNSName
+ * constraint applies to. An embedded NUL is an error (null).
+ */
+export function cnAsDnsName(cn: string): string | undefined | null {
+  const v = cn.replace(/\0+$/, '')
+  if (v.includes('\0')) return null
+  return /^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?)+$/.test(v) ? v : undefined
+}
+
+/**
  * The first name of `cert` that `nc` does not allow, as text for the message; undefined when all
  * are allowed. The subject (when not empty) counts as a directoryName, its emailAddress
- * attributes as rfc822 names, with the subjectAltName entries.
+ * attributes as rfc822 names, with the subjectAltName entries. For the `leaf` without a SAN
+ * dNSName, each CN that looks like a host name counts as a dNSName too, as in OpenSSL's
+ * check_name_constraints (a certificate naming its host in the CN alone cannot leave the CA's
+ * permitted DNS subtrees).
  */
-export function nameConstraintViolation(cert: CertPathFacts, nc: NameConstraints): string | undefined {
+export function nameConstraintViolation(cert: CertPathFacts, nc: NameConstraints, leaf = false): string | undefined {
   const names: GeneralName[] = [...cert.sans, ...cert.subjectEmails.map((value): GeneralName => ({ type: 'email', value }))]
   if (cert.subjectRdns.length > 0) names.push({ type: 'dir', rdns: cert.subjectRdns })
+  const cnNames = new Set<GeneralName>()
+  if (leaf && !cert.sans.some((n) => n.type === 'dns')) {
+    for (const cn of cert.subjectCns) {
+      const host = cnAsDnsName(cn)
+      if (host === null) return 'the subject CN holds a NUL character and cannot be checked against the subtrees'
+      if (host === undefined) continue
+      const name: GeneralName = { type: 'dns', value: host }
+      cnNames.add(name)
+      names.push(name)
+    }
+  }
   for (const name of names) {
-    const label = name.type === 'dir' ? 'the subject' : name.type === 'ip' ? `IP ${[...name.bytes].join('.')}` : name.type === 'other' ? 'a name' : `${name.type} ${name.value}`
+    const label = name.type === 'dir' ? 'the subject' : name.type === 'ip' ? `IP ${[...name.bytes].join('.')}` : name.type === 'other' ? 'a name' : name.type === 'dns' && cnNames.has(name) ? `the subject CN ${name.value}` : `${name.type} ${name.value}`
     if (nc.excluded.some((b) => b.type === name.type && within(name, b))) return `${label} is in an excluded subtree`
     const permitted = nc.permitted.filter((b) => b.type === name.type)
     if (permitted.length > 0 && !permitted.some((b) => within(name, b))) return `${label} is outside the permitted subtrees`

@@ -201,7 +201,8 @@ export function verifyChain(
  * RFC 5280 §6.1 basics over a built path (leaf first, trust anchor last): every critical
  * extension must be one we process; a CA's pathLenConstraint bounds the non-self-issued
  * intermediates below it; a CA's nameConstraints bound the names of every certificate below it
- * (self-issued intermediates excepted, the leaf always).
+ * (self-issued intermediates excepted, the leaf always, with its host-like CN when it has no SAN
+ * dNSName, as OpenSSL does).
  */
 function checkPath(path: readonly Entry[]): ChainResult | undefined {
   for (const [i, e] of path.entries()) {
@@ -218,7 +219,7 @@ function checkPath(path: readonly Entry[]): ChainResult | undefined {
     if (nc) {
       for (const [j, c] of path.slice(0, i).entries()) {
         if (j > 0 && c.selfIssued) continue
-        const why = nameConstraintViolation(c.facts, nc)
+        const why = nameConstraintViolation(c.facts, nc, j === 0)
         if (why) {
           const whose = j === 0 ? 'the client certificate' : `CA certificate ${oneLine(c.x509.subject)}`
           return refuse('untrusted', `${whose}: ${why} of the name constraints of ${oneLine(e.x509.subject)}`, why.includes('excluded') ? 'EXCLUDED_VIOLATION' : 'PERMITTED_VIOLATION')

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { compileTrustStore, verifyChain, type TrustStore } from '../../../core/x509/verify.js'
 import { compileCrlSet, parseCrlPem } from '../../../core/x509/crl.js'
+import { cnAsDnsName } from '../../../core/x509/extensions.js'
 import { OpensslCa } from '../../lib/openssl-ca.js'
 
 // RFC 5280 path validation of certificates verified outside a handshake (trusted-header
@@ -71,6 +72,56 @@ t.test('path: name constraints are enforced on the names below the CA', async (t
     t.equal(r2.code, 'PERMITTED_VIOLATION')
     t.match(r2.message, /the subject is outside the permitted subtrees/)
   }
+})
+
+t.test('path: a leaf without a SAN dNSName has its host-name CN checked against dNSName constraints, as OpenSSL does', async (t) => {
+  const hostCa = new OpensslCa('Host Constrained CA', root, ['nameConstraints = critical, permitted;DNS:example.com'])
+  t.teardown(() => hostCa.cleanup())
+  const s = store(root.self.cert, hostCa.self.cert)
+  const leafExt = ['basicConstraints = CA:FALSE', 'extendedKeyUsage = clientAuth']
+  // what `openssl verify` says of the same chain (its check_name_constraints / NAME_CONSTRAINTS_check_CN)
+  const opensslSays = (leafPath: string): string => {
+    try {
+      return execFileSync('openssl', ['verify', '-CAfile', root.self.certPath, '-untrusted', hostCa.self.certPath, leafPath], { stdio: ['ignore', 'pipe', 'pipe'] }).toString()
+    } catch (e) {
+      return String((e as { stdout?: Buffer }).stdout ?? '') + String((e as { stderr?: Buffer }).stderr ?? '')
+    }
+  }
+  const evil = hostCa.issue('evil.org', leafExt)
+  const r = verifyChain(evil.der, s, NOW)
+  t.equal(r.ok, false, 'CN=evil.org, no SAN: refused')
+  if (!r.ok) {
+    t.equal(r.code, 'PERMITTED_VIOLATION')
+    t.match(r.message, /the client certificate: the subject CN evil\.org is outside the permitted subtrees of the name constraints of CN=Host Constrained CA/)
+  }
+  t.match(opensslSays(evil.certPath), /permitted subtree violation/, 'openssl verify refuses it too')
+  const inside = hostCa.issue('a.example.com', leafExt)
+  t.match(verifyChain(inside.der, s, NOW), { ok: true }, 'CN=a.example.com, no SAN: verified')
+  t.match(opensslSays(inside.certPath), /: OK/)
+  const person = hostCa.issue('Alice Smith', leafExt)
+  t.match(verifyChain(person.der, s, NOW), { ok: true }, 'CN=Alice Smith is not a host name: not checked')
+  t.match(opensslSays(person.certPath), /: OK/)
+  const oneLabel = hostCa.issue('localhost', leafExt)
+  t.match(verifyChain(oneLabel.der, s, NOW), { ok: true }, 'a one-label CN is not taken for a host name (OpenSSL\'s cn2dnsid)')
+  const withSan = hostCa.issue('evil.org', [...leafExt, 'subjectAltName = DNS:b.example.com'])
+  t.match(verifyChain(withSan.der, s, NOW), { ok: true }, 'with a SAN dNSName the CN is not checked')
+  t.match(opensslSays(withSan.certPath), /: OK/)
+  const excludedCa = new OpensslCa('Host Excluding CA', root, ['nameConstraints = critical, excluded;DNS:.bad.example'])
+  t.teardown(() => excludedCa.cleanup())
+  const bad = excludedCa.issue('api.bad.example', leafExt)
+  const rx = verifyChain(bad.der, store(root.self.cert, excludedCa.self.cert), NOW)
+  t.match(rx, { ok: false, code: 'EXCLUDED_VIOLATION' }, 'an excluded subtree applies to the CN the same way')
+  const interCn = new OpensslCa('intermediate.evil.org', hostCa)
+  t.teardown(() => interCn.cleanup())
+  const below = interCn.issue('/CN=Bob', leafExt)
+  t.match(verifyChain(below.der, store(root.self.cert, hostCa.self.cert, interCn.self.cert), NOW), { ok: true }, 'only the leaf\'s CN: an intermediate\'s host-like CN is not checked')
+})
+
+t.test('path: which CNs are taken for host names (OpenSSL\'s cn2dnsid rules)', async (t) => {
+  for (const cn of ['a.example.com', 'A-B.c_d.org', 'x--y.z', '_srv.example', 'a.b\0\0']) t.ok(typeof cnAsDnsName(cn) === 'string', `${JSON.stringify(cn)}: a host name`)
+  for (const cn of ['Alice Smith', 'localhost', '.a.b', 'a.b.', 'a..b', 'a-.b', 'a.-b', '-a.b', 'a.b-', 'caf\u00e9.fr', '*.example.com', 'a@b.c']) t.equal(cnAsDnsName(cn), undefined, `${JSON.stringify(cn)}: not a host name`)
+  t.equal(cnAsDnsName('a\0.example.com'), null, 'an embedded NUL is an error')
+  t.equal(cnAsDnsName('a.b\0'), 'a.b', 'trailing NULs are dropped')
 })
 
 t.test('path: an unknown critical extension is refused', async (t) => {

@@ -69,7 +69,8 @@ interface IndexState<T extends SniEntry> {
   readonly conflicts: PersistentMap<SniConflict<T>>
 }
 
-const states = new WeakMap<object, IndexState<SniEntry>>()
+/** Where an index built here keeps its state: on the index itself, so nothing outlives it (no module-level table). */
+const STATE = Symbol('sni index state')
 
 /** The distinct normalised patterns of an entry, in its order. */
 function patternsOf(entry: SniEntry): string[] {
@@ -152,13 +153,13 @@ function indexOf<T extends SniEntry>(st: IndexState<T>): SniIndex<T> {
     return any !== undefined ? { entry: winnerOf(any), pattern: '*' } : undefined
   }
 
-  const index: SniIndex<T> = Object.freeze({
+  const index: SniIndex<T> & { readonly [STATE]: IndexState<T> } = Object.freeze({
+    [STATE]: st,
     lookup: (sni: string) => match(sni)?.entry,
     match,
     conflicts: () => (sorted ??= Object.freeze([...st.conflicts.values()].sort((a, b) => (a.pattern < b.pattern ? -1 : a.pattern > b.pattern ? 1 : 0)))),
     size: st.exact.size + st.wild.size,
   })
-  states.set(index, st as unknown as IndexState<SniEntry>)
   return index
 }
 
@@ -212,7 +213,7 @@ export function buildSniIndex<T extends SniEntry>(entries: Iterable<T>): SniInde
  * claimants), whatever the size of the index; `prev` stays valid and unchanged.
  */
 export function updateSniIndex<T extends SniEntry>(prev: SniIndex<T>, removed: Iterable<T>, added: Iterable<T>): SniIndex<T> {
-  const st0 = states.get(prev) as IndexState<T> | undefined
+  const st0 = STATE in prev ? (prev as { readonly [STATE]: IndexState<T> })[STATE] : undefined
   if (!st0) throw new TypeError('updateSniIndex: the index was not built by buildSniIndex')
   const gone = new Set<string>()
   const touched = new Set<string>()

@@ -5,7 +5,8 @@ import { loadLocalConfig, tlsDefaults } from './config/local.js'
 import { createStore } from './config/store.js'
 import { createEtcdClient } from './etcd/client.js'
 import { createLogger } from './log.js'
-import { deriveGeneration } from './generation/derive.js'
+import { deriveGeneration, type BuildDeps } from './generation/derive.js'
+import { createPlanCache } from './generation/http-plan.js'
 import { emptyGeneration } from './generation/generation.js'
 import { createHandler } from './pipeline/handle.js'
 import { createHttpServer, httpServerOptions, serveWithNode, startHttpListeners, type PlainListeners } from './server/listeners.js'
@@ -26,7 +27,6 @@ import { workerSlot } from './server/worker-balance.js'
 import { startOps } from './ops/worker.js'
 import { heapCare } from './ops/heap.js'
 import { createClientCertSource } from './pipeline/client-cert-source.js'
-import type { NormalizedCert } from './plugins/consumer-index.js'
 
 const send = sendToPrimary
 
@@ -60,13 +60,14 @@ export async function runWorker(): Promise<void> {
   })
   const ca = upstreamCa(file, config)
   const pools = createPools(ca === undefined ? {} : { ca })
-  const consumerCerts = new WeakMap<object, readonly NormalizedCert[]>()
+  // what building a generation keeps from one to the next, this worker's own
+  const build: BuildDeps = { policies, plans: createPlanCache(), consumerCerts: new WeakMap(), keyring: config.apisix.data_encryption.keyring }
   const heap = heapCare()
   const store = createStore({
     etcd,
     prefix: config.deployment.etcd.prefix,
     decode: buildDecode(),
-    derive: (snapshot, prev, change) => deriveGeneration(snapshot, prev, change, { policies, consumerCerts, keyring: config.apisix.data_encryption.keyring }),
+    derive: (snapshot, prev, change) => deriveGeneration(snapshot, prev, change, build),
     initial: emptyGeneration(),
     log,
     // pools no generation names any more close once their in-flight requests finish

@@ -14,6 +14,13 @@ export interface Rejected {
   readonly reason: string
 }
 
+/**
+ * What one batch of events changed: per resource, the ids of the objects it put or deleted (a put
+ * refused by the decoder, or a delete of an absent key, changes nothing). core/generation/derive.ts
+ * rebuilds from these ids: nothing is diffed again.
+ */
+export type Changed = ReadonlyMap<ResourceName, ReadonlySet<string>>
+
 /** Decodes a raw stored object of a resource; the same decoders the admin uses. */
 export type Decode = (res: ResourceName, id: string, raw: unknown) => Result<unknown>
 
@@ -49,9 +56,14 @@ export function applyEvents(
   revision: string,
   prefix: string,
   decode: Decode,
-): { snapshot: Snapshot; rejected: Rejected[]; changed: Set<ResourceName> } {
+): { snapshot: Snapshot; rejected: Rejected[]; changed: Changed } {
   const rejected: Rejected[] = []
-  const changed = new Set<ResourceName>()
+  const changed = new Map<ResourceName, Set<string>>()
+  const note = (res: ResourceName, id: string): void => {
+    const ids = changed.get(res)
+    if (ids) ids.add(id)
+    else changed.set(res, new Set([id]))
+  }
   // apply works on untyped entries: every value it stores came out of `decode` for its resource
   const prevObjects = prev.objects as unknown as Record<ResourceName, ReadonlyMap<string, Entry>>
   const drafts = new Map<ResourceName, Draft>()
@@ -66,14 +78,14 @@ export function applyEvents(
     if (ev.type === 'delete') {
       if ((drafts.get(k.res) ?? prevObjects[k.res]).has(k.id)) {
         draftOf(k.res).delete(k.id)
-        changed.add(k.res)
+        note(k.res, k.id)
       }
       continue
     }
     const entry = entryOfPut(ev, k.res, k.id, decode, rejected)
     if (!entry) continue
     draftOf(k.res).set(k.id, entry)
-    changed.add(k.res)
+    note(k.res, k.id)
   }
   const objects = { ...prevObjects }
   for (const [res, d] of drafts) objects[res] = d.done()
@@ -82,7 +94,7 @@ export function applyEvents(
 
 /**
  * Resources kept in persistent maps (core/collections/persistent-map.ts): a change costs O(log n)
- * instead of a copy of every entry, and derive finds what changed by diffing two versions. Their
+ * instead of a copy of every entry (the expiry tracker, core/ops/expiry.ts, diffs two versions). Their
  * iteration order is hash order, so only resources whose readers never depend on it: the SNI
  * index orders claimants by update_time and id. Routes keep Maps (insertion order breaks ties).
  */

@@ -1,7 +1,6 @@
 import type { Etcd3 } from 'etcd3'
 import type { Logger } from '../log.js'
-import type { ResourceName } from '../etcd/keys.js'
-import { applyEvents, type Decode, type Rejected } from './apply.js'
+import { applyEvents, type Changed, type Decode, type Rejected } from './apply.js'
 import { createFullLoad } from './full-load.js'
 import { emptySnapshot, type Snapshot } from './snapshot.js'
 import { watchPrefix } from '../etcd/prefix-watch.js'
@@ -26,8 +25,14 @@ export interface Store<G> {
   close(): Promise<void>
 }
 
+/**
+ * How a snapshot differs from the previous generation's: a full load (after start or a lost
+ * watch: everything is rebuilt), or the objects one batch of watched events put or deleted.
+ */
+export type Change = { readonly full: true } | { readonly full: false; readonly changed: Changed }
+
 /** Builds the next generation from a snapshot (pure; reuses the previous generation's parts). */
-export type Derive<G> = (snapshot: Snapshot, prev: G, change: { full: boolean; changed: ReadonlySet<ResourceName> }) => G
+export type Derive<G> = (snapshot: Snapshot, prev: G, change: Change) => G
 
 /**
  * Wires watcher → apply → derive → publish. The only place a generation is published. Invalid
@@ -83,7 +88,7 @@ export function createStore<G>(o: {
             const had = modifyIndexes[res]
             if (had === undefined || BigInt(rev) > BigInt(had)) modifyIndexes[res] = rev
           }
-          publish(o.derive(snapshot, current, { full: true, changed: new Set(Object.keys(snapshot.objects) as ResourceName[]) }))
+          publish(o.derive(snapshot, current, { full: true }))
           lastEventMs = Date.now()
           o.log.info({ revision, objects: r.listed, rejected: r.rejected.length }, 'configuration loaded')
           if (!loaded) {
@@ -97,7 +102,7 @@ export function createStore<G>(o: {
       const r = applyEvents(snapshot, events, revision, o.prefix, o.decode)
       reject(r.rejected)
       snapshot = r.snapshot
-      for (const res of r.changed) modifyIndexes[res] = revision
+      for (const res of r.changed.keys()) modifyIndexes[res] = revision
       if (r.changed.size > 0) publish(o.derive(snapshot, current, { full: false, changed: r.changed }))
       lastEventMs = Date.now()
     },

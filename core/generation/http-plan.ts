@@ -2,7 +2,8 @@
  * The HTTP side of a generation: the route index over compiled routes, the global rules'
  * chains, and the pool keys the generation names. Built by core/generation/derive.ts on every change;
  * compiled parts (plugin chains, upstream plans) are reused while their frozen source object is
- * unchanged (DESIGN.md §2.5: WeakMaps keyed by the frozen values).
+ * unchanged (DESIGN.md §2.5: the WeakMaps of a PlanCache, keyed by the frozen values, made by
+ * the worker in core/main.ts and passed in).
  */
 import type { Snapshot } from '../config/snapshot.js'
 import type { GlobalRule } from '../resources/global-rule.js'
@@ -47,24 +48,37 @@ export interface HttpPlan {
 export interface PlanDeps {
   /** apisix.data_encryption.keyring: upstream client keys are stored encrypted */
   readonly keyring: readonly string[]
+  /** the compiled parts kept from one generation to the next */
+  readonly cache: PlanCache
 }
 
 /** The plan before the first load: no routes. */
 export const emptyHttpPlan = (): HttpPlan => ({ routes: buildRouteIndex<RouteEntry>([]), global: [], poolKeys: new Set(), rejected: [], namesSsls: false })
 
-const chains = new WeakMap<object, Chain>()
-
 /** An upstream resolved for a generation: its plan, or why the routes using it answer 502. */
-interface Resolved {
+export interface Resolved {
   readonly plan: UpstreamPlan | undefined
   readonly missing: { readonly status: 502; readonly msg: string } | undefined
   /** the ssl object value the plan was made with (tls.client_cert_id), to notice its change */
   readonly ssl: object | undefined
 }
 
-/** upstream value → its resolution; route value → the same with the route's timeout, and the upstream value it came from */
-const upstreams = new WeakMap<object, Resolved>()
-const routeUpstreams = new WeakMap<object, Resolved & { readonly from: object }>()
+/**
+ * Compiled parts by the frozen object they were compiled from: an unchanged object is the same
+ * key in the next generation, and a replaced one lets its entry go. One per worker (core/main.ts),
+ * one per explain listing.
+ */
+export interface PlanCache {
+  /** route or global rule value → its plugin chain */
+  readonly chains: WeakMap<object, Chain>
+  /** upstream value → its resolution */
+  readonly upstreams: WeakMap<object, Resolved>
+  /** route value with its own timeout → its upstream's resolution with that timeout, and the upstream value it came from */
+  readonly routeUpstreams: WeakMap<object, Resolved & { readonly from: object }>
+}
+
+/** An empty cache of compiled parts. */
+export const createPlanCache = (): PlanCache => ({ chains: new WeakMap(), upstreams: new WeakMap(), routeUpstreams: new WeakMap() })
 
 /**
  * An upstream's TLS client certificate, as APISIX resolves it per request: `tls.client_cert_id`
@@ -98,7 +112,7 @@ function resolveUpstream(u: Readonly<Upstream>, snapshot: Snapshot, deps: PlanDe
 const current = (r: Resolved, u: Readonly<Upstream>, snapshot: Snapshot): boolean =>
   u.tls?.client_cert_id === undefined || snapshot.objects.ssls.get(String(u.tls.client_cert_id))?.value === r.ssl
 
-function chainOf(owner: object, plugins: Route['plugins'], lookup: (name: string) => PluginDef | undefined): Chain {
+function chainOf(owner: object, plugins: Route['plugins'], lookup: (name: string) => PluginDef | undefined, { chains }: PlanCache): Chain {
   if (!plugins) return EMPTY_CHAIN
   let c = chains.get(owner)
   if (!c) chains.set(owner, (c = compileChain(plugins, lookup)))
@@ -106,6 +120,7 @@ function chainOf(owner: object, plugins: Route['plugins'], lookup: (name: string
 }
 
 function resolvedOf(u: Readonly<Upstream>, snapshot: Snapshot, deps: PlanDeps): Resolved {
+  const { upstreams } = deps.cache
   let r = upstreams.get(u)
   if (!r || !current(r, u, snapshot)) upstreams.set(u, (r = resolveUpstream(u, snapshot, deps)))
   return r
@@ -114,6 +129,7 @@ function resolvedOf(u: Readonly<Upstream>, snapshot: Snapshot, deps: PlanDeps): 
 /** The route's upstream: with the route's own `timeout` it is a plan of its own (pools differ by connect timeout). */
 function routeResolved(route: Readonly<Route>, u: Readonly<Upstream>, snapshot: Snapshot, deps: PlanDeps): Resolved {
   if (!route.timeout) return resolvedOf(u, snapshot, deps)
+  const { routeUpstreams } = deps.cache
   const hit = routeUpstreams.get(route)
   if (hit && hit.from === u && current(hit, u, snapshot)) return hit
   const r = { ...resolveUpstream({ ...u, timeout: route.timeout }, snapshot, deps), from: u }
@@ -128,7 +144,7 @@ function entryOf(route: Readonly<Route> & { readonly id: string }, snapshot: Sna
   if (u) ({ plan: upstream, missing } = routeResolved(route, u, snapshot, deps))
   else if (route.upstream_id !== undefined) missing = { status: 502, msg: `failed to find upstream by id: ${String(route.upstream_id)}` }
   else missing = { status: 503, msg: 'missing upstream configuration in Route or Service' }
-  const chain = chainOf(route, route.plugins, lookup)
+  const chain = chainOf(route, route.plugins, lookup, deps.cache)
   return {
     id: route.id,
     name: route.name,
@@ -151,8 +167,8 @@ function entryOf(route: Readonly<Route> & { readonly id: string }, snapshot: Sna
   }
 }
 
-/** Builds the HTTP plan of a snapshot (pure apart from the caches of compiled parts). */
-export function buildHttpPlan(snapshot: Snapshot, lookup: (name: string) => PluginDef | undefined, deps: PlanDeps = { keyring: [] }): HttpPlan {
+/** Builds the HTTP plan of a snapshot (pure apart from the cache of compiled parts it is given). */
+export function buildHttpPlan(snapshot: Snapshot, lookup: (name: string) => PluginDef | undefined, deps: PlanDeps): HttpPlan {
   const rejected: Rejected[] = []
   const entries: RouteEntry[] = []
   const poolKeys = new Set<string>()
@@ -175,7 +191,7 @@ export function buildHttpPlan(snapshot: Snapshot, lookup: (name: string) => Plug
   const rules = [...snapshot.objects.global_rules.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   for (const { value } of rules) {
     try {
-      global.push(chainOf(value, (value as Readonly<GlobalRule>).plugins, lookup))
+      global.push(chainOf(value, (value as Readonly<GlobalRule>).plugins, lookup, deps.cache))
     } catch (err) {
       rejected.push({ id: value.id, reason: `global rule: ${(err as Error).message}` })
     }

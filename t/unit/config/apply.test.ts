@@ -17,9 +17,10 @@ const routes = (s: ReturnType<typeof emptySnapshot>) => s.objects.routes as unkn
 t.test('apply: a valid put is stored, a delete removes it', async (t) => {
   const a = applyEvents(emptySnapshot(), [put('/apisix/routes/1', { v: 1 }, 5)], '5', '/apisix', decode)
   t.equal(routes(a.snapshot).get('1')?.value.v, 1)
-  t.same([...a.changed], ['routes'])
-  const b = applyEvents(a.snapshot, [del('/apisix/routes/1', 6)], '6', '/apisix', decode)
+  t.same([...a.changed].map(([res, ids]) => [res, [...ids]]), [['routes', ['1']]], 'the changed ids, by resource')
+  const b = applyEvents(a.snapshot, [del('/apisix/routes/1', 6), del('/apisix/routes/7', 6), put('/apisix/ssls/s', { v: 2 }, 6), put('/apisix/ssls/t', 'not json', 6)], '6', '/apisix', decode)
   t.equal(routes(b.snapshot).has('1'), false)
+  t.same([...b.changed].map(([res, ids]) => [res, [...ids]]), [['routes', ['1']], ['ssls', ['s']]], 'a delete of an absent key and a refused put change nothing')
   t.equal(b.snapshot.revision, '6')
 })
 

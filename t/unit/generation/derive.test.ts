@@ -1,7 +1,8 @@
 import t from 'tap'
 import { applyEvents, type ConfigEvent, type Decode } from '../../../core/config/apply.js'
 import { emptySnapshot, type Entry, type Snapshot } from '../../../core/config/snapshot.js'
-import { deriveGeneration, deriveSni } from '../../../core/generation/derive.js'
+import { deriveGeneration, deriveSni, type BuildDeps } from '../../../core/generation/derive.js'
+import { createPlanCache } from '../../../core/generation/http-plan.js'
 import { emptyGeneration } from '../../../core/generation/generation.js'
 import { isPersistentMap } from '../../../core/collections/persistent-map.js'
 import type { PolicyCache, SslValue, TlsPolicy } from '../../../core/tls/contexts.js'
@@ -50,7 +51,9 @@ const QUERIES = ['a.test', 'b.test', 'x.w.test', 'y.x.w.test', 'other.org', 'c.t
 function answers(idx: SniIndex<TlsPolicy>): unknown {
   return { lookups: QUERIES.map((q) => `${q}→${idx.match(q)?.entry.id ?? '-'}`), conflicts: idx.conflicts().map((c) => [c.pattern, c.winner.id, c.losers.map((l) => l.id)]), size: idx.size }
 }
-const apply = (s: Snapshot, evs: ConfigEvent[], rev: number): Snapshot => applyEvents(s, evs, String(rev), '/apisix', decode).snapshot
+const apply = (s: Snapshot, evs: ConfigEvent[], rev: number) => applyEvents(s, evs, String(rev), '/apisix', decode)
+/** The caches a worker makes in core/main.ts, fresh for a test. */
+const depsOf = (policies: PolicyCache = fakePolicies(), keyring: readonly string[] = []): BuildDeps => ({ policies, plans: createPlanCache(), consumerCerts: new WeakMap(), keyring })
 
 t.test('derive: table of ssl changes → the incremental SNI index answers as a full rebuild, visiting only what changed', async (t) => {
   const steps: Array<[string, ConfigEvent[]]> = [
@@ -61,39 +64,45 @@ t.test('derive: table of ssl changes → the incremental SNI index answers as a 
     ['it becomes a server certificate', [put('4', { sni: 'c.test', type: 'server' }, 6)]],
     ['object 1 deleted', [del('1', 7)]],
     ['catch-all', [put('5', { snis: ['*'] }, 8)]],
+    ['put and deleted in one batch', [put('6', { sni: 'a.test', update_time: 9 }, 9), del('6', 9)]],
   ]
   const policies = fakePolicies()
+  const deps = depsOf(policies)
   let gen = emptyGeneration()
   for (const [name, evs] of steps) {
     const prev = gen
     const prevAnswers = answers(prev.sni)
-    const snapshot = apply(prev.snapshot, evs, Number(evs[0]?.modRevision))
+    const { snapshot, changed } = apply(prev.snapshot, evs, Number(evs[0]?.modRevision))
     t.ok(isPersistentMap(snapshot.objects.ssls), `${name}: ssls kept in a persistent map`)
+    t.same([...changed.keys()], ['ssls'], `${name}: apply names the resource`)
     policies.calls = 0
-    gen = deriveGeneration(snapshot, prev, { full: false, changed: new Set(['ssls']) }, { policies })
+    gen = deriveGeneration(snapshot, prev, { full: false, changed }, deps)
     t.ok(policies.calls <= 2 * evs.length, `${name}: ${policies.calls} policies visited for ${evs.length} change(s)`)
-    t.same(answers(gen.sni), answers(deriveSni(snapshot, fakePolicies(), false)), name)
+    t.same(answers(gen.sni), answers(deriveSni(snapshot, fakePolicies())), name)
     t.same(answers(prev.sni), prevAnswers, `${name}: the previous generation's index is unchanged`)
   }
+  t.equal(policies.calls, 0, 'an object put and deleted in one batch is not visited')
   t.same(policies.eager.sort(), ['1', '2', '3', '4', '5'], 'every changed object that serves had its server built at once (not 3 disabled, not 4 as a client certificate)')
 })
 
 t.test('derive: after a full load held in plain Maps → every later change visits only what changed', async (t) => {
   const policies = fakePolicies()
-  const loaded = apply(emptySnapshot(), [put('1', { sni: 'a.test' }, 2), put('2', { sni: 'b.test' }, 2)], 2)
+  const deps = depsOf(policies)
+  const loaded = apply(emptySnapshot(), [put('1', { sni: 'a.test' }, 2), put('2', { sni: 'b.test' }, 2)], 2).snapshot
   // a full load may hand over plain Maps (core/config/full-load.ts)
   const plain: Snapshot = { revision: '2', objects: { ...loaded.objects, ssls: new Map(loaded.objects.ssls) } }
-  const g1 = deriveGeneration(plain, emptyGeneration(), { full: true, changed: new Set(['ssls']) }, { policies })
+  const g1 = deriveGeneration(plain, emptyGeneration(), { full: true }, deps)
   t.same(policies.eager, [], 'a full load builds no server up front')
-  const s2 = apply(plain, [put('3', { sni: 'c.test' }, 3)], 3)
+  const a2 = apply(plain, [put('3', { sni: 'c.test' }, 3)], 3)
+  const s2 = a2.snapshot
   t.ok(isPersistentMap(s2.objects.ssls), 'the first change turns ssls into a persistent map')
   policies.calls = 0
-  const g2 = deriveGeneration(s2, g1, { full: false, changed: new Set(['ssls']) }, { policies })
+  const g2 = deriveGeneration(s2, g1, { full: false, changed: a2.changed }, deps)
   t.equal(policies.calls, 1, 'the first change after the load visits only the new object')
-  t.same(answers(g2.sni), answers(deriveSni(s2, fakePolicies(), false)))
+  t.same(answers(g2.sni), answers(deriveSni(s2, fakePolicies())))
   policies.calls = 0
-  const s3 = apply(s2, [put('2', { sni: 'c.test', update_time: 9 }, 4)], 4)
-  const g3 = deriveGeneration(s3, g2, { full: false, changed: new Set(['ssls']) }, { policies })
+  const a3 = apply(s2, [put('2', { sni: 'c.test', update_time: 9 }, 4)], 4)
+  const g3 = deriveGeneration(a3.snapshot, g2, { full: false, changed: a3.changed }, deps)
   t.equal(policies.calls, 2, 'one changed object: its old and new policy')
   t.equal(g3.sni.lookup('c.test')?.id, '2')
   t.equal(g3.sni.lookup('b.test'), undefined)
@@ -105,7 +114,7 @@ t.test('derive: 800 seeded random batches of ssl changes → incremental equals 
   const int = (n: number) => Math.floor(rnd() * n)
   const pick = <X>(xs: readonly X[]): X => xs[int(xs.length)]!
   const names = ['a.test', 'B.test', 'b.test.', '*.w.test', 'x.w.test', '*', 'c.test', '*.test']
-  const policies = fakePolicies()
+  const deps = depsOf()
   let gen = emptyGeneration()
   let rev = 1
   let differ = 0
@@ -120,9 +129,9 @@ t.test('derive: 800 seeded random batches of ssl changes → incremental equals 
         evs.push(put(id, { ...(rnd() < 0.5 ? { snis } : { sni: snis[0] }), update_time: int(3), ...(rnd() < 0.1 ? { status: 0 } : {}), ...(rnd() < 0.1 ? { type: 'client' } : {}) }, rev))
       }
     }
-    const snapshot = apply(gen.snapshot, evs, rev)
-    gen = deriveGeneration(snapshot, gen, { full: false, changed: new Set(['ssls']) }, { policies })
-    if (JSON.stringify(answers(gen.sni)) !== JSON.stringify(answers(deriveSni(snapshot, fakePolicies(), false)))) differ++
+    const { snapshot, changed } = apply(gen.snapshot, evs, rev)
+    gen = changed.size > 0 ? deriveGeneration(snapshot, gen, { full: false, changed }, deps) : { ...gen, snapshot }
+    if (JSON.stringify(answers(gen.sni)) !== JSON.stringify(answers(deriveSni(snapshot, fakePolicies())))) differ++
   }
   t.equal(differ, 0)
   t.ok(gen.snapshot.objects.ssls.size > 3, `objects alive at the end: ${gen.snapshot.objects.ssls.size}`)
@@ -135,8 +144,8 @@ t.test('derive: upstream client certificates resolve through the ssl objects and
     type: 'put', key: `/apisix/${res}/${id}`, value: JSON.stringify(value), modRevision: String(rev), createRevision: String(rev),
   })
   const nodes = { '127.0.0.1:8443': 1 }
-  const derive = (s: Snapshot, prev: ReturnType<typeof emptyGeneration>, changed: string[]) =>
-    deriveGeneration(s, prev, { full: false, changed: new Set(changed as never[]) }, { keyring: RING })
+  const deps = depsOf(fakePolicies(), RING)
+  const derive = (a: ReturnType<typeof apply>, prev: ReturnType<typeof emptyGeneration>) => deriveGeneration(a.snapshot, prev, { full: false, changed: a.changed }, deps)
   const routeOf = (gen: ReturnType<typeof emptyGeneration>, path: string) =>
     gen.http.routes.match({ method: 'GET', host: 'h', path, remoteAddr: '127.0.0.1', varOf: () => undefined })
   const pairOf = (gen: ReturnType<typeof emptyGeneration>, path: string) => {
@@ -155,7 +164,7 @@ t.test('derive: upstream client certificates resolve through the ssl objects and
     ev('routes', 'r4', { uri: '/server-type', upstream_id: 'server-type' }, 2),
     ev('routes', 'r5', { uri: '/bad-key', upstream: { scheme: 'https', nodes, tls: { client_cert: 'CERT-3', client_key: encryptKey(pem('three'), ['0123456789abcdef']) } } }, 2),
   ], 2)
-  const g1 = derive(s, emptyGeneration(), ['ssls', 'upstreams', 'routes'])
+  const g1 = derive(s, emptyGeneration())
   t.same(pairOf(g1, '/by-id'), { cert: 'CERT-1', key: pem('one') }, 'client_cert_id: the ssl object\'s certificate, its key decrypted')
   t.same(pairOf(g1, '/inline'), { cert: 'CERT-2', key: pem('two') }, 'inline pair: the key decrypted')
   t.same(pairOf(g1, '/plain'), { cert: undefined, key: undefined }, 'a plain upstream presents no certificate')
@@ -163,19 +172,19 @@ t.test('derive: upstream client certificates resolve through the ssl objects and
   t.match(routeOf(g1, '/bad-key')?.upstream?.unusable, /^upstream tls\.client_key does not decrypt with apisix\.data_encryption\.keyring/, 'a key the keyring cannot open: 503 naming it')
   t.ok(g1.http.namesSsls)
 
-  s = apply(s, [ev('ssls', 'c', { type: 'client', cert: 'CERT-1b', key: encryptKey(pem('one-b'), RING) }, 3)], 3)
-  const g2 = derive(s, g1, ['ssls'])
+  s = apply(s.snapshot, [ev('ssls', 'c', { type: 'client', cert: 'CERT-1b', key: encryptKey(pem('one-b'), RING) }, 3)], 3)
+  const g2 = derive(s, g1)
   t.same(pairOf(g2, '/by-id'), { cert: 'CERT-1b', key: pem('one-b') }, 'the named ssl object changed: the plan follows, the upstream object unchanged')
   t.equal(routeOf(g2, '/inline')?.upstream, routeOf(g1, '/inline')?.upstream, 'plans that name no ssl object are reused')
   t.not([...routeOf(g2, '/by-id')!.upstream!.poolOptions.keys()][0], [...routeOf(g1, '/by-id')!.upstream!.poolOptions.keys()][0], 'a new certificate means a new pool')
 
-  s = apply(s, [{ type: 'delete', key: '/apisix/ssls/c', value: '', modRevision: '4', createRevision: '0' }], 4)
-  const g3 = derive(s, g2, ['ssls'])
+  s = apply(s.snapshot, [{ type: 'delete', key: '/apisix/ssls/c', value: '', modRevision: '4', createRevision: '0' }], 4)
+  const g3 = derive(s, g2)
   t.same(routeOf(g3, '/by-id')?.missing, { status: 502, msg: 'failed to get ssl cert: ssl id [c] does not exist (upstream tls.client_cert_id)' })
 
   // without an upstream naming an ssl object, ssl changes leave the HTTP plan alone
   const plainOnly = apply(emptySnapshot(), [ev('routes', 'r', { uri: '/x', upstream: { nodes } }, 2)], 2)
-  const h1 = derive(plainOnly, emptyGeneration(), ['routes'])
-  const h2 = derive(apply(plainOnly, [ev('ssls', 'z', { sni: 'z.test', cert: 'C', key: pem('z') }, 3)], 3), h1, ['ssls'])
+  const h1 = derive(plainOnly, emptyGeneration())
+  const h2 = derive(apply(plainOnly.snapshot, [ev('ssls', 'z', { sni: 'z.test', cert: 'C', key: pem('z') }, 3)], 3), h1)
   t.equal(h2.http, h1.http, 'the same plan object')
 })

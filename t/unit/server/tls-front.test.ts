@@ -33,7 +33,7 @@ const snapshot: Snapshot = { revision: '7', objects: { ...emptySnapshot().object
 /** A generation with its own policy cache: a policy server belongs to one front (one per worker). */
 const generation = (): Generation => {
   const policies = createPolicyCache({ keyring: ['qeddd145sfvddff3'], tickets: () => firstSecrets(Buffer.alloc(48, 3)), onBuildError: (id) => buildErrors.push(id) })
-  return { ...emptyGeneration(), snapshot, sni: deriveSni(snapshot, policies, false) }
+  return { ...emptyGeneration(), snapshot, sni: deriveSni(snapshot, policies) }
 }
 
 const events: string[] = []

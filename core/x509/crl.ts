@@ -13,6 +13,7 @@ import { readTime } from './cert.js'
 import { certPathFacts } from './extensions.js'
 import { children, decodeOid, DerError, expectTag, readDer, TAG } from './der.js'
 import { formatRfc2253, readName } from './name.js'
+import { OID } from './oids.js'
 import { blockDer, pemBlocks, pemBlocksOf } from './pem.js'
 
 /** One parsed CRL. */
@@ -31,13 +32,6 @@ export interface Crl {
   readonly sigAlg: string
   readonly signature: Buffer
 }
-
-const CRL_NUMBER = '2.5.29.20'
-const AKI = '2.5.29.35'
-const IDP = '2.5.29.28'
-const DELTA = '2.5.29.27'
-const ENTRY_REASON = '2.5.29.21'
-const ENTRY_INVALIDITY = '2.5.29.24'
 
 /** Reads a DER CRL; throws DerError (with what is wrong) on anything else. */
 export function parseCrl(der: Buffer): Crl {
@@ -72,12 +66,12 @@ export function parseCrl(der: Buffer): Crl {
       if (serial.cls !== 0 || serial.tag !== TAG.INTEGER) throw new DerError('a revoked entry without a serial')
       revoked.add(der.toString('latin1', serial.contentStart, serial.end))
       const rest = readDer(der, serial.end, entry.end) // revocationDate
-      if (rest.end < entry.end) checkCritical(der, readDer(der, rest.end, entry.end), [ENTRY_REASON, ENTRY_INVALIDITY], 'a revoked entry')
+      if (rest.end < entry.end) checkCritical(der, readDer(der, rest.end, entry.end), [OID.crlReason, OID.invalidityDate], 'a revoked entry')
       p = entry.end
     }
   }
   const ext = fields[i]
-  if (ext && ext.cls === 2 && ext.tag === 0) checkCritical(der, readDer(der, ext.contentStart, ext.end), [CRL_NUMBER, AKI], 'the CRL')
+  if (ext && ext.cls === 2 && ext.tag === 0) checkCritical(der, readDer(der, ext.contentStart, ext.end), [OID.crlNumber, OID.authorityKeyIdentifier], 'the CRL')
   return {
     issuerKey: der.toString('latin1', issuerNode.start, issuerNode.end),
     issuer: formatRfc2253(issuer) ?? '',
@@ -102,8 +96,8 @@ function checkCritical(der: Buffer, exts: ReturnType<typeof readDer>, known: rea
     const oid = decodeOid(der.subarray(id.contentStart, id.end))
     const critical = crit?.cls === 0 && crit.tag === 1 && der[crit.contentStart] !== 0
     if (!critical || known.includes(oid)) continue
-    if (oid === DELTA) throw new DerError('delta CRLs are not supported')
-    if (oid === IDP) throw new DerError('CRLs with an issuingDistributionPoint (partitioned CRLs) are not supported')
+    if (oid === OID.deltaCrlIndicator) throw new DerError('delta CRLs are not supported')
+    if (oid === OID.issuingDistributionPoint) throw new DerError('CRLs with an issuingDistributionPoint (partitioned CRLs) are not supported')
     throw new DerError(`${where} has a critical extension ${oid} this gateway does not process`)
   }
 }

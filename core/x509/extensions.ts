@@ -6,6 +6,7 @@
  */
 import { readTbs } from './cert.js'
 import { children, decodeOid, DerError, readDer, TAG, type DerNode } from './der.js'
+import { OID } from './oids.js'
 
 /** A GeneralName of the forms name constraints apply to; `other` for the rest. */
 export type GeneralName =
@@ -48,23 +49,16 @@ export interface CertPathFacts {
 export const KU_KEY_CERT_SIGN = 1 << 5
 export const KU_CRL_SIGN = 1 << 6
 
-const BASIC_CONSTRAINTS = '2.5.29.19'
-const KEY_USAGE = '2.5.29.15'
-const SAN = '2.5.29.17'
-const NAME_CONSTRAINTS = '2.5.29.30'
-const EMAIL_ATTR = '1.2.840.113549.1.9.1'
-const CN_ATTR = '2.5.4.3'
-
 // Extensions OpenSSL's verifier processes (X509_supported_extension), so a critical one is fine.
 const KNOWN = new Set([
-  BASIC_CONSTRAINTS, KEY_USAGE, SAN, NAME_CONSTRAINTS,
+  OID.basicConstraints, OID.keyUsage, OID.subjectAltName, OID.nameConstraints,
   '2.5.29.37', // extendedKeyUsage
   '2.5.29.32', // certificatePolicies
   '2.5.29.33', // policyMappings
   '2.5.29.36', // policyConstraints
   '2.5.29.54', // inhibitAnyPolicy
   '2.5.29.14', // subjectKeyIdentifier
-  '2.5.29.35', // authorityKeyIdentifier
+  OID.authorityKeyIdentifier,
   '2.16.840.1.113730.1.1', // netscape cert type
   '1.3.6.1.5.5.7.1.14', // proxyCertInfo
 ])
@@ -140,7 +134,7 @@ export function certPathFacts(der: Uint8Array): CertPathFacts {
     const octets = second?.tag === 4 && second.cls === 0 ? second : third
     if (!octets || octets.tag !== 4) throw new DerError('extension without a value')
     const value = readDer(der, octets.contentStart, octets.end)
-    if (oid === BASIC_CONSTRAINTS) {
+    if (oid === OID.basicConstraints) {
       let ca = false
       let pathLen: number | undefined
       for (const c of children(der, value)) {
@@ -148,15 +142,15 @@ export function certPathFacts(der: Uint8Array): CertPathFacts {
         else if (c.tag === TAG.INTEGER) pathLen = Number.parseInt(Buffer.from(der.subarray(c.contentStart, c.end)).toString('hex') || '0', 16)
       }
       basicConstraints = { ca, pathLen }
-    } else if (oid === KEY_USAGE) {
+    } else if (oid === OID.keyUsage) {
       // BIT STRING: first octet is the unused-bit count, then bits from the most significant
       const bits = der.subarray(value.contentStart + 1, value.end)
       let ku = 0
       for (let i = 0; i < Math.min(bits.length, 2); i++) for (let b = 0; b < 8; b++) if (bits[i]! & (0x80 >> b)) ku |= 1 << (i * 8 + b)
       keyUsage = ku
-    } else if (oid === NAME_CONSTRAINTS) {
+    } else if (oid === OID.nameConstraints) {
       nameConstraints = readNameConstraints(der, value)
-    } else if (oid === SAN) {
+    } else if (oid === OID.subjectAltName) {
       sans = children(der, value).map((n) => readGeneralName(der, n))
     } else if (critical && !KNOWN.has(oid)) {
       unknownCritical.push(oid)
@@ -171,8 +165,8 @@ export function certPathFacts(der: Uint8Array): CertPathFacts {
       const [type, value] = children(der, atv)
       if (!type || !value) continue
       const oid = decodeOid(der.subarray(type.contentStart, type.end))
-      if (oid === EMAIL_ATTR) subjectEmails.push(latin1(der, value))
-      else if (oid === CN_ATTR) subjectCns.push(stringValue(der, value))
+      if (oid === OID.emailAddress) subjectEmails.push(latin1(der, value))
+      else if (oid === OID.commonName) subjectCns.push(stringValue(der, value))
     }
   }
   return {

@@ -9,9 +9,8 @@ import { readTime } from './cert.js'
 import { SIGNATURE_HASH } from './crl.js'
 import { certPathFacts } from './extensions.js'
 import { children, decodeOid, DerError, expectTag, readDer, TAG, type DerNode } from './der.js'
+import { OID } from './oids.js'
 
-const OCSP_BASIC = '1.3.6.1.5.5.7.48.1.1'
-const OCSP_SIGNING = '1.3.6.1.5.5.7.3.9'
 const SHA1_OID = Buffer.from('06052b0e03021a0500', 'hex') // AlgorithmIdentifier content: sha1, NULL params
 
 /** DER of a TLV with a short or long length. */
@@ -70,7 +69,7 @@ export function checkOcspResponse(der: Buffer, cert: Buffer, issuer: Buffer, now
     if (!bytes || bytes.cls !== 2 || bytes.tag !== 0) throw new DerError('no responseBytes')
     const rb = children(der, readDer(der, bytes.contentStart, bytes.end))
     const type = expectTag(rb[0], TAG.OID, 'responseType')
-    if (decodeOid(der.subarray(type.contentStart, type.end)) !== OCSP_BASIC) return { ok: false, error: 'not a basic OCSP response' }
+    if (decodeOid(der.subarray(type.contentStart, type.end)) !== OID.ocspBasic) return { ok: false, error: 'not a basic OCSP response' }
     const octets = rb[1]
     if (!octets || octets.tag !== 4) throw new DerError('expected the response OCTET STRING')
     const basic = readDer(der, octets.contentStart, octets.end)
@@ -111,7 +110,7 @@ export function checkOcspResponse(der: Buffer, cert: Buffer, issuer: Buffer, now
         for (const c of children(der, readDer(der, certsNode.contentStart, certsNode.end))) {
           const x = new X509Certificate(der.subarray(c.start, c.end))
           // a delegated responder: issued by the issuer, for OCSP signing
-          if (x.checkIssued(issuerX) && x.verify(issuerX.publicKey) && (x.keyUsage ?? []).includes(OCSP_SIGNING)) signers.push(x)
+          if (x.checkIssued(issuerX) && x.verify(issuerX.publicKey) && (x.keyUsage ?? []).includes(OID.ocspSigning)) signers.push(x)
         }
       }
       if (!signers.some((s) => verifySignature(hash, signed, s.publicKey, signature))) return { ok: false, error: 'the response signature does not verify with the issuer or a delegated responder' }

@@ -185,3 +185,27 @@ const KEYWORDS: ReadonlyMap<string, string> = new Map([
 
 /** The OID of an attribute keyword (any case) as name patterns write it; undefined when unknown. */
 export const oidOfKeyword = (word: string): string | undefined => KEYWORDS.get(word.toUpperCase())
+
+/**
+ * The object identifiers the X.509 code reads by name: certificate and CRL extensions (RFC 5280
+ * §4.2, §5.2, §5.3), extended key usages, the OCSP response type (RFC 6960) and two name
+ * attributes. One table, so an OID is written once.
+ */
+export const OID = Object.freeze({
+  basicConstraints: '2.5.29.19',
+  keyUsage: '2.5.29.15',
+  subjectAltName: '2.5.29.17',
+  nameConstraints: '2.5.29.30',
+  authorityKeyIdentifier: '2.5.29.35',
+  crlNumber: '2.5.29.20',
+  issuingDistributionPoint: '2.5.29.28',
+  deltaCrlIndicator: '2.5.29.27',
+  crlReason: '2.5.29.21',
+  invalidityDate: '2.5.29.24',
+  anyExtendedKeyUsage: '2.5.29.37.0',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  ocspSigning: '1.3.6.1.5.5.7.3.9',
+  ocspBasic: '1.3.6.1.5.5.7.48.1.1',
+  emailAddress: '1.2.840.113549.1.9.1',
+  commonName: '2.5.4.3',
+})

@@ -13,6 +13,7 @@ import { checkRevocation, type ChainLink, type CrlSet } from './crl.js'
 import { DerError } from './der.js'
 import { certPathFacts, KU_KEY_CERT_SIGN, nameConstraintViolation, type CertPathFacts } from './extensions.js'
 import { pemBlocksOf } from './pem.js'
+import { OID } from './oids.js'
 
 /** Which check failed, as mtls-auth reports it. */
 export type ChainCheck = 'signature' | 'expired' | 'not_yet_valid' | 'untrusted' | 'malformed' | 'revoked' | 'crl_expired'
@@ -43,9 +44,6 @@ export interface TrustStore {
 
 /** A compiled bundle, or a message naming the certificate that could not be read. */
 export type TrustStoreResult = { readonly ok: true; readonly store: TrustStore } | { readonly ok: false; readonly error: string }
-
-const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
-const ANY_EKU = '2.5.29.37.0'
 
 const oneLine = (name: string): string => name.split('\n').join(', ')
 
@@ -148,7 +146,7 @@ export function verifyChain(
   }
   try {
     const eku = leaf.x509.keyUsage
-    if (eku && eku.length > 0 && !eku.includes(CLIENT_AUTH) && !eku.includes(ANY_EKU))
+    if (eku && eku.length > 0 && !eku.includes(OID.clientAuth) && !eku.includes(OID.anyExtendedKeyUsage))
       return refuse('untrusted', 'the client certificate is not for client authentication (its extendedKeyUsage lacks clientAuth)')
 
     const path: Entry[] = [leaf]

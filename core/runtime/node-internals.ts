@@ -55,6 +55,42 @@ export function stopReading(socket: Socket): string | undefined {
   return undefined
 }
 
+/** Called with the byte count of each read and the buffer it was read into; `false` stops reading (as a full stream does). */
+export type ReadCallback = (n: number, buf: Buffer) => boolean | void
+
+/** Changes where a socket's reads go, once readInto() moved them to a buffer of the caller's. */
+export type SetReadCallback = (cb: ReadCallback) => void
+
+/**
+ * Makes the socket read into `buf` and call `cb` with each read, instead of pushing a new Buffer
+ * per read through its stream: net.Socket's documented `onread` option, set on a socket Node made
+ * (a TLS server's socket takes no such option). On Node 24 a TLS socket backs every 'data' chunk
+ * with a fresh 64 KiB ArrayBuffer, whatever the read's size (measured: a 27-byte request arrives
+ * in a 65,536-byte buffer; 27 on Node 20, and plain TCP sockets still get their size); at keep-
+ * alive rates that is gigabytes of external memory a second, and V8 answers it with a full
+ * mark-compact every 150-250 ms per worker (--trace-gc, core/server/fast-http.ts). It uses the
+ * handle's `useUserBuffer()` and the socket's `kBuffer`/`kBufferCb` symbols (found by their
+ * description), which is what `onread` sets. The buffer is reused by the next read: `cb` copies
+ * what it keeps. There is no way back to per-read Buffers: the returned function changes the
+ * callback (core/server/fast-http.ts hands a socket it gives up to a callback that pushes copies
+ * through the stream, as Node would). Returns why it could not, as a string.
+ */
+export function readInto(socket: Socket, buf: Buffer, cb: ReadCallback): SetReadCallback | string {
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Buffer) => void } | null })._handle
+  if (handle === null || handle === undefined) return 'the socket has no handle'
+  if (typeof handle.useUserBuffer !== 'function') return "the socket's handle has no useUserBuffer()"
+  const own = Object.getOwnPropertySymbols(socket)
+  const kBuffer = own.find((s) => s.description === 'kBuffer')
+  const kBufferCb = own.find((s) => s.description === 'kBufferCb')
+  if (kBuffer === undefined || kBufferCb === undefined) return 'the socket has no kBuffer/kBufferCb symbols'
+  const slots = socket as unknown as Record<symbol, unknown>
+  if (slots[kBuffer] !== null || slots[kBufferCb] !== null) return 'the socket already reads into a buffer of its own'
+  slots[kBuffer] = buf
+  slots[kBufferCb] = cb
+  handle.useUserBuffer(buf)
+  return (next) => void (slots[kBufferCb] = next)
+}
+
 /** The collector's entry point (`gc`, with V8's `{ type: 'minor' }` option). */
 export type Collect = (o?: { type: 'minor' | 'major' }) => unknown
 

@@ -19,6 +19,7 @@ import type { Socket } from 'node:net'
 import type { HttpResponse, RequestHead } from '../pipeline/http.js'
 import { clientErrorReply } from './listeners.js'
 import { BAD_FIELD_VALUE as BAD_VALUE, HTTP_TOKEN as TOKEN } from '../net/http-syntax.js'
+import { readInto, type SetReadCallback } from '../runtime/node-internals.js'
 
 /** What the fast path needs from the worker. */
 export interface FastHttpOptions {
@@ -50,6 +51,13 @@ const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
 const CRLF = Buffer.from('\r\n', 'latin1')
 const EMPTY = Buffer.alloc(0)
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1')
+/**
+ * The one buffer every TLS connection of this worker reads into (core/runtime/node-internals.ts
+ * readInto: Node 24 would back each read with a fresh 64 KiB buffer). A read is copied out of it
+ * at once, so its size only bounds one read: TLS hands over at most one 16 KiB record's plaintext
+ * a time.
+ */
+const TLS_READ_BUFFER = Buffer.allocUnsafe(16 * 1024)
 /** pipelined bytes held while a response is in flight before the socket is paused */
 const HOLD_LIMIT = 64 * 1024
 /** methods served here (others, CONNECT and TRACE included, go to Node) */
@@ -391,11 +399,17 @@ class Conn {
   #served = 0
   #paused = false
   #gone = false
+  /** set when the socket reads into TLS_READ_BUFFER: where its reads go once it leaves */
+  #setRead: SetReadCallback | undefined = undefined
 
   constructor(fast: FastHttpImpl, socket: Socket) {
     this.#fast = fast
     this.socket = socket
     socket.on('data', this.#onData)
+    if ('encrypted' in socket) {
+      const set = readInto(socket, TLS_READ_BUFFER, this.#onRead)
+      if (typeof set === 'function') this.#setRead = set
+    }
     socket.on('end', this.#onEnd)
     socket.on('close', this.#onClose)
     socket.on('timeout', this.#onTimeout)
@@ -414,6 +428,11 @@ class Conn {
 
   get idle(): boolean {
     return this.#res === undefined
+  }
+
+  /** A read of a TLS socket into TLS_READ_BUFFER: its bytes, copied (the buffer is the next read's). */
+  readonly #onRead = (n: number, b: Buffer): void => {
+    this.#onData(Buffer.from(b.subarray(0, n)))
   }
 
   readonly #onData = (d: Buffer): void => {
@@ -472,6 +491,9 @@ class Conn {
   #detach(): void {
     this.#gone = true
     const socket = this.socket
+    // reads of a socket that read into TLS_READ_BUFFER go through its stream from now on, copied,
+    // as Node pushes them (Node's HTTP server and HTTP/2 consume the handle themselves anyway)
+    if (this.#setRead !== undefined) this.#setRead((n, b) => socket.push(Buffer.from(b.subarray(0, n))))
     socket.off('data', this.#onData)
     socket.off('end', this.#onEnd)
     socket.off('close', this.#onClose)

@@ -7,7 +7,9 @@ import { createServer, type IncomingMessage } from 'node:http'
 import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net'
 import { spawn } from 'node:child_process'
 import { Duplex } from 'node:stream'
-import { exposeGc, nodeConnectionListener, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
+import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls'
+import { exposeGc, nodeConnectionListener, readInto, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
+import { issue, makeCa } from '../../lib/certs.js'
 import { BalanceTable, TABLE_FD } from '../../../core/server/worker-balance.js'
 import { eventually } from '../../lib/eventually.js'
 
@@ -90,4 +92,51 @@ t.test('pread/pwrite on an unlinked file inherited as fd 4 (the primary and work
   const { readSync } = await import('node:fs')
   readSync(table.fd, buf, 0, 40, 0)
   t.equal(buf.readInt32LE(20), 7, "a child's pwrite at an offset of the inherited unlinked file is seen by the parent's pread (if not: the workers' connection counts do not reach the primary)")
+})
+
+t.test("a TLS socket reads into a buffer of ours (kBuffer/kBufferCb + useUserBuffer: core/server/fast-http.ts)", async (t) => {
+  const ca = makeCa('Internals CA')
+  const leaf = issue(ca, { cn: 'a.test', sans: ['a.test'] })
+  const buf = Buffer.alloc(1024)
+  const reads: string[] = []
+  const pushed: string[] = []
+  let sawData = 0
+  const done = new Promise<void>((resolve) => {
+    const server = createTlsServer({ cert: leaf.cert, key: leaf.key }, (s: TLSSocket) => {
+      s.on('data', (d: Buffer) => {
+        sawData++
+        pushed.push(d.toString('latin1'))
+        if (pushed.length === 1) s.end('bye')
+      })
+      s.on('close', () => {
+        server.close()
+        resolve()
+      })
+      const set = readInto(s, buf, (n, b) => {
+        t.equal(b, buf, 'each read lands in the buffer given')
+        reads.push(b.toString('latin1', 0, n))
+        // the second read goes back through the stream, as a socket given up does
+        if (typeof set === 'function') set((m, c) => s.push(Buffer.from(c.subarray(0, m))))
+      })
+      t.type(set, 'function', `a TLS server socket takes a read buffer of ours (if not: ${typeof set === 'string' ? set : ''}; Node 24 backs every read of the fast path with 64 KiB)`)
+      t.type(readInto(s, buf, () => undefined), 'string', 'a second readInto on the same socket is refused')
+    })
+    server.listen(0, '127.0.0.1', () => {
+      const c = tlsConnect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, rejectUnauthorized: false }, () => {
+        c.write('first')
+        // the second write only once the first was read, so that the two are two reads
+        const wait = setInterval(() => {
+          if (reads.length === 0) return
+          clearInterval(wait)
+          c.write('second')
+        }, 5)
+      })
+      c.on('data', () => undefined)
+      c.on('error', () => undefined)
+    })
+  })
+  await done
+  t.same(reads, ['first'], 'the first read arrives through the callback, with no data event')
+  t.same(pushed, ['second'], 'after the callback changed, a read pushed through the stream arrives as data')
+  t.equal(sawData, 1, 'one data event: the pushed read')
 })

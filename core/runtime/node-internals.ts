@@ -6,6 +6,7 @@
  */
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Http2Session } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -107,4 +108,46 @@ export function exposeGc(): Collect | string {
   } catch (err) {
     return `--expose-gc at run time failed: ${(err as Error).message}`
   }
+}
+
+/** An error Node's HTTP/2 binding raised for a session (its NghttpError): nghttp2's error number, and Node's code. */
+export interface BindingError extends Error {
+  readonly code: string
+  /** nghttp2's (negative) error number: -904 flooded, -905 too many CONTINUATION frames, -902 a callback refused (Node's own limits) */
+  readonly errno: number
+}
+
+const isBindingError = (e: unknown): e is BindingError =>
+  e instanceof Error && typeof (e as BindingError).errno === 'number' && typeof (e as BindingError).code === 'string' && (e as BindingError).code.startsWith('ERR_HTTP2_')
+
+/**
+ * Lets `take` act on a protocol error that Node's HTTP/2 binding (nghttp2) detects on a session
+ * (a SETTINGS, PING or CONTINUATION flood, too many refused streams or invalid frames) before
+ * Node destroys the session. Node calls the session's own `destroy(err)` at once from the read
+ * that found it (lib/internal/http2/core.js `onSessionInternalError`), and on TLS the GOAWAY that
+ * destroy queues is lost: the native session drops it while its previous write to the TLS
+ * stream is still completing (TLSWrap completes every write a tick later; a TCP stream at once),
+ * and the socket's close then follows. Node has no event before that destroy, hence a
+ * `destroy` of the session's own that asks `take` first: when it returns true the session is
+ * left alone and the caller ends it later with the returned `destroy` (Node's own, bound).
+ * Other destroys (ours, a socket error, a GOAWAY from the peer) go straight through.
+ */
+export function interceptBindingErrors(session: Http2Session, take: (err: BindingError) => boolean): (error?: Error | null, code?: number) => void {
+  const own = session.destroy.bind(session) as (error?: Error | null, code?: number) => void
+  ;(session as { destroy: (error?: Error | null, code?: number) => void }).destroy = (error, code) => {
+    if (isBindingError(error) && take(error)) return
+    own(error, code)
+  }
+  return own
+}
+
+/**
+ * Bytes a socket's handle holds not yet handed to the kernel: on a TLS socket, the encrypted
+ * output waiting behind a write in progress (TLSWrap's `writeQueueSize`, its BIO's pending
+ * bytes); on TCP, libuv's write queue. 0 when the handle is gone or has no such count.
+ */
+export function handleQueuedBytes(socket: Socket): number {
+  const handle = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle
+  const n = handle?.writeQueueSize
+  return typeof n === 'number' ? n : 0
 }

@@ -8,9 +8,13 @@
  * handshake (core/tls/facts.ts) and the peer address read the same as on HTTP/1.1.
  *
  * Abuse (CONTRACT.md: GOAWAY and a close, never harm to other connections) is bounded by
- * nghttp2's and Node's own limits, set here explicitly, and by a stall watchdog: a session with
- * response bytes pending that writes nothing for `sendTimeoutMs` (windows held shut) is sent
- * GOAWAY and closed.
+ * nghttp2's and Node's own limits, set here explicitly, and by a watchdog per session: a session
+ * with response bytes pending that writes nothing for `sendTimeoutMs` (windows held shut), and
+ * one whose request the binding refused on its header block (an HPACK bomb), are ended. Every
+ * abusive session ends the same way (`endSession`): GOAWAY with a code that says why, reading
+ * stopped, the GOAWAY flushed through TLS, a short linger so that a client still writing reads
+ * it before the close, then the close. Node's own ending of a session for a flood the binding
+ * detects is taken over for this (`interceptBindingErrors`): on TLS its GOAWAY was lost.
  */
 import { constants, createServer, type Http2Server, type Http2Session, type IncomingHttpHeaders as H2Headers, type OutgoingHttpHeaders as H2OutHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2'
 import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http'
@@ -18,6 +22,7 @@ import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { HttpResponse, RequestHead } from '../pipeline/http.js'
 import { STALLED } from '../proxy/forward.js'
+import { handleQueuedBytes, interceptBindingErrors, stopReading, type BindingError } from '../runtime/node-internals.js'
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
@@ -31,7 +36,8 @@ export const MAX_CONCURRENT_STREAMS = 128
  *   (`maxSessionRejectedStreams`) or sends invalid frames (`maxSessionInvalidFrames`) loses the session;
  * - rapid reset (CVE-2023-44487): nghttp2's RST_STREAM rate limit (`streamResetBurst`/`Rate`);
  * - CONTINUATION floods (CVE-2024-27316 class): nghttp2 ≥ 1.61 caps CONTINUATION frames per block;
- * - HPACK bombs: SETTINGS_MAX_HEADER_LIST_SIZE, `maxHeaderListPairs`, `maxSessionMemory`;
+ * - HPACK bombs: SETTINGS_MAX_HEADER_LIST_SIZE, `maxHeaderListPairs`, `maxSessionMemory` (the stream is
+ *   refused by Node; the watchdog in createH2 then ends the connection);
  * - settings/ping floods: `maxSettings`, `maxOutstandingSettings`, `maxOutstandingPings` and
  *   nghttp2's cap on queued ACKs.
  */
@@ -303,6 +309,53 @@ export class H2Response implements HttpResponse {
 /** ENHANCE_YOUR_CALM: the GOAWAY code for a peer that misbehaves without breaking the protocol. */
 const CALM = constants.NGHTTP2_ENHANCE_YOUR_CALM
 
+/**
+ * The GOAWAY code for a session error the binding raised (nghttp2's error numbers, nghttp2.h):
+ * floods and Node's own counters (too many refused streams, invalid frames, custom settings)
+ * are excess load from frames each valid on its own, ENHANCE_YOUR_CALM (RFC 9113 §10.5); a
+ * header block that does not decode is COMPRESSION_ERROR (§4.3); the rest say what nghttp2
+ * found, and what is no fault of the peer's is INTERNAL_ERROR.
+ */
+export function goawayCodeFor(err: Pick<BindingError, 'code' | 'errno'>): number {
+  if (err.code !== 'ERR_HTTP2_ERROR') return CALM // ERR_HTTP2_TOO_MANY_INVALID_FRAMES, ERR_HTTP2_TOO_MANY_CUSTOM_SETTINGS
+  switch (err.errno) {
+    case -904: // NGHTTP2_ERR_FLOODED: SETTINGS/PING ACKs (or RST_STREAMs) piling up unread
+    case -905: // NGHTTP2_ERR_TOO_MANY_CONTINUATIONS
+    case -537: // NGHTTP2_ERR_TOO_MANY_SETTINGS
+    case -527: // NGHTTP2_ERR_TOO_MANY_INFLIGHT_SETTINGS
+      return CALM
+    case -523: // NGHTTP2_ERR_HEADER_COMP
+      return constants.NGHTTP2_COMPRESSION_ERROR
+    case -522: // NGHTTP2_ERR_FRAME_SIZE_ERROR
+      return constants.NGHTTP2_FRAME_SIZE_ERROR
+    case -524: // NGHTTP2_ERR_FLOW_CONTROL
+      return constants.NGHTTP2_FLOW_CONTROL_ERROR
+    case -505: // NGHTTP2_ERR_PROTO
+    case -506: // NGHTTP2_ERR_INVALID_FRAME
+    case -518: // NGHTTP2_ERR_INVALID_HEADER_BLOCK
+    case -531: // NGHTTP2_ERR_HTTP_HEADER
+    case -532: // NGHTTP2_ERR_HTTP_MESSAGING
+    case -536: // NGHTTP2_ERR_SETTINGS_EXPECTED
+    case -903: // NGHTTP2_ERR_BAD_CLIENT_MAGIC
+      return constants.NGHTTP2_PROTOCOL_ERROR
+    default:
+      return constants.NGHTTP2_INTERNAL_ERROR
+  }
+}
+
+/** An ended session waits at most this long for its GOAWAY to leave (a client that reads nothing holds it back). */
+const FLUSH_MS = 1000
+/**
+ * Then stays open this long, not reading, before the close: a client still writing its flood
+ * reads the GOAWAY first. Closed at once, the socket's unread input turns the close into a
+ * reset, and a client whose write then fails drops what it had not read yet (measured: an
+ * immediate close lost the GOAWAY on most TLS flood runs; 300 ms after the flush, none).
+ */
+const LINGER_MS = 1000
+
+/** How often a session's watchdog looks without a send_timeout. */
+const WATCH_MS = 1000
+
 /** How often a session's stall watchdog looks (a quarter of the bound, 50 ms to 1 s). */
 const stallCheckMs = (boundMs: number): number => Math.max(50, Math.min(1000, Math.floor(boundMs / 4)))
 
@@ -314,9 +367,17 @@ interface Conn {
   readonly streams: Set<ServerHttp2Stream>
   /** GOAWAY and close: a response on this connection stalled (send_timeout) */
   readonly onStall: () => void
+  /** Node's own destroy of the session (see interceptBindingErrors) */
+  readonly destroy: (error?: Error | null, code?: number) => void
   timer: NodeJS.Timeout | undefined
   written: number
   progressAt: number
+  /** the highest stream id handed to us ('stream') */
+  maxDelivered: number
+  /** the last processed stream id the previous watch found never handed to us (0: none) */
+  undelivered: number
+  /** GOAWAY sent for abuse: the session is being ended */
+  ending: boolean
 }
 
 /** Creates a worker's HTTP/2 front. */
@@ -326,18 +387,60 @@ export function createH2(o: H2Options): H2Front {
   /** the socket being handed over: 'session' is emitted synchronously inside emit('connection') */
   let handing: Socket | undefined
 
-  const goaway = (c: Conn): void => {
+  /**
+   * Ends an abusive session: GOAWAY (`code`, the last stream we took), no more reading, then,
+   * once nghttp2's queue and the TLS layer's pending output are empty (or FLUSH_MS passed), a
+   * linger and Node's destroy. Waiting a few event-loop turns first matters on TLS: a write
+   * still completing holds the next frames in nghttp2's queue.
+   */
+  const endSession = (c: Conn, code: number): void => {
     const s = c.session
-    if (s.destroyed) return
-    s.goaway(CALM)
-    // the GOAWAY frame goes out with the next write; the socket then closes
-    setImmediate(() => s.destroy())
+    if (c.ending || s.destroyed) return
+    c.ending = true
+    if (c.timer) clearTimeout(c.timer)
+    try {
+      s.goaway(code, c.maxDelivered)
+    } catch {
+      // destroyed meanwhile
+    }
+    stopReading(c.socket)
+    const started = Date.now()
+    let turns = 0
+    const flush = (): void => {
+      if (s.destroyed) return
+      const queued = (s.state.outboundQueueSize ?? 0) + handleQueuedBytes(c.socket)
+      if ((++turns < 3 || queued > 0) && Date.now() - started < FLUSH_MS) {
+        if (turns < 3) setImmediate(flush)
+        else setTimeout(flush, 20).unref()
+        return
+      }
+      setTimeout(() => c.destroy(null, code), LINGER_MS).unref()
+    }
+    setImmediate(flush)
   }
 
-  /** Windows held shut with data pending: nothing written for sendTimeoutMs while a stream has bytes queued. */
+  /**
+   * The session's watchdog. A stream nghttp2 opened (its last processed id) that never reached
+   * us on two looks in a row was refused on its header block by the binding: past
+   * maxHeaderListSize or maxHeaderListPairs (an HPACK bomb: a few bytes referencing one large
+   * dynamic-table entry thousands of times), malformed, or past the session's memory. Node
+   * resets that stream alone and says nothing; the connection is ended (ENHANCE_YOUR_CALM,
+   * RFC 9113 §10.5: the block decoded, so not COMPRESSION_ERROR; a client past the header-list
+   * size we advertised may repeat it at will on the same connection). And windows held shut
+   * with data pending: nothing written for sendTimeoutMs while a stream has bytes queued.
+   */
   const watch = (c: Conn): void => {
     c.timer = undefined
-    if (c.session.destroyed) return
+    if (c.session.destroyed || c.ending) return
+    const last = c.session.closed ? 0 : (c.session.state.lastProcStreamID ?? 0)
+    if (last > c.maxDelivered) {
+      if (c.undelivered === last) return endSession(c, CALM)
+      c.undelivered = last
+    } else c.undelivered = 0
+    if (o.sendTimeoutMs <= 0) {
+      c.timer = setTimeout(watch, WATCH_MS, c).unref()
+      return
+    }
     const now = Date.now()
     let pending = false
     for (const st of c.streams) if (st.writableLength > 0 || (st.bufferSize ?? 0) > 0) pending = true
@@ -346,7 +449,7 @@ export function createH2(o: H2Options): H2Front {
       c.written = written
       c.progressAt = now
     } else if (now - c.progressAt >= o.sendTimeoutMs) {
-      goaway(c)
+      endSession(c, CALM)
       return
     }
     c.timer = setTimeout(watch, stallCheckMs(o.sendTimeoutMs), c).unref()
@@ -358,7 +461,22 @@ export function createH2(o: H2Options): H2Front {
       session.destroy()
       return
     }
-    const c: Conn = { socket, session, streams: new Set(), onStall: () => goaway(c), timer: undefined, written: socket.bytesWritten, progressAt: Date.now() }
+    const c: Conn = {
+      socket,
+      session,
+      streams: new Set(),
+      onStall: () => endSession(c, CALM),
+      destroy: interceptBindingErrors(session, (err) => {
+        endSession(c, goawayCodeFor(err))
+        return true
+      }),
+      timer: undefined,
+      written: socket.bytesWritten,
+      progressAt: Date.now(),
+      maxDelivered: 0,
+      undelivered: 0,
+      ending: false,
+    }
     conns.set(session, c)
     session.on('error', ignore)
     session.on('frameError', ignore)
@@ -370,7 +488,7 @@ export function createH2(o: H2Options): H2Front {
       if (c.timer) clearTimeout(c.timer)
       conns.delete(session)
     })
-    if (o.sendTimeoutMs > 0) c.timer = setTimeout(watch, stallCheckMs(o.sendTimeoutMs), c).unref()
+    c.timer = setTimeout(watch, o.sendTimeoutMs > 0 ? stallCheckMs(o.sendTimeoutMs) : WATCH_MS, c).unref()
   })
   server.on('stream', (stream: ServerHttp2Stream, headers: H2Headers) => {
     stream.on('error', ignore)
@@ -379,6 +497,8 @@ export function createH2(o: H2Options): H2Front {
       stream.close(constants.NGHTTP2_REFUSED_STREAM)
       return
     }
+    const id = stream.id ?? 0
+    if (id > c.maxDelivered) c.maxDelivered = id
     c.streams.add(stream)
     stream.once('close', () => c.streams.delete(stream))
     const req = new H2Request(stream, headers, c.socket)

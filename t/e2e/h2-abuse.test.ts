@@ -11,7 +11,12 @@ import { childrenOf, treeRss } from '../lib/proc-tree.js'
 import { h2Connect, h2Request } from '../lib/h2-client.js'
 import { FLAG, FRAME, SETTING, frame, indexed, literal, literalIndexed, ping, rawH2, requestBlock, rstStream, settings, type RawH2 } from '../lib/h2-frames.js'
 
+const PROTOCOL_ERROR = 0x1
+const INTERNAL_ERROR = 0x2
+const FRAME_SIZE_ERROR = 0x6
+const COMPRESSION_ERROR = 0x9
 const ENHANCE_YOUR_CALM = 0xb
+const codeName = (code: number): string => ({ 1: 'PROTOCOL_ERROR', 2: 'INTERNAL_ERROR', 6: 'FRAME_SIZE_ERROR', 9: 'COMPRESSION_ERROR', 11: 'ENHANCE_YOUR_CALM' })[code] ?? String(code)
 
 /** Waits until the server sent GOAWAY and closed the connection; returns the GOAWAY's code. */
 async function goneAway(c: RawH2): Promise<number> {
@@ -56,31 +61,23 @@ t.test('HTTP/2 abuse gets GOAWAY and a close, never harm to other connections', 
     t.notOk(good.closed || good.destroyed, 'the well-behaved connection is still open')
   }
   /**
-   * Runs one case over h2c and over TLS, a well-behaved request in flight meanwhile. Over h2c the
-   * connection gets GOAWAY and is closed. Over TLS it is closed; GOAWAY is asserted only where the
-   * gateway sends it itself (`tlsGoaway`): when Node's nghttp2 binding ends a session for a
-   * protocol error, its GOAWAY is written to the TLS socket and lost as the socket is destroyed
-   * (measured on Node 24.22 with a plain tls.Server too: h2c clients receive it, TLS clients see
-   * the close only).
+   * Runs one case over h2c and over TLS at once, a well-behaved request in flight meanwhile: each
+   * connection gets GOAWAY with `code`, and then the server closes it.
    */
-  const abuse = async (t: Test, o: { settings?: [number, number][]; tlsGoaway?: boolean }, attack: (c: RawH2) => void): Promise<void> => {
-    for (const tls of [false, true]) {
-      const during = h2Request(good, { ':path': '/during', ':authority': 'abuse.test' })
+  const abuse = async (t: Test, o: { settings?: [number, number][]; code: number }, attack: (c: RawH2) => void): Promise<void> => {
+    const during = h2Request(good, { ':path': '/during', ':authority': 'abuse.test' })
+    await Promise.all([false, true].map(async (tls) => {
       const c = await rawH2(tls ? gw.https : gw.http, { ...(tls ? { servername: 'abuse.test' } : {}), ...(o.settings ? { settings: o.settings } : {}) })
       attack(c)
-      if (!tls || o.tlsGoaway) t.ok((await goneAway(c)) >= 0, `${tls ? 'TLS' : 'h2c'}: GOAWAY (code ${c.goawayCode()}) and the connection closed`)
-      else {
-        await eventually(async () => c.closed, (x) => x, { timeoutMs: 15_000 })
-        t.pass('TLS: the connection closed')
-      }
-      await served(t, during)
-    }
+      t.equal(await goneAway(c), o.code, `${tls ? 'TLS' : 'h2c'}: GOAWAY ${codeName(o.code)}, then the server closed the connection`)
+    }))
+    await served(t, during)
   }
 
   t.test('more than 128 concurrent streams', async (t) => {
     // 400 requests that stay open (no END_STREAM): past 128 they are refused (REFUSED_STREAM),
     // and a client that goes on opening them loses the connection
-    await abuse(t, {}, (c) => {
+    await abuse(t, { code: ENHANCE_YOUR_CALM }, (c) => {
       const out: Buffer[] = []
       for (let i = 0; i < 400; i++) out.push(frame(FRAME.HEADERS, FLAG.END_HEADERS, 2 * i + 1, requestBlock('/open', 'abuse.test', 'https', 'POST')))
       c.write(Buffer.concat(out))
@@ -88,7 +85,9 @@ t.test('HTTP/2 abuse gets GOAWAY and a close, never harm to other connections', 
   })
 
   t.test('rapid reset (CVE-2023-44487)', async (t) => {
-    await abuse(t, { tlsGoaway: true }, (c) => {
+    // nghttp2's own gate (1.57+, streamResetBurst/Rate) queues this GOAWAY from inside its parser,
+    // before any of the streams reaches JavaScript, and its code is INTERNAL_ERROR
+    await abuse(t, { code: INTERNAL_ERROR }, (c) => {
       const out: Buffer[] = []
       for (let i = 0; i < 5000; i++) out.push(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 2 * i + 1, requestBlock('/reset', 'abuse.test')), rstStream(2 * i + 1))
       c.write(Buffer.concat(out))
@@ -96,7 +95,7 @@ t.test('HTTP/2 abuse gets GOAWAY and a close, never harm to other connections', 
   })
 
   t.test('CONTINUATION flood (CVE-2024-27316 class)', async (t) => {
-    await abuse(t, {}, (c) => {
+    await abuse(t, { code: ENHANCE_YOUR_CALM }, (c) => {
       c.write(frame(FRAME.HEADERS, 0, 1, requestBlock('/cont', 'abuse.test')))
       const filler = literal('x-filler', 'y'.repeat(100))
       const out: Buffer[] = []
@@ -106,30 +105,24 @@ t.test('HTTP/2 abuse gets GOAWAY and a close, never harm to other connections', 
   })
 
   t.test('HPACK bomb: one large dynamic-table entry referenced thousands of times', async (t) => {
-    // Node refuses the stream (RST_STREAM ENHANCE_YOUR_CALM) once its header list passes
-    // maxHeaderListSize, decoding no further; the connection itself is not ended
-    for (const tls of [false, true]) {
-      const during = h2Request(good, { ':path': '/during', ':authority': 'abuse.test' })
-      const c = await rawH2(tls ? gw.https : gw.http, tls ? { servername: 'abuse.test' } : {})
+    // the block decodes, but expands to 32 MB past maxHeaderListSize (32 KiB): Node resets the
+    // stream, decoding no further, and the gateway ends the connection (ENHANCE_YOUR_CALM)
+    await abuse(t, { code: ENHANCE_YOUR_CALM }, (c) => {
       const block = [requestBlock('/bomb', 'abuse.test'), literalIndexed('x-bomb', 'z'.repeat(4000))]
       for (let i = 0; i < 8000; i++) block.push(indexed(62))
       c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, Buffer.concat(block)))
-      const rst = await eventually(async () => c.frames.find((f) => f.type === FRAME.RST_STREAM), (f) => f !== undefined)
-      t.equal(rst!.payload.readUInt32BE(0), ENHANCE_YOUR_CALM, `${tls ? 'TLS' : 'h2c'}: the stream is refused with ENHANCE_YOUR_CALM`)
-      t.notOk(echo.seen.some((e) => e.url === '/bomb'), 'nothing of it reached the upstream')
-      c.destroy()
-      await served(t, during)
-    }
+    })
+    t.notOk(echo.seen.some((e) => e.url === '/bomb'), 'nothing of it reached the upstream')
   })
 
   t.test('windows held shut with a response pending (send_timeout 2 s)', async (t) => {
-    await abuse(t, { settings: [[SETTING.INITIAL_WINDOW_SIZE, 0]], tlsGoaway: true }, (c) => {
+    await abuse(t, { settings: [[SETTING.INITIAL_WINDOW_SIZE, 0]], code: ENHANCE_YOUR_CALM }, (c) => {
       c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, requestBlock('/big', 'abuse.test')))
     })
   })
 
   t.test('settings flood', async (t) => {
-    await abuse(t, {}, (c) => {
+    await abuse(t, { code: ENHANCE_YOUR_CALM }, (c) => {
       // the client reads nothing meanwhile, so the server's ACKs pile up
       c.socket.pause()
       const out: Buffer[] = []
@@ -140,12 +133,25 @@ t.test('HTTP/2 abuse gets GOAWAY and a close, never harm to other connections', 
   })
 
   t.test('ping flood', async (t) => {
-    await abuse(t, {}, (c) => {
+    await abuse(t, { code: ENHANCE_YOUR_CALM }, (c) => {
       c.socket.pause()
       const out: Buffer[] = []
       for (let i = 0; i < 20_000; i++) out.push(ping())
       c.write(Buffer.concat(out))
       c.socket.resume()
+    })
+  })
+
+  t.test('connection errors get GOAWAY with the code RFC 9113 names, then a close', async (t) => {
+    t.test('a header block that does not decode: COMPRESSION_ERROR (§4.3)', async (t) => {
+      // index 300: past the static table and the (empty) dynamic one
+      await abuse(t, { code: COMPRESSION_ERROR }, (c) => c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS | FLAG.END_STREAM, 1, Buffer.concat([requestBlock('/bad', 'abuse.test'), indexed(300)]))))
+    })
+    t.test('a frame past SETTINGS_MAX_FRAME_SIZE: FRAME_SIZE_ERROR (§4.2)', async (t) => {
+      await abuse(t, { code: FRAME_SIZE_ERROR }, (c) => c.write(frame(FRAME.HEADERS, FLAG.END_HEADERS, 1, Buffer.concat([requestBlock('/big-frame', 'abuse.test'), literal('x-pad', 'p'.repeat(20_000))]))))
+    })
+    t.test('DATA on stream 0: PROTOCOL_ERROR (§6.1)', async (t) => {
+      await abuse(t, { code: PROTOCOL_ERROR }, (c) => c.write(frame(FRAME.DATA, 0, 0, Buffer.from('x'))))
     })
   })
 

@@ -8,7 +8,8 @@ import { connect, createServer as createNetServer, type AddressInfo, type Socket
 import { spawn } from 'node:child_process'
 import { Duplex } from 'node:stream'
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls'
-import { exposeGc, nodeConnectionListener, readInto, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
+import { createServer as createH2Server } from 'node:http2'
+import { exposeGc, handleQueuedBytes, interceptBindingErrors, nodeConnectionListener, readInto, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
 import { issue, makeCa } from '../../lib/certs.js'
 import { BalanceTable, TABLE_FD } from '../../../core/server/worker-balance.js'
 import { eventually } from '../../lib/eventually.js'
@@ -139,4 +140,46 @@ t.test("a TLS socket reads into a buffer of ours (kBuffer/kBufferCb + useUserBuf
   t.same(reads, ['first'], 'the first read arrives through the callback, with no data event')
   t.same(pushed, ['second'], 'after the callback changed, a read pushed through the stream arrives as data')
   t.equal(sawData, 1, 'one data event: the pushed read')
+})
+
+t.test("HTTP/2 binding errors reach the session's own destroy (core/server/h2.ts ends a flooding session itself, GOAWAY first)", async (t) => {
+  const server = createH2Server()
+  const taken: { code: string; errno: number }[] = []
+  let destroyLater: ((error?: Error | null, code?: number) => void) | undefined
+  let closed = false
+  server.on('session', (session) => {
+    session.on('error', () => undefined)
+    session.on('close', () => (closed = true))
+    destroyLater = interceptBindingErrors(session, (err) => {
+      taken.push({ code: err.code, errno: err.errno })
+      return true
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  t.teardown(() => server.close())
+  const c = connect((server.address() as AddressInfo).port, '127.0.0.1')
+  c.on('error', () => undefined)
+  c.resume()
+  t.teardown(() => c.destroy())
+  await new Promise<void>((r) => c.once('connect', () => r()))
+  t.equal(handleQueuedBytes(c), 0, "a socket's handle reports the bytes it holds back (writeQueueSize), 0 when idle")
+  const frame = (type: number, flags: number, id: number, payload: Buffer): Buffer => {
+    const h = Buffer.alloc(9)
+    h.writeUIntBE(payload.length, 0, 3)
+    h[3] = type
+    h[4] = flags
+    h.writeUInt32BE(id, 5)
+    return Buffer.concat([h, payload])
+  }
+  // the preface, empty SETTINGS, then 20,000 PINGs: nghttp2 reports a flood (-904)
+  const pings: Buffer[] = [Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'), frame(4, 0, 0, Buffer.alloc(0))]
+  for (let i = 0; i < 20_000; i++) pings.push(frame(6, 0, 0, Buffer.alloc(8)))
+  c.write(Buffer.concat(pings))
+  await eventually(() => taken.length, (n) => n > 0, { timeoutMs: 5000, describe: () => "Node destroyed the session without calling its own destroy: the flood's GOAWAY cannot be sent first" })
+  t.match(taken[0], { code: 'ERR_HTTP2_ERROR', errno: -904 }, 'the binding error names the flood (NGHTTP2_ERR_FLOODED)')
+  t.type(destroyLater, 'function', "Node's own destroy is handed back")
+  t.notOk(closed, 'the session is still open: Node left it to the caller')
+  destroyLater?.(null, 11)
+  await eventually(() => closed, (x) => x, { timeoutMs: 5000, describe: () => "Node's own destroy, called later, did not close the session" })
+  t.pass("Node's own destroy, called later, closes the session")
 })

@@ -7,7 +7,7 @@ import type { Generation } from '../generation/generation.js'
 import type { ClientCert } from '../plugins/types.js'
 import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
 import type { BalanceSlot } from './worker-balance.js'
-import { chainLinksOf, intermediatesIn, resumedIntermediates, type TlsPolicy } from '../tls/contexts.js'
+import { chainLinksOf, intermediatesIn, resumedIntermediates, sentIntermediates, type TlsPolicy } from '../tls/contexts.js'
 import { checkRevocation, type ChainLink, type RevocationError } from '../x509/crl.js'
 import { buildClientCertFacts, clientCertOf, clientVerdict, reasonCategory, type CertFailureReason } from '../x509/cert.js'
 import { PeerCertCache } from '../tls/peer-cache.js'
@@ -96,7 +96,8 @@ export async function startTlsFront(o: {
 }): Promise<TlsFront> {
   const fallback = normalizeSni(o.config.apisix.ssl.fallback_sni)
   const wired = new WeakSet<TlsServer>()
-  const peers = new PeerCertCache()
+  // an entry a session depends on left the cache: that object's tickets on this worker go with it
+  const peers = new PeerCertCache(undefined, (p) => (p as TlsPolicy).dropTickets())
   const observe = o.observe
 
   const onSecure = (s: TLSSocket, policy: TlsPolicy): void => {
@@ -112,7 +113,7 @@ export async function startTlsFront(o: {
       // (getPeerCertificate(true), 210 µs) only for a certificate this policy has not seen within
       // its depth yet
       const der = peerCertFromSession(s.getSession()) ?? (s.getPeerCertificate(false) as Partial<PeerCertificate>).raw
-      const known = der ? peers.entry(policy.client, der, buildClientCertFacts) : undefined
+      const known = der ? peers.entry(policy, der, buildClientCertFacts) : undefined
       const authorized = s.authorized
       const error = (s.authorizationError as unknown as string | null | undefined) ?? undefined
       let n: number | undefined
@@ -125,9 +126,13 @@ export async function startTlsFront(o: {
           // handshakes included)
           n = known.beyond ?? resumedIntermediates(s.getPeerCertificate(true))
         } else {
-          n = intermediatesIn(s.getPeerCertificate(true))
+          const chain = s.getPeerCertificate(true)
+          n = intermediatesIn(chain)
           if (n <= policy.client.depth) known.intermediates = n
           else known.beyond = n
+          // a session's resumption needs this entry when its verdict cannot be rebuilt without the
+          // intermediates the client sent: past the depth, or CRL checks on those intermediates
+          if (n > policy.client.depth || (policy.client.crls && n > 0 && sentIntermediates(chain, policy.client))) known.pinned = true
         }
       }
       // revocation: every certificate of a chain that passed the rest, against the object's CRLs
@@ -141,6 +146,7 @@ export async function startTlsFront(o: {
           : () => (entry.links ??= chainLinksOf(s.getPeerCertificate(true)))
         const crls = policy.client.crls
         if (crls) revoked = checkRevocation(links(), crls, Date.now())
+        if (revoked) known.pinned = true
       }
       const v = clientVerdict(policy.client, der !== undefined, revoked === undefined && authorized, revoked ?? error, n)
       verify = v.verify

@@ -1,5 +1,5 @@
-import { createHash, hkdfSync } from 'node:crypto'
-import { createServer, type DetailedPeerCertificate, type Server, type TlsOptions } from 'node:tls'
+import { createHash, hkdfSync, X509Certificate } from 'node:crypto'
+import { createServer, Server, type DetailedPeerCertificate, type TlsOptions } from 'node:tls'
 import type { Entry } from '../config/snapshot.js'
 import type { Ssl } from '../resources/ssl.js'
 import { decryptKey } from '../resources/key-crypto.js'
@@ -11,6 +11,7 @@ import { protocolOptions, type TlsDefaults } from './settings.js'
 export { protocolOptions } from './settings.js'
 import { enableStapling } from './stapling.js'
 import { chainLink, compileCrlSet, crlsOf, type ChainLink, type CrlSet } from '../x509/crl.js'
+import { blockDer, pemBlocksOf } from '../x509/pem.js'
 
 /** An ssl object as the data plane holds it (schema defaults filled, id from the key). */
 export type SslValue = Readonly<Ssl> & { readonly id: string }
@@ -32,6 +33,12 @@ export interface TlsPolicy extends SniEntry {
   server(ticketKeyName?: string): Server | Error
   /** true once server() has been built (or failed) */
   built(): boolean
+  /**
+   * Makes every ticket this worker issued for the object so far unusable (its ticket keys move
+   * to a new round): each such client makes a full handshake next time. Called when the peer
+   * cache drops the entry a session's verdict depends on (core/tls/peer-cache.ts).
+   */
+  dropTickets(): void
 }
 
 /** What building policies needs from the worker. */
@@ -87,8 +94,10 @@ export function sessionSecrets(secret: Buffer, id: string, modRevision: string, 
  * worker that ran it remembers (core/tls/peer-cache.ts). With tickets every worker could open, a
  * chain past the depth resumed on another worker as SUCCESS (its count there is only a lower
  * bound). Such a ticket now fails to decrypt elsewhere and the client makes a full handshake.
+ * `round` counts the object's dropTickets() on this worker: when the peer cache drops an entry
+ * its sessions depend on, the keys move on and those tickets no longer decrypt here either.
  */
-export const ticketScope = (ssl: Pick<Ssl, 'client'>): string => (ssl.client ? `worker\u0000${process.pid}` : '')
+export const ticketScope = (ssl: Pick<Ssl, 'client'>, round = 0): string => (ssl.client ? `worker\u0000${process.pid}\u0000${round}` : '')
 
 /** Compiles an object's `client` block; undefined when it has none. */
 export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | undefined {
@@ -110,13 +119,13 @@ export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | unde
 }
 
 /** Node's options for an object's policy server; throws when a key cannot be decrypted. */
-export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring' | 'http2' | 'tls'> & { readonly ticketSecret: Buffer }): TlsOptions {
+export function serverOptions(ssl: SslValue, modRevision: string, deps: Pick<PolicyDeps, 'keyring' | 'http2' | 'tls'> & { readonly ticketSecret: Buffer }, round = 0): TlsOptions {
   const keys = [ssl.key, ...(ssl.keys ?? [])].map((k, i) => {
     const plain = decryptKey(k, deps.keyring)
     if (!plain.ok) throw new Error(`${i === 0 ? 'key' : `keys[${i - 1}]`}: ${plain.error}`)
     return plain.value
   })
-  const { ticketKeys, sessionIdContext } = sessionSecrets(deps.ticketSecret, ssl.id, modRevision, ticketScope(ssl))
+  const { ticketKeys, sessionIdContext } = sessionSecrets(deps.ticketSecret, ssl.id, modRevision, ticketScope(ssl, round))
   const opts: TlsOptions = {
     cert: [ssl.cert, ...(ssl.certs ?? [])],
     key: keys,
@@ -157,6 +166,8 @@ class Policy implements TlsPolicy {
   readonly #deps: PolicyDeps
   #built: Server | Error | undefined
   #epoch = 0
+  // dropTickets() rounds: part of the ticket keys' scope (objects with client only)
+  #round = 0
   // the server for tickets made with the previous secret, built when such a ticket arrives
   #older: { epoch: number; name: string; server: Server | undefined } | undefined
 
@@ -179,7 +190,7 @@ class Policy implements TlsPolicy {
     if (!this.#built) {
       this.#epoch = secrets.epoch
       try {
-        const server = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.current }))
+        const server = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.current }, this.#round))
         const ocsp = ssl.ocsp_stapling
         if (ocsp?.enabled) enableStapling(server, ocsp, [ssl.cert, ...(ssl.certs ?? [])], (why) => deps.onStaplingError?.(ssl.id, why))
         this.#built = server
@@ -192,18 +203,27 @@ class Policy implements TlsPolicy {
     if (built instanceof Error) return built
     if (this.#epoch !== secrets.epoch) {
       // rotated: new tickets are made with the new secret
-      built.setTicketKeys(sessionSecrets(secrets.current, ssl.id, this.modRevision, ticketScope(ssl)).ticketKeys)
+      built.setTicketKeys(sessionSecrets(secrets.current, ssl.id, this.modRevision, ticketScope(ssl, this.#round)).ticketKeys)
       this.#epoch = secrets.epoch
     }
     if (ticket === undefined || !secrets.previous) return built
     let older = this.#older
     if (older?.epoch !== secrets.epoch) {
-      const keys = sessionSecrets(secrets.previous, ssl.id, this.modRevision, ticketScope(ssl)).ticketKeys
+      const keys = sessionSecrets(secrets.previous, ssl.id, this.modRevision, ticketScope(ssl, this.#round)).ticketKeys
       older = this.#older = { epoch: secrets.epoch, name: ticketKeyName(keys), server: undefined }
     }
     if (ticket !== older.name) return built
-    older.server ??= createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.previous }))
+    older.server ??= createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.previous }, this.#round))
     return older.server
+  }
+
+  dropTickets(): void {
+    if (!this.#ssl.client) return
+    this.#round++
+    const built = this.#built
+    if (built instanceof Server) built.setTicketKeys(sessionSecrets(this.#deps.tickets().current, this.id, this.modRevision, ticketScope(this.#ssl, this.#round)).ticketKeys)
+    // the previous secret's keys move too: its server is made again when a new-round ticket asks
+    this.#older = undefined
   }
 
   built(): boolean {
@@ -278,4 +298,36 @@ export function chainLinksOf(leaf: DetailedPeerCertificate): ChainLink[] {
     if (anchor) break
   }
   return out
+}
+
+const caPrints = new WeakMap<ClientRules, ReadonlySet<string>>()
+
+/**
+ * Whether a verified chain (`getPeerCertificate(true)` of a full handshake) holds an intermediate
+ * that is not one of the object's `client.ca` certificates: one only the client sent, which a
+ * resumed session will not have (its chain is the leaf plus what the CA store adds).
+ */
+export function sentIntermediates(leaf: DetailedPeerCertificate, rules: ClientRules): boolean {
+  let prints = caPrints.get(rules)
+  if (!prints) {
+    const set = new Set<string>()
+    for (const b of pemBlocksOf(rules.ca, 'CERTIFICATE')) {
+      const der = blockDer(b)
+      if (!Buffer.isBuffer(der)) continue
+      try {
+        set.add(new X509Certificate(der).fingerprint256)
+      } catch {
+        // the decoder checked client.ca; a block that does not parse adds nothing
+      }
+    }
+    caPrints.set(rules, (prints = set))
+  }
+  const seen = new Set<DetailedPeerCertificate>([leaf])
+  for (let cur = leaf.issuerCertificate; cur && !seen.has(cur); cur = cur.issuerCertificate) {
+    seen.add(cur)
+    const anchor = cur.issuerCertificate === cur || cur.issuerCertificate?.fingerprint256 === cur.fingerprint256
+    if (anchor) break
+    if (!prints.has(cur.fingerprint256)) return true
+  }
+  return false
 }

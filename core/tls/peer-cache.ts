@@ -11,6 +11,15 @@
  * refused for its chain is looked at afresh every time. Whether the certificate verifies (dates,
  * signature, CA) is still OpenSSL's verdict on each connection; only the chain's length, which
  * OpenSSL builds the same way for the same leaf and store (trusted issuers first), is reused.
+ *
+ * A resumed session has the leaf but not the intermediates the client sent, so the verdict of
+ * its full handshake lives here. An entry that a session needs (`pinned`: the chain was past the
+ * depth or revoked, or its client-sent intermediates carry CRL checks) must not leave silently:
+ * a client holding an intermediate's key could mint MAX_PER_POLICY leaves to push it out, then
+ * resume past the depth. When such an entry goes, `onPinnedEvicted` hears the policy, which drops
+ * its tickets on this worker (TlsPolicy.dropTickets): every older session makes a full handshake.
+ * Entries of chains that pass without their intermediates leave freely: their resumption's
+ * lower bound gives the same verdict.
  */
 import type { ClientCertFacts } from '../x509/cert.js'
 import type { ChainLink } from '../x509/crl.js'
@@ -29,14 +38,18 @@ export interface PeerEntry {
    * with that count (the resumed session has no chain to count), never with a shorter one
    */
   beyond?: number | undefined
+  /** a session of this certificate needs this entry's verdict: evicting it drops the policy's tickets */
+  pinned?: boolean
 }
 
 export class PeerCertCache {
   private readonly byPolicy = new WeakMap<object, Map<string, PeerEntry>>()
   private readonly max: number
+  private readonly onPinnedEvicted: (policy: object) => void
 
-  constructor(max = MAX_PER_POLICY) {
+  constructor(max = MAX_PER_POLICY, onPinnedEvicted: (policy: object) => void = () => undefined) {
     this.max = max
+    this.onPinnedEvicted = onPinnedEvicted
   }
 
   /** The entry for `der` under `policy`, made with `facts(der)` when there is none. */
@@ -49,7 +62,11 @@ export class PeerCertCache {
     const key = der.toString('latin1')
     let e = m.get(key)
     if (e === undefined) {
-      if (m.size >= this.max) m.delete(m.keys().next().value as string)
+      if (m.size >= this.max) {
+        const [oldest, gone] = m.entries().next().value as [string, PeerEntry]
+        m.delete(oldest)
+        if (gone.pinned) this.onPinnedEvicted(policy)
+      }
       e = { facts: facts(der), intermediates: undefined }
       m.set(key, e)
     }

@@ -8,6 +8,8 @@ import { issue, makePki } from '../lib/certs.js'
 import { eventually } from '../lib/eventually.js'
 import { parseJson } from '../lib/tls-client.js'
 import { pemFiles, sClient } from '../lib/openssl.js'
+import { OpensslCa } from '../lib/openssl-ca.js'
+import { MAX_PER_POLICY } from '../../core/tls/peer-cache.js'
 
 type Version = 'TLSv1.2' | 'TLSv1.3'
 
@@ -107,6 +109,16 @@ t.test('session resumption with client certificates', async (t) => {
   await ssl('depth0', ['depth0.test'], { depth: 0 })
   await ssl('skipdepth0', ['skipdepth0.test'], { depth: 0, skip_mtls_uri_regex: ['^/public/'] })
   await ssl('skipdepth1', ['skipdepth1.test'], { depth: 1, skip_mtls_uri_regex: ['^/public/'] })
+  // the peer-cache eviction case: a CA made with openssl, whose intermediate mints many leaves fast
+  const evictRoot = new OpensslCa('Evict Root CA')
+  const evictI1 = new OpensslCa('Evict Intermediate 1', evictRoot)
+  const evictI2 = new OpensslCa('Evict Intermediate 2', evictI1)
+  t.teardown(() => [evictRoot, evictI1, evictI2].forEach((c) => c.cleanup()))
+  const erin = evictI2.issue('erin')
+  const erinChain = { cert: erin.cert + evictI2.self.cert + evictI1.self.cert, key: erin.key }
+  for (const v of ['12', '13']) {
+    await put(`ssls/evict${v}`, { snis: [`evict${v}.test`], cert: srv('strict.test').cert, key: srv('strict.test').key, client: { ca: evictRoot.self.cert, depth: 1, skip_mtls_uri_regex: ['^/public/'] } })
+  }
   await put('routes/all', { uri: '/*', upstream: { type: 'roundrobin', nodes: { [echo.hostPort]: 1 } }, plugins: { 'proxy-rewrite': { headers: { set: VARS } } } })
   await eventually(() => nodeRequest(gw.https, { sni: 'skipdepth0.test', version: 'TLSv1.3', path: '/public/ready' }), (r) => r.status === 200, { describe: () => gw.output() })
 
@@ -207,11 +219,58 @@ t.test('session resumption with client certificates', async (t) => {
     })
   }
 
-  t.test('TLS 1.2 session ids (openssl -no_ticket): resumed with the first connection\'s facts', async (t) => {
+  t.test('TLS 1.2 session ids (openssl -no_ticket): never resumed, so a session id cannot carry a verdict past its worker\'s memory', async (t) => {
+    // Node's tls.Server keeps no server-side session cache without a 'resumeSession' listener
+    // (OpenSSL's internal cache is off): only tickets resume, and their keys are the rule
     const first = await opensslRequest({ sni: 'strict.test', version: 'TLSv1.2', cert: 'alice', path: '/x', ticket: false })
     t.equal(first.status, 200)
     const again = await opensslRequest({ sni: 'strict.test', version: 'TLSv1.2', cert: 'alice', path: '/x', sessIn: first.sessOut, ticket: false })
-    t.equal(again.status, 200, 'served, resumed or not')
+    t.equal(again.reused, false, 'a full handshake')
+    t.equal(again.status, 200, 'served')
     t.same(again.facts, first.facts, 'the same facts')
   })
+
+  for (const [version, v] of [['TLSv1.2', '12'], ['TLSv1.3', '13']] as const) {
+    t.test(`${version}: a chain past client.depth stays refused on resumption after ${MAX_PER_POLICY} other certificates evicted its entry from the peer cache`, async (t) => {
+      // the resumed session has the leaf only; its chain count was the full handshake's, kept in
+      // the worker's peer cache (MAX_PER_POLICY entries per object, oldest out first). A client
+      // holding an intermediate's key mints that many leaves to push the entry out; the resumption
+      // then counted a lower bound of one intermediate and passed depth 1
+      const sni = `evict${v}.test`
+      const full = await nodeRequest(gw.https, { sni, version, cert: erinChain, path: '/public/x' })
+      t.equal(full.facts['X-Client-Verify'], 'FAILED:certificate chain too long', 'depth 1, two intermediates: refused')
+      t.ok(full.session, 'a session to resume')
+      const resumed = await nodeRequest(gw.https, { sni, version, cert: erinChain, session: full.session, path: '/public/x' })
+      t.equal(resumed.reused, true, 'resumed while its entry is in the cache')
+      t.equal(resumed.facts['X-Client-Verify'], 'FAILED:certificate chain too long')
+      const minted = evictI1.issueMany(`filler-${v}`, MAX_PER_POLICY)
+      let next = 0
+      let handshakes = 0
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (next < minted.certs.length) {
+          const cert = minted.certs[next++]! + evictI1.self.cert
+          await new Promise<void>((resolve) => {
+            const s = connect({ host: '127.0.0.1', port: gw.https, servername: sni, rejectUnauthorized: false, minVersion: version, maxVersion: version, cert, key: minted.key })
+            s.on('secureConnect', () => {
+              handshakes++
+              s.end()
+            })
+            s.resume()
+            s.on('error', () => s.destroy())
+            s.on('close', () => resolve())
+          })
+        }
+      }))
+      t.equal(handshakes, MAX_PER_POLICY, `${MAX_PER_POLICY} full handshakes with other certificates`)
+      const after = await nodeRequest(gw.https, { sni, version, cert: erinChain, session: full.session, path: '/public/x' })
+      t.equal(after.facts['X-Client-Verify'], 'FAILED:certificate chain too long', `after the eviction: still refused (${after.reused ? 'resumed' : 'full handshake'})`)
+      const api = await nodeRequest(gw.https, { sni, version, cert: erinChain, session: full.session, path: '/api' })
+      t.equal(api.status, 400, 'off the skip list: 400, not served as verified')
+      const within = await nodeRequest(gw.https, { sni, version, cert: { cert: minted.certs[0]! + evictI1.self.cert, key: minted.key }, path: '/api' })
+      t.equal(within.status, 200, 'a chain within the depth is still served')
+      const withinAgain = await nodeRequest(gw.https, { sni, version, cert: { cert: minted.certs[0]! + evictI1.self.cert, key: minted.key }, session: within.session, path: '/api' })
+      t.equal(withinAgain.reused, true, 'and resumes')
+      t.equal(withinAgain.status, 200)
+    })
+  }
 })

@@ -37,6 +37,7 @@ function fakePolicies(): PolicyCache & { calls: number; eager: string[] } {
           client: undefined,
           server: () => new Error('no server in this test'),
           built: () => false,
+          dropTickets: () => undefined,
         })
         cache.set(entry, p)
         if (eager) self.eager.push(ssl.id)

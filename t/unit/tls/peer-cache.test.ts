@@ -26,3 +26,19 @@ t.test('peer certificate cache: facts made once per certificate and policy, boun
   t.not(cache.entry(a, Buffer.from('cert-1'), make), one, 'the oldest went first')
   t.equal(cache.entry(a, Buffer.from('cert-x'), () => undefined).facts, undefined, 'a DER that cannot be read keeps undefined facts')
 })
+
+t.test('peer certificate cache: evicting an entry a session depends on (pinned) tells its policy; others leave silently', async (t) => {
+  const dropped: object[] = []
+  const cache = new PeerCertCache(2, (p) => dropped.push(p))
+  const a = {}
+  const make = (der: Buffer): ClientCertFacts => facts(der.toString())
+  cache.entry(a, Buffer.from('plain'), make)
+  cache.entry(a, Buffer.from('deep'), make).pinned = true
+  cache.entry(a, Buffer.from('third'), make)
+  t.same(dropped, [], 'an entry that was not pinned went: nothing to drop')
+  cache.entry(a, Buffer.from('fourth'), make)
+  t.equal(dropped.length, 1, 'the pinned entry went: its policy hears it')
+  t.equal(dropped[0], a)
+  cache.entry(a, Buffer.from('fifth'), make)
+  t.equal(dropped.length, 1, 'once')
+})

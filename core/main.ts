@@ -79,16 +79,20 @@ export async function runWorker(): Promise<void> {
     afterPage: heap.minor,
   })
   ops.attach(store.state)
+  // the first load leaves its garbage and a young generation grown to its maximum behind: one
+  // memory-reducing full collection (core/ops/heap.ts) before the worker calls itself ready, so
+  // no request waits on it and a ready worker holds only what it keeps
+  const settled = store.ready.then(() => heap.major())
+  let ready = false
+  void settled.then(() => (ready = true))
   // the primary holds back the admin's own listing of etcd until every worker answers this
-  inbox.answer('ready', () => store.ready.then(() => true))
-  // the first load leaves its garbage behind: one full collection once it is published
-  void store.ready.then(() => setImmediate(heap.major))
+  inbox.answer('ready', () => settled.then(() => true))
   let inflight = 0
   let draining = false
   const upgraded = new Set<Duplex>()
   const handle = createHandler({
     current: store.current,
-    isReady: () => store.state().loaded,
+    isReady: () => ready,
     readyError: () => (store.state().reachable ? 'configuration not loaded yet' : 'etcd has not been reached yet'),
     pools,
     onRequest: ops.onRequest,
@@ -150,7 +154,7 @@ export async function runWorker(): Promise<void> {
   let drainAsked = false
   if (process.env['APISIX_WORKER_REPLACES'] === '1') {
     const off = inbox.on('drain', () => (drainAsked = true))
-    await Promise.race([store.ready, new Promise((r) => setTimeout(r, 10_000).unref())])
+    await Promise.race([settled, new Promise((r) => setTimeout(r, 10_000).unref())])
     off()
   }
   try {

@@ -92,8 +92,11 @@ export function readInto(socket: Socket, buf: Buffer, cb: ReadCallback): SetRead
   return (next) => void (slots[kBufferCb] = next)
 }
 
-/** The collector's entry point (`gc`, with V8's `{ type: 'minor' }` option). */
-export type Collect = (o?: { type: 'minor' | 'major' }) => unknown
+/**
+ * The collector's entry point (`gc`, with V8's options: `type` minor or major, `flavor`
+ * 'last-resort' for V8's memory-reducing full collection, which needs `execution: 'sync'`).
+ */
+export type Collect = (o?: { type: 'minor' | 'major'; execution?: 'sync' | 'async'; flavor?: 'regular' | 'last-resort' }) => unknown
 
 /**
  * V8's `gc` without starting the process with --expose-gc (workers are forked by node:cluster,

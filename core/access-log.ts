@@ -70,27 +70,29 @@ export const FLUSH_MS = 1000
 
 const disabled: AccessLog = { write: () => {}, dropped: () => 0, reopen: () => {}, close: async () => {} }
 
-/** The line written for one entry: the contract's fields in a fixed order, and nothing else. */
+/** What JSON.stringify escapes in a string: the quote, the backslash, control bytes, and (lone) surrogates. */
+const NEEDS_ESCAPE = /["\\\x00-\x1f\ud800-\udfff]/
+
+/** A string as JSON: quoted as is when nothing in it needs escaping (nearly every value), else JSON.stringify's. */
+const str = (v: string): string => (NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`)
+const strOrNull = (v: string | null): string => (v === null ? 'null' : str(v))
+/** A number as JSON (NaN and infinities are null there). */
+const num = (v: number): string => (Number.isFinite(v) ? String(v) : 'null')
+
+/**
+ * The line written for one entry: the contract's fields in a fixed order, and nothing else. The
+ * same text as JSON.stringify of those fields (t/unit/access-log.test.ts compares them), written
+ * out field by field: no object built and walked per request (about 3x faster per line).
+ */
 export function formatAccessLine(e: AccessLogEntry): string {
-  return `${JSON.stringify({
-    time: e.time,
-    remote_addr: e.remote_addr,
-    method: e.method,
-    uri: e.uri,
-    status: e.status,
-    route_id: e.route_id,
-    upstream: e.upstream,
-    latency_ms: e.latency_ms,
-    upstream_latency_ms: e.upstream_latency_ms,
-    sni: e.sni,
-    tls_version: e.tls_version,
-    client_verify: e.client_verify,
-    client_s_dn: e.client_s_dn,
-    client_serial: e.client_serial,
-    consumer: e.consumer,
-    http_version: e.http_version,
-    grpc_status: e.grpc_status,
-  })}\n`
+  const grpc = e.grpc_status === undefined ? '' : `,"grpc_status":${strOrNull(e.grpc_status)}`
+  return (
+    `{"time":${str(e.time)},"remote_addr":${str(e.remote_addr)},"method":${str(e.method)},"uri":${str(e.uri)},"status":${num(e.status)},` +
+    `"route_id":${strOrNull(e.route_id)},"upstream":${strOrNull(e.upstream)},"latency_ms":${num(e.latency_ms)},` +
+    `"upstream_latency_ms":${e.upstream_latency_ms === null ? 'null' : num(e.upstream_latency_ms)},"sni":${strOrNull(e.sni)},` +
+    `"tls_version":${strOrNull(e.tls_version)},"client_verify":${str(e.client_verify)},"client_s_dn":${strOrNull(e.client_s_dn)},` +
+    `"client_serial":${strOrNull(e.client_serial)},"consumer":${strOrNull(e.consumer)},"http_version":${str(e.http_version)}${grpc}}\n`
+  )
 }
 
 /**

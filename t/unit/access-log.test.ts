@@ -192,3 +192,17 @@ process.stdout.write('done\\n')`
   t.same(JSON.parse(out[0] ?? 'null'), entry(0))
   t.equal(out[3], 'done')
 })
+
+t.test('formatAccessLine writes what JSON.stringify of the fields writes: quotes, backslashes, control bytes, surrogates, odd numbers', async (t) => {
+  const viaJson = (e: AccessLogEntry): string =>
+    `${JSON.stringify({ time: e.time, remote_addr: e.remote_addr, method: e.method, uri: e.uri, status: e.status, route_id: e.route_id, upstream: e.upstream, latency_ms: e.latency_ms, upstream_latency_ms: e.upstream_latency_ms, sni: e.sni, tls_version: e.tls_version, client_verify: e.client_verify, client_s_dn: e.client_s_dn, client_serial: e.client_serial, consumer: e.consumer, http_version: e.http_version, grpc_status: e.grpc_status })}\n`
+  const odd = ['', '"', '\\', '\n\t\r', '\x00\x1f', '\x7f', 'é€', '\u2028\u2029', '😀', '\ud800', 'x\udc00', 'CN=a\\, "b"', '/p?q="x"&r=\\']
+  for (const [i, s] of odd.entries()) {
+    const e = entry(i, { uri: s, client_s_dn: s, consumer: i % 2 ? null : s, remote_addr: s, ...(i % 3 === 0 ? {} : { grpc_status: i % 3 === 1 ? null : s }) })
+    t.equal(formatAccessLine(e), viaJson(e), `string of code units ${[...s].map((c) => c.charCodeAt(0).toString(16)).join(' ') || '(empty)'}`)
+  }
+  for (const n of [0, -0, 1.25, 0.1 + 0.2, 1e21, 1e-7, NaN, Infinity]) {
+    const e = entry(0, { latency_ms: n, upstream_latency_ms: n, status: n })
+    t.equal(formatAccessLine(e), viaJson(e), `number ${String(n)}`)
+  }
+})

@@ -582,7 +582,7 @@ async function main() {
   }
   const hold = argv.find((a) => a.startsWith('--hold='))
   if (hold) {
-    log(`holding ${hold.slice(7)} s: gateway ${gw.port} (pid ${gw.pid}), nginx ${nginx.port}, haproxy ${haproxy.port}, node reference ${ref.port} (pid ${ref.pid}), upstream ${up}, dir ${dir}`)
+    log(`holding ${hold.slice(7)} s: gateway ${gw.port} (pid ${gw.pid}), nginx ${nginx.port}, haproxy ${haproxy.port}, node reference ${ref.port} (pid ${ref.pid}), node:http2 reference ${h2ref.port} (pid ${h2ref.pid}), upstream ${up}, dir ${dir}`)
     await sleep(Number(hold.slice(7)) * 1000)
   }
 

@@ -103,14 +103,21 @@ export function misdirectedRequest(
   host: string,
   index: Pick<SniIndex<SniEntry & { readonly client: unknown }>, 'lookup'>,
 ): Misdirected | undefined {
+  // the requests of a connection (every stream of an HTTP/2 one) ask the same question: an index
+  // never changes once built (a new generation makes a new one), so the last answer stands
+  if (index === last.index && host === last.host && connSslId === last.connSslId) return last.answer
   const h = normalizeHost(host)
-  if (h === '') return undefined
-  const chosen = index.lookup(h)
+  const chosen = h === '' ? undefined : index.lookup(h)
   // objects are compared by id: a connection outlives the generation it was made in
-  if (chosen === undefined || chosen.client === undefined || chosen.id === connSslId) return undefined
-  return {
-    status: 421,
-    error_msg: `misdirected request: the host ${h} is served under another client-certificate policy than this connection's TLS server name; open a new connection for it`,
-    reason: 'sni_host_mismatch',
-  }
+  const answer: Misdirected | undefined =
+    chosen === undefined || chosen.client === undefined || chosen.id === connSslId
+      ? undefined
+      : Object.freeze({
+          status: 421,
+          error_msg: `misdirected request: the host ${h} is served under another client-certificate policy than this connection's TLS server name; open a new connection for it`,
+          reason: 'sni_host_mismatch',
+        } as const)
+  last = { index, host, connSslId, answer }
+  return answer
 }
+let last: { readonly index: object | undefined; readonly host: string; readonly connSslId: string; readonly answer: Misdirected | undefined } = { index: undefined, host: '', connSslId: '', answer: undefined }

@@ -189,3 +189,20 @@ t.test('derive: upstream client certificates resolve through the ssl objects and
   const h2 = derive(apply(plainOnly.snapshot, [ev('ssls', 'z', { sni: 'z.test', cert: 'C', key: pem('z') }, 3)], 3), h1)
   t.equal(h2.http, h1.http, 'the same plan object')
 })
+
+t.test('derive: compiled parts live in the PlanCache the caller passes: its own generations reuse them, another cache compiles its own', async (t) => {
+  const route = (id: string, uri: string, rev: number): ConfigEvent => ({
+    type: 'put', key: `/apisix/routes/${id}`, value: JSON.stringify({ uri, upstream: { nodes: { '127.0.0.1:8080': 1 } } }), modRevision: String(rev), createRevision: String(rev),
+  })
+  const planOf = (g: ReturnType<typeof emptyGeneration>, path: string) => g.http.routes.match({ method: 'GET', host: 'h', path, remoteAddr: '127.0.0.1', varOf: () => undefined })?.upstream
+  const a1 = apply(emptySnapshot(), [route('1', '/one', 2)], 2)
+  const worker = depsOf()
+  const g1 = deriveGeneration(a1.snapshot, emptyGeneration(), { full: true }, worker)
+  const a2 = apply(a1.snapshot, [route('2', '/two', 3)], 3)
+  const g2 = deriveGeneration(a2.snapshot, g1, { full: false, changed: a2.changed }, worker)
+  t.ok(planOf(g1, '/one'), 'the route has its upstream plan')
+  t.equal(planOf(g2, '/one'), planOf(g1, '/one'), 'the same cache: the unchanged route keeps its compiled plan')
+  const other = deriveGeneration(a2.snapshot, emptyGeneration(), { full: true }, depsOf())
+  t.not(planOf(other, '/one'), planOf(g1, '/one'), 'another cache (explain\'s) compiles its own: no table is shared between them')
+  t.same(planOf(other, '/one')?.timeouts, planOf(g1, '/one')?.timeouts, 'and compiles the same plan')
+})

@@ -5,15 +5,21 @@ import { domainToASCII } from 'node:url'
  * IDNA to ASCII (punycode). A Host header's port and IPv6 brackets are removed.
  */
 export function normalizeHost(raw: string): string {
-  // most requests of a worker carry the Host header of the one before
+  // most requests of a worker carry the Host header of the one before; two entries, because a
+  // request asks for its Host header and then (misdirectedRequest) for the normalised name
   if (raw === lastRaw) return lastHost
+  if (raw === prevRaw) return prevHost
   const h = normalizeHostOnce(raw)
+  prevRaw = lastRaw
+  prevHost = lastHost
   lastRaw = raw
   lastHost = h
   return h
 }
 let lastRaw = ''
 let lastHost = ''
+let prevRaw = ''
+let prevHost = ''
 
 function normalizeHostOnce(raw: string): string {
   let h = raw.trim()

@@ -47,6 +47,8 @@ export const CERT_CACHE_SIZE = 512
 type Parsed = { readonly cert: ClientCert; readonly error?: undefined } | { readonly cert?: undefined; readonly error: string }
 
 const XFP = 'x-forwarded-proto'
+/** No header to strip (shared: CertResolution.strip is read-only). */
+const NONE: readonly string[] = Object.freeze([])
 
 /**
  * The ClientCert of a certificate a trusted proxy passed (a trusted proxy vouches for it), with
@@ -131,8 +133,10 @@ export function createClientCertSource(cfg: CertHeaderConfig, cacheSize: number 
     resolve(remoteAddr, headers, tls) {
       const trusted = isTrusted(remoteAddr)
       if (!trusted) {
-        const present = stripUntrusted.filter((h) => headers[h] !== undefined)
-        return { clientCert: tls?.clientCert, clientCertError: undefined, secure: tls !== undefined, trusted, strip: present }
+        // nearly every request sends none of them: no array made then
+        let present: string[] | undefined
+        for (const h of stripUntrusted) if (headers[h] !== undefined) (present ??= []).push(h)
+        return { clientCert: tls?.clientCert, clientCertError: undefined, secure: tls !== undefined, trusted, strip: present ?? NONE }
       }
       const secure = tls !== undefined || saysHttps(headers[XFP])
       const value = name === '' ? undefined : headers[name]

@@ -30,7 +30,11 @@ const table = {
   GW_ADMIN_UNKNOWN_RESOURCE: { status: 404, msg: (name: string) => `Unsupported resource type: ${name}` },
   GW_ADMIN_METHOD: { status: 405, msg: (method: string, what: string) => `method ${method} is not allowed on ${what}` },
   GW_ADMIN_CONSUMER_METHOD: { status: 405, msg: (method: string) => `not supported \`${method}\` method for consumer` },
-  GW_ADMIN_TOO_LARGE: { status: 413, msg: (limit: number) => `request body is larger than ${limit} bytes` },
+  GW_ADMIN_TOO_LARGE: {
+    status: 413,
+    msg: (limit: number) =>
+      `request body is larger than ${limit} bytes (${limit / 2 ** 20} MiB, the admin API's limit); an ssl object with a bigger client.crl is written to etcd directly, with etcd's --max-request-bytes raised: see README.md, "Revoking a client certificate"`,
+  },
   GW_ADMIN_CONFLICT: { status: 409, msg: (key: string) => `${key} was changed by another writer too many times; retry` },
   GW_ADMIN_INTERNAL: { status: 500, msg: () => 'internal error' },
   GW_ADMIN_UI_NOT_BUILT: { status: 503, msg: () => 'the web UI is not built: run bin/setup.sh' },

@@ -3,7 +3,7 @@
 // { requests|handshakes, seconds, rate, p50ms, p99ms, resumed, errors, cpuSeconds }.
 //
 //   node t/bench/load.mjs keepalive  '{"port":..,"servername":..,"host":..,"connections":..,"seconds":..,"cert":..,"key":..}'
-//   node t/bench/load.mjs handshake  '{"port":..,"servername":..,"concurrency":..,"seconds":..,"resume":true,"cert":..,"key":..}'
+//   node t/bench/load.mjs handshake  '{"port":..,"servername":..,"concurrency":..,"seconds":..,"resume":true,"ocsp":true,"cert":..,"key":..}'
 //
 // Key exchange: X25519 (then P-256) unless "groups" says otherwise. Node 24's client would offer
 // the post-quantum X25519MLKEM768 first, which the gateway takes and nginx on Debian's OpenSSL 3.0
@@ -21,10 +21,14 @@ const tlsOpts = {
   ...(o.cert ? { cert: readFileSync(o.cert), key: readFileSync(o.key) } : {}),
   ...(o.maxVersion ? { maxVersion: o.maxVersion } : {}),
   ecdhCurve: o.groups ?? 'X25519:P-256',
+  // "ocsp": the client sends status_request, as browsers and `openssl s_client -status` do
+  ...(o.ocsp ? { requestOCSP: true } : {}),
 }
 const lat = []
 let errors = 0
 let resumed = 0
+// handshakes that got an OCSP staple (with "ocsp")
+let stapled = 0
 const pct = (a, p) => {
   if (a.length === 0) return 0
   const s = Float64Array.from(a).sort()
@@ -105,6 +109,7 @@ async function handshake() {
       await new Promise((resolve) => {
         const s = connect({ ...tlsOpts, ...(session ? { session } : {}) })
         let done = false
+        if (o.ocsp) s.on('OCSPResponse', (r) => { if (r && r.length > 0) stapled++ })
         s.on('secureConnect', () => {
           done = true
           lat.push(Number(process.hrtime.bigint() - t0) / 1e6)
@@ -135,7 +140,7 @@ async function handshake() {
   await Promise.all(Array.from({ length: o.concurrency ?? 8 }, one))
   const secs = Number(process.hrtime.bigint() - t0) / 1e9
   const cpu = process.cpuUsage(cpu0)
-  report({ handshakes: lat.length, seconds: secs, rate: lat.length / secs, p50ms: pct(lat, 50), p99ms: pct(lat, 99), resumed, errors, cpuSeconds: (cpu.user + cpu.system) / 1e6 })
+  report({ handshakes: lat.length, seconds: secs, rate: lat.length / secs, p50ms: pct(lat, 50), p99ms: pct(lat, 99), resumed, ...(o.ocsp ? { stapled } : {}), errors, cpuSeconds: (cpu.user + cpu.system) / 1e6 })
   process.exit(0)
 }
 

@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url'
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const argv = process.argv.slice(2)
 const QUICK = argv.includes('--quick')
-const ONLY = (argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11']).map(Number)
+const ONLY = (argv.find((a) => a.startsWith('--only='))?.slice(7).split(',') ?? ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12']).map(Number)
 /** The last commit that ran on Node 20 (before the Node 24 switch): row 10's build with BENCH_OLD_NODE. */
 const OLD_REF = '5c4137c'
 /** Row 10's build when bench/results.md names none: the start of session 11. */
@@ -610,6 +610,7 @@ async function main() {
   if (gwPrev) await previousScenario(gw, gwPrev, certs)
   for (const g of extraGateways) await stop(g.proc)
   if (ONLY.includes(11)) await crlScenario(gw, etcd, certs, client)
+  if (ONLY.includes(12)) await staplingScenario(gw)
   await stop(nginx.proc, 'SIGQUIT')
   await stop(haproxy.proc)
   await stop(ref.proc)
@@ -763,13 +764,64 @@ async function crlScenario(gw, etcd, certs, client) {
   log(`CRL apply: median ${median(s).toFixed(0)} ms, max ${s.at(-1).toFixed(0)} ms; process group RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB (${applies.length} objects with the CRL)`)
 }
 
+/**
+ * Scenario 12: OCSP stapling with its responder down. The same ECDSA certificate (its
+ * authorityInfoAccess naming the responder) on three ssl objects: stapling off; on, with the
+ * responder blackholed (a loopback listener that accepts and never answers: the worse case, each
+ * fetch waits out its timeout); on, with the responder stopped (nothing listens: refused at
+ * once). Full handshakes from clients that send status_request, in alternating rounds. The
+ * handshake never waits for the responder, so the three should be alike.
+ */
+async function staplingScenario(gw) {
+  const held = new Set()
+  let accepted = 0
+  const blackhole = createServer((s) => {
+    accepted++
+    held.add(s)
+    s.on('error', () => undefined)
+    s.on('close', () => held.delete(s))
+  })
+  await new Promise((r) => blackhole.listen(0, '127.0.0.1', r))
+  const stoppedPort = await freePort()
+  const cert = (name, port) => {
+    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=DNS:${name}.bench\nextendedKeyUsage=serverAuth\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:${port}/\n`)
+    openssl('x509', '-req', '-in', 'ec.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '30', '-extfile', `${name}.ext`)
+    // the issuer after the leaf: the fetch starts when the object's server is built
+    return readFileSync(join(dir, `${name}.crt`), 'utf8') + readFileSync(join(dir, 'ca.crt'), 'utf8')
+  }
+  const key = readFileSync(join(dir, 'ec.key'), 'utf8')
+  const objects = [
+    ['ocsp-off', cert('ocsp-off', blackhole.address().port), undefined, 'stapling off'],
+    ['ocsp-blackholed', cert('ocsp-blackholed', blackhole.address().port), { enabled: true, cache_ttl: 3600 }, 'stapling on, responder blackholed'],
+    ['ocsp-stopped', cert('ocsp-stopped', stoppedPort), { enabled: true, cache_ttl: 3600 }, 'stapling on, responder stopped'],
+  ]
+  const servers = []
+  for (const [id, pem, ocsp, name] of objects) {
+    const r = await admin(gw, `ssls/${id}`, { cert: pem, key, snis: [`${id}.bench`], ...(ocsp ? { ocsp_stapling: ocsp } : {}) })
+    if (r.status >= 300) throw new Error(`admin: ${r.status} ${r.body}`)
+    await until(() => handshakeOnce(gw.port, `${id}.bench`), 10000, `ssl object ${id}`)
+    servers.push({ ...gw, name, sni: `${id}.bench` })
+  }
+  // a short warm-up of each (discarded): every object's server is built and its first fetch started
+  for (const s of servers) await load(s, 'handshake', { servername: s.sni, concurrency: 16, seconds: 0.5, ocsp: true })
+  let stapled = 0
+  await compare('12 full handshakes, ECDSA P-256, clients send status_request, OCSP responder down', servers, 'hs/s', async (s) => {
+    const r = await load(s, 'handshake', { servername: s.sni, concurrency: 16, seconds: HS_SECONDS, ocsp: true })
+    stapled += r.stapled ?? 0
+    return r
+  })
+  log(`stapling: ${stapled} handshakes got a staple (expected 0); the blackholed responder accepted ${accepted} connections (the gateway's fetches, none answered)`)
+  for (const s of held) s.destroy()
+  await new Promise((r) => blackhole.close(r))
+}
+
 function writeResults(seconds) {
   const by = (scenario, server) => rows.find((r) => r.scenario === scenario && r.server === server)
   const lines = []
   lines.push('# Benchmark results', '')
   lines.push(`Run ${new Date().toISOString()} of build ${thisBuild()} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ${REPS} run(s) per scenario after a warm-up of every server, medians; ` +
     `1-minute load average during the runs ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} (median ${fmt(median(loads), 1)}); whole bench ${fmt(seconds / 60, 1)} min.`, '')
-  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins or metrics; for the rows with a client certificate, a twin port of the same processes asks for one and has OpenSSL verify it (no DN or fingerprint derived); in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Row 9 runs a second gateway with the access log on (its default; a JSON line per request to a file). Row 10 runs the previous build (by default the one the last committed full run measured; BENCH_OLD_REF) next to this one on the same Node and etcd, ' + PREV_ROUNDS + ' rounds in alternation: keep-alive as row 1, full RSA handshakes as row 3, and propagation through each one\u2019s own admin API (each round\u2019s p99; its runs column); their ratio is within noise when it differs from 1 by no more than the larger round-to-round spread of either build (a round\u2019s largest distance from its build\u2019s median). The Node load generator offers X25519 and P-256 only, as wrk and h2load on Debian’s OpenSSL 3.0 do, so every server does the same key exchange (the gateway would take Node 24’s X25519MLKEM768, nginx there cannot). Handshake rows (3, 4, 10): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
+  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins or metrics; for the rows with a client certificate, a twin port of the same processes asks for one and has OpenSSL verify it (no DN or fingerprint derived); in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Row 9 runs a second gateway with the access log on (its default; a JSON line per request to a file). Row 10 runs the previous build (by default the one the last committed full run measured; BENCH_OLD_REF) next to this one on the same Node and etcd, ' + PREV_ROUNDS + ' rounds in alternation: keep-alive as row 1, full RSA handshakes as row 3, and propagation through each one\u2019s own admin API (each round\u2019s p99; its runs column); their ratio is within noise when it differs from 1 by no more than the larger round-to-round spread of either build (a round\u2019s largest distance from its build\u2019s median). The Node load generator offers X25519 and P-256 only, as wrk and h2load on Debian’s OpenSSL 3.0 do, so every server does the same key exchange (the gateway would take Node 24’s X25519MLKEM768, nginx there cannot). Row 12 runs full handshakes whose clients send status_request to three ssl objects with the same ECDSA certificate: OCSP stapling off, and on with its responder blackholed (accepts, never answers) or stopped (refuses). Handshake rows (3, 4, 10, 11, 12): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
   lines.push('| scenario | server | rate | p50 ms | p99 ms | server CPU % | generator CPU % | runs | errors |', '|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const rate = r.unit === 's' ? `${fmt(r.rate, 2)} s start-up, ${fmt(r.rss)} MiB RSS`
@@ -824,6 +876,8 @@ function writeResults(seconds) {
   if (crlOff && crlOn) target(`${crlOn.scenario}: handshakes/s against no CRL (no target; O(1) per check)`, ratio(crlOn, crlOff), null)
   const crlApply = rows.find((r) => r.scenario.startsWith('11 apply'))
   if (crlApply) target(`${crlApply.scenario}: < 1 s per worker`, `max ${fmt(crlApply.p99, 0)} ms, ${crlApply.rss >= 0 ? '+' : ''}${fmt(crlApply.rss)} MiB RSS for ${crlApply.runs.length} objects`, crlApply.p99 < 1000)
+  const stapleOff = rows.find((r) => r.scenario.startsWith('12') && r.server === 'stapling off')
+  for (const r of rows.filter((x) => x.scenario.startsWith('12') && x !== stapleOff)) if (stapleOff) target(`12 full handshakes, ${r.server}: ≥ 0.95× stapling off (never waits for the responder)`, ratio(r, stapleOff), r.rate >= 0.95 * stapleOff.rate)
   const prop = rows.find((r) => r.scenario.startsWith('5'))
   if (prop) target('5 propagation p99 < 100 ms', `${fmt(prop.p99, 1)} ms`, prop.p99 < 100)
   const big = rows.filter((r) => r.scenario.startsWith('6')).pop()

@@ -1,5 +1,7 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { connect as h2connect, type ClientHttp2Session } from 'node:http2'
 import { connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { promisify } from 'node:util'
@@ -32,7 +34,8 @@ t.test('revocation with CRLs', async (t) => {
   const chainOf = (c: { cert: string }) => c.cert + inter.self.cert
   const ca = root.self.cert + inter.self.cert
 
-  const etcd = await startEtcd(t)
+  // a CRL past the admin's 1.5 MiB goes to etcd directly: this etcd takes 8 MiB, as npm start's does
+  const etcd = await startEtcd(t, undefined, { maxRequestBytes: 8 * 2 ** 20 })
   const echo = await startEcho(t)
   const gw = await startGateway(t, {
     etcd: etcd.url,
@@ -192,5 +195,34 @@ t.test('revocation with CRLs', async (t) => {
     t.match(await get(alice), { body: /revoked/ })
     t.match(await get(bob), { status: 200 }, 'bob is still served')
     inter.unrevoke(alice)
+  })
+
+  t.test('a CRL bigger than the admin API takes: 413 naming the limit and the way; written to etcd directly, the data plane applies it', async (t) => {
+    const big = new OpensslCa('Big CRL CA')
+    t.teardown(() => big.cleanup())
+    const mallory = big.issue('mallory')
+    const trent = big.issue('trent')
+    big.revoke(mallory)
+    // 31,000 more revoked entries with 20-byte serials (about 54 bytes of JSON each): past 1.5 MiB
+    const fillers: string[] = []
+    for (let i = 0; i < 31_000; i++) fillers.push(`R\t301231235959Z\t260101000000Z\t${(0x4000000000n * 2n ** 120n + BigInt(i)).toString(16).toUpperCase()}\tunknown\t/CN=f${i}`)
+    appendFileSync(join(big.dir, 'index.txt'), fillers.join('\n') + '\n')
+    const pem = big.crl()
+    t.ok(JSON.stringify(pem).length > 1.5 * 2 ** 20, `the CRL is ${(pem.length / 2 ** 20).toFixed(2)} MiB of PEM`)
+    await put('ssls/big', { sni: 'big.test', cert: srv('strict.test').cert, key: srv('strict.test').key, client: { ca: big.self.cert } })
+    await eventually(() => curl('big.test', mallory), (s) => s === 200, { describe: () => gw.output() })
+    const r = await admin.patch('ssls/big/client/crl', pem)
+    t.equal(r.status, 413)
+    t.match(r.json, { error_msg: /larger than 1572864 bytes \(1\.5 MiB, the admin API's limit\).*written to etcd directly.*--max-request-bytes.*README\.md, "Revoking a client certificate"/ })
+    // what an operator does instead: the stored object, with its CRL, written straight into etcd
+    const key = Buffer.from('/apisix/ssls/big').toString('base64')
+    const range = (await (await fetch(`${etcd.url}/v3/kv/range`, { method: 'POST', body: JSON.stringify({ key }) })).json()) as { kvs: { value: string }[] }
+    const stored = JSON.parse(Buffer.from(range.kvs[0]!.value, 'base64').toString()) as { client: Record<string, unknown> }
+    stored.client['crl'] = pem
+    const w = await fetch(`${etcd.url}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key, value: Buffer.from(JSON.stringify(stored)).toString('base64') }) })
+    t.equal(w.status, 200, `etcd took the ${(JSON.stringify(stored).length / 2 ** 20).toFixed(2)} MiB object: ${w.ok ? '' : await w.text()}`)
+    await eventually(() => curl('big.test', mallory), (s) => s === 0, { timeoutMs: 15_000, describe: () => gw.output() })
+    t.pass('mallory, in the big CRL, is refused at the handshake')
+    t.equal(await curl('big.test', trent), 200, 'trent is served')
   })
 })

@@ -16,21 +16,27 @@ export interface EtcdHandle {
   output(): string
 }
 
+/** Options of a test etcd. */
+export interface EtcdOptions {
+  /** etcd's --max-request-bytes (its default is 1.5 MiB): for tests writing bigger values */
+  readonly maxRequestBytes?: number
+}
+
 /**
  * A real etcd in a temp dir on free loopback ports, stopped at teardown. `clientPort` picks the
  * client port (a gateway may already be pointed at it); a free one otherwise.
  */
-export async function startEtcd(t: Test, clientPort?: number): Promise<EtcdHandle> {
+export async function startEtcd(t: Test, clientPort?: number, o: EtcdOptions = {}): Promise<EtcdHandle> {
   // freePort() releases its ports before etcd binds them, so a test running beside this one can
   // take one first: an etcd that exits with "address already in use" starts again on new ports
   for (let attempt = 1; ; attempt++) {
-    const h = await startEtcdOnce(t, clientPort, attempt < 3)
+    const h = await startEtcdOnce(t, clientPort, attempt < 3, o)
     if (h) return h
   }
 }
 
 /** One start on fresh ports; undefined when it lost a port to another process and `mayRetry`. */
-async function startEtcdOnce(t: Test, clientPort: number | undefined, mayRetry: boolean): Promise<EtcdHandle | undefined> {
+async function startEtcdOnce(t: Test, clientPort: number | undefined, mayRetry: boolean, o: EtcdOptions): Promise<EtcdHandle | undefined> {
   const dir = await tempDir(t, 'etcd-')
   const [client, peer] = [clientPort ?? (await freePort()), await freePort()]
   const url = `http://127.0.0.1:${client}`
@@ -44,7 +50,8 @@ async function startEtcdOnce(t: Test, clientPort: number | undefined, mayRetry: 
     proc = spawn(
       'etcd',
       ['--data-dir', dir, '--name', 't', '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peerUrl,
-        '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `t=${peerUrl}`, '--log-level', 'warn'],
+        '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `t=${peerUrl}`, '--log-level', 'warn',
+        ...(o.maxRequestBytes ? ['--max-request-bytes', String(o.maxRequestBytes)] : [])],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     out = collect(proc)

@@ -149,7 +149,7 @@ class Forwarding implements Dispatcher.DispatchHandler {
     this.started = f.now()
     this.deadline = f.plan.retryTimeoutMs > 0 ? this.started + f.plan.retryTimeoutMs : Infinity
     this.body = f.upgrade === undefined ? bodyOf(f.req) : null
-    f.res.on('close', () => this.onClientClose())
+    f.res.once('close', () => this.onClientClose())
     if (this.body !== null && f.clientBodyMs > 0) {
       this.bodyRead = f.req.socket.bytesRead
       this.bodyProgressAt = this.started

@@ -47,6 +47,8 @@ export interface HttpResponse {
   expectTrailers?(): void
   /** HTTP/2 only: the trailers sent after the body (with expectTrailers) */
   setTrailers?(trailers: Readonly<Record<string, string | string[]>>): void
+  /** HTTP/2 only: resets the stream with this RST_STREAM code (an upstream's reset passed on) */
+  reset?(code: number): void
   /** cuts the response: HTTP/1.1 closes the connection, HTTP/2 resets the stream (the connection goes on) */
   destroy(err?: Error): unknown
 }

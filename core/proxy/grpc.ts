@@ -5,8 +5,9 @@
  * into the upstream stream and the response back, each with back-pressure; `TE: trailers` is
  * sent; the upstream's trailers (grpc-status, grpc-message) are passed back unchanged, a
  * trailers-only answer as it came; a client's RST_STREAM cancels the upstream stream and an
- * upstream reset reaches the client (RST_STREAM INTERNAL_ERROR). Failures before any response keep the
- * gateway's HTTP statuses (502/503/504, which gRPC clients read as UNAVAILABLE).
+ * upstream reset reaches the client with the code that keeps its meaning (`clientResetCode`).
+ * Other failures before any response keep the gateway's HTTP statuses (502/503/504, which gRPC
+ * clients read as UNAVAILABLE).
  *
  * Why node:http2 and not undici (whose allowH2 also speaks HTTP/2): undici's HTTP/2 client
  * gives no RST_STREAM code either way, and its request body over HTTP/2 is sent before the
@@ -56,6 +57,29 @@ export function backHeaders(h: H2Headers, status: number | undefined): Record<st
   }
   return out
 }
+
+/**
+ * The RST_STREAM code a client's stream gets when the upstream reset its own: CANCEL (gRPC
+ * clients: CANCELLED), REFUSED_STREAM (UNAVAILABLE; RFC 9113 §8.7: nothing was processed, so the
+ * client may retry it, on another connection too) and ENHANCE_YOUR_CALM (RESOURCE_EXHAUSTED)
+ * say the same to the client as to us. The others describe the gateway-to-upstream hop
+ * (PROTOCOL_ERROR, FLOW_CONTROL_ERROR, COMPRESSION_ERROR, INADEQUATE_SECURITY of our TLS to it,
+ * …) and would blame the client for it: INTERNAL_ERROR (gRPC: INTERNAL), as nginx's grpc_pass
+ * and Envoy report an upstream reset.
+ */
+export function clientResetCode(upstream: number): number {
+  switch (upstream) {
+    case constants.NGHTTP2_CANCEL:
+    case constants.NGHTTP2_REFUSED_STREAM:
+    case constants.NGHTTP2_ENHANCE_YOUR_CALM:
+      return upstream
+    default:
+      return constants.NGHTTP2_INTERNAL_ERROR
+  }
+}
+
+/** Whether a reset passes to the client before any response: when its code keeps its meaning there (the rest get the gateway's 502). */
+const passedBeforeResponse = (code: number): boolean => clientResetCode(code) !== constants.NGHTTP2_INTERNAL_ERROR
 
 const statusOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) ? String(v[0]) : undefined)
 
@@ -143,14 +167,24 @@ export function forwardGrpc(f: ForwardRequest): void {
   up.on('close', () => {
     if (ended) return
     const code = up.rstCode ?? constants.NGHTTP2_NO_ERROR
+    const reason = `upstream reset the stream (${code})`
     if (!res.headersSent) {
-      // no response: a connection failure (the session's error) or a reset before the headers
-      return fail(upError ?? Object.assign(new Error(`upstream reset the stream (${code})`), { code: 'UND_ERR_SOCKET' }))
+      // no response: a reset the client can act on (REFUSED_STREAM: retry it) reaches it as it came
+      // (Node reports a reset other than CANCEL as the stream's error, ERR_HTTP2_STREAM_ERROR)
+      const resetOnly = upError === undefined || (upError as NodeJS.ErrnoException).code === 'ERR_HTTP2_STREAM_ERROR'
+      if (resetOnly && res.reset !== undefined && passedBeforeResponse(code)) {
+        end(502, reason)
+        return res.reset(code)
+      }
+      // else a connection failure (the session's error) or a reset before the headers: 502
+      return fail(upError ?? Object.assign(new Error(reason), { code: 'UND_ERR_SOCKET' }))
     }
     if (code !== constants.NGHTTP2_NO_ERROR) {
-      // an upstream reset reaches the client (as RST_STREAM INTERNAL_ERROR: see H2Response.destroy)
-      res.destroy(new Error(`upstream reset the stream (${code})`))
-      return end(res.statusCode, `upstream reset the stream (${code})`)
+      // an upstream reset reaches the client, with the code that keeps its meaning
+      end(res.statusCode, reason)
+      if (res.reset !== undefined) res.reset(clientResetCode(code))
+      else res.destroy(new Error(reason))
+      return
     }
     if (res.writableFinished) end(res.statusCode, undefined)
     else res.once('finish', () => end(res.statusCode, undefined))

@@ -6,7 +6,7 @@
  */
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http'
 import type { Socket } from 'node:net'
-import type { Http2Session } from 'node:http2'
+import type { Http2Session, Http2Stream } from 'node:http2'
 import type { Duplex } from 'node:stream'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -153,4 +153,23 @@ export function handleQueuedBytes(socket: Socket): number {
   const handle = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle
   const n = handle?.writeQueueSize
   return typeof n === 'number' ? n : 0
+}
+
+/**
+ * Resets an HTTP/2 stream with `code` (RST_STREAM) and nothing before it. The documented
+ * `stream.close(code)` ends the writable side first: a stream whose response headers went out
+ * sends END_STREAM, and a client whose request had ended then holds a complete exchange and
+ * drops the reset (measured: the client saw END_STREAM and rstCode 0). The native handle's
+ * `rstStream(code)` (behind the `kHandle` symbol, as Node's own submitRstStream calls it) sends
+ * the frame alone; the stream is then destroyed, which sends nothing more for a closed stream.
+ * Returns why it could not (the caller then destroys the stream: INTERNAL_ERROR), or undefined.
+ */
+export function resetStream(stream: Http2Stream, code: number): string | undefined {
+  if (stream.destroyed || stream.closed) return 'the stream is closed already'
+  const key = Object.getOwnPropertySymbols(stream).find((s) => s.description === 'kHandle')
+  const handle = key === undefined ? undefined : (stream as unknown as Record<symbol, { rstStream?: (code: number) => void } | undefined>)[key]
+  if (typeof handle?.rstStream !== 'function') return 'the stream has no kHandle with rstStream()'
+  handle.rstStream(code)
+  stream.destroy()
+  return undefined
 }

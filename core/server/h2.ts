@@ -22,7 +22,7 @@ import type { Socket } from 'node:net'
 import { Readable } from 'node:stream'
 import type { HttpResponse, RequestHead } from '../pipeline/http.js'
 import { STALLED } from '../proxy/forward.js'
-import { handleQueuedBytes, interceptBindingErrors, stopReading, type BindingError } from '../runtime/node-internals.js'
+import { handleQueuedBytes, interceptBindingErrors, resetStream, stopReading, type BindingError } from '../runtime/node-internals.js'
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1')
@@ -293,6 +293,11 @@ export class H2Response implements HttpResponse {
     if ((err as NodeJS.ErrnoException | undefined)?.code === STALLED) this.#onStall?.()
     if (!s.destroyed) s.destroy(err ?? new Error('response cut'))
     return this
+  }
+
+  /** Resets the stream with `code` alone (an upstream's RST_STREAM passed on); destroy() when the runtime cannot. */
+  reset(code: number): void {
+    if (resetStream(this.stream, code) !== undefined && !this.stream.destroyed) this.stream.destroy(new Error(`reset (${code})`))
   }
 
   on(event: 'close' | 'drain' | 'finish', listener: () => void): this {

@@ -9,6 +9,7 @@ import { adminOf } from '../lib/admin.js'
 import { makePki } from '../lib/certs.js'
 import { eventually } from '../lib/eventually.js'
 import { freePort } from '../lib/ports.js'
+import { resetStream } from '../../core/runtime/node-internals.js'
 import { echoPackage, startGrpcEcho, unary, type Msg } from '../lib/grpc-echo.js'
 
 type AnyClient = grpc.Client & Record<string, (...a: unknown[]) => any> // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -32,13 +33,18 @@ t.test('gRPC through the gateway', async (t) => {
   const gwClient = pki.clients['gateway']!
   const plain = await startGrpcEcho(t)
   const secure = await startGrpcEcho(t, { cert: pki.servers['localhost']!.cert, key: pki.servers['localhost']!.key, ca: pki.ca.cert })
-  // an upstream that answers the headers, then resets the stream
+  // an upstream that resets the stream: with INTERNAL_ERROR after its headers, or with the
+  // x-reset-code the call asks for, before its headers or after them (x-reset-when)
   const resetter = createH2Server()
-  resetter.on('stream', (s) => {
+  const resets: string[] = []
+  resetter.on('stream', (s, h) => {
     s.on('error', () => undefined)
-    s.respond({ ':status': 200, 'content-type': 'application/grpc' })
-    // destroy(): RST_STREAM without END_STREAM first (close(code) ends the stream, then resets)
-    setImmediate(() => s.destroy(new Error('reset by the test upstream')))
+    const code = Number(h['x-reset-code'] ?? 2)
+    const before = h['x-reset-when'] === 'before'
+    resets.push(`${code} ${before ? 'before' : 'after'}`)
+    if (!before) s.respond({ ':status': 200, 'content-type': 'application/grpc' })
+    // RST_STREAM alone (close(code) would end the stream first, and the reset would be dropped)
+    setImmediate(() => resetStream(s, code))
   })
   await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r))
   t.teardown(() => new Promise<void>((r) => resetter.close(() => r())))
@@ -133,6 +139,28 @@ t.test('gRPC through the gateway', async (t) => {
     const r = await unary(clientFor('reset.open.test'), { text: 'x', n: 0 })
     t.equal(r.err?.code, grpc.status.INTERNAL)
     t.match(r.err?.details, /RST_STREAM with code 2/)
+  })
+
+  t.test("an upstream's reset reaches the client with the code that keeps its meaning", async (t) => {
+    const c = clientFor('reset.open.test')
+    // [upstream RST_STREAM code, name, the status the gRPC client reads after the response headers, and before them]
+    const cases: [number, string, grpc.status, grpc.status][] = [
+      [0x8, 'CANCEL', grpc.status.CANCELLED, grpc.status.CANCELLED],
+      [0x7, 'REFUSED_STREAM', grpc.status.UNAVAILABLE, grpc.status.UNAVAILABLE],
+      [0xb, 'ENHANCE_YOUR_CALM', grpc.status.RESOURCE_EXHAUSTED, grpc.status.RESOURCE_EXHAUSTED],
+      // the gateway-to-upstream hop's own faults do not pass as such: INTERNAL_ERROR, or 502 before a response
+      [0x1, 'PROTOCOL_ERROR', grpc.status.INTERNAL, grpc.status.UNAVAILABLE],
+      [0x3, 'FLOW_CONTROL_ERROR', grpc.status.INTERNAL, grpc.status.UNAVAILABLE],
+    ]
+    for (const [code, name, after, before] of cases) {
+      for (const when of ['after', 'before'] as const) {
+        const r = await unary(c, { text: 'x', n: 0 }, { metadata: { 'x-reset-code': String(code), 'x-reset-when': when } })
+        t.equal(r.err?.code, when === 'after' ? after : before, `upstream ${name} ${when} its response headers: the client reads ${grpc.status[when === 'after' ? after : before]} (${r.err?.details})`)
+        // REFUSED_STREAM as such, not a 502: the client knows nothing was processed and may retry it
+        if (when === 'before' && after !== grpc.status.INTERNAL) t.notMatch(r.err?.details ?? '', /HTTP status code 502/, `upstream ${name} before its response headers reaches the client as a reset, not a 502`)
+      }
+    }
+    t.ok(resets.includes('7 before'), 'the upstream saw the calls')
   })
 
   t.test('a client that cancels a call cancels the upstream stream', async (t) => {

@@ -92,11 +92,13 @@ export async function startGrpcEcho(t: Test, tls?: { cert: string; key: string; 
 }
 
 /** Unary as a promise: the answer, or the error with its code, details and metadata. */
-export function unary(c: grpc.Client, m: Msg, o: { deadlineMs?: number } = {}): Promise<{ msg?: Msg; err?: grpc.ServiceError; trailers?: grpc.Metadata }> {
+export function unary(c: grpc.Client, m: Msg, o: { deadlineMs?: number; metadata?: Record<string, string> } = {}): Promise<{ msg?: Msg; err?: grpc.ServiceError; trailers?: grpc.Metadata }> {
   return new Promise((resolve) => {
     let trailers: grpc.Metadata | undefined
     const opts: grpc.CallOptions = o.deadlineMs ? { deadline: Date.now() + o.deadlineMs } : {}
-    const call = (c as unknown as Record<string, (m: Msg, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Msg) => void) => grpc.ClientUnaryCall>)['Unary']!(m, new grpc.Metadata(), opts, (err, msg) => {
+    const md = new grpc.Metadata()
+    for (const [k, v] of Object.entries(o.metadata ?? {})) md.set(k, v)
+    const call = (c as unknown as Record<string, (m: Msg, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Msg) => void) => grpc.ClientUnaryCall>)['Unary']!(m, md, opts, (err, msg) => {
       setImmediate(() => resolve({ ...(msg ? { msg } : {}), ...(err ? { err } : {}), ...(trailers ? { trailers } : {}) }))
     })
     call.on('status', (s: grpc.StatusObject) => (trailers = s.metadata))

@@ -8,8 +8,8 @@ import { connect, createServer as createNetServer, type AddressInfo, type Socket
 import { spawn } from 'node:child_process'
 import { Duplex } from 'node:stream'
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls'
-import { createServer as createH2Server } from 'node:http2'
-import { exposeGc, handleQueuedBytes, interceptBindingErrors, nodeConnectionListener, readInto, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
+import { connect as h2Connect, createServer as createH2Server } from 'node:http2'
+import { exposeGc, handleQueuedBytes, interceptBindingErrors, nodeConnectionListener, readInto, resetStream, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
 import { issue, makeCa } from '../../lib/certs.js'
 import { BalanceTable, TABLE_FD } from '../../../core/server/worker-balance.js'
 import { eventually } from '../../lib/eventually.js'
@@ -182,4 +182,29 @@ t.test("HTTP/2 binding errors reach the session's own destroy (core/server/h2.ts
   destroyLater?.(null, 11)
   await eventually(() => closed, (x) => x, { timeoutMs: 5000, describe: () => "Node's own destroy, called later, did not close the session" })
   t.pass("Node's own destroy, called later, closes the session")
+})
+
+t.test("an HTTP/2 stream reset with a code and nothing before it (the kHandle's rstStream: core/proxy/grpc.ts passes an upstream's reset on)", async (t) => {
+  const server = createH2Server()
+  let why: string | undefined = 'not called'
+  server.on('stream', (s) => {
+    s.on('error', () => undefined)
+    s.respond({ ':status': 200 })
+    setImmediate(() => (why = resetStream(s, 7)))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const client = h2Connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+  t.teardown(() => {
+    client.close()
+    server.close()
+  })
+  const req = client.request({ ':path': '/', ':method': 'POST' }, { endStream: true })
+  req.on('error', () => undefined)
+  let ended = false
+  req.on('end', () => (ended = true))
+  req.resume()
+  await new Promise<void>((r) => req.once('close', () => r()))
+  t.equal(why, undefined, `the stream has a kHandle with rstStream() (if not: ${why}; upstream resets reach gRPC clients as INTERNAL_ERROR)`)
+  t.equal(req.rstCode, 7, 'the client sees RST_STREAM with the code given')
+  t.notOk(ended, 'and no END_STREAM before it')
 })

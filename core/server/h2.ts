@@ -487,7 +487,8 @@ export function createH2(o: H2Options): H2Front {
     session.on('frameError', ignore)
     session.setTimeout(o.idleTimeoutMs, () => {
       // idle: no stream open for idleTimeoutMs (Node's timer restarts on every frame)
-      if (c.streams.size === 0) session.close()
+      // (a session being ended for abuse keeps its GOAWAY code: no second, NO_ERROR one)
+      if (c.streams.size === 0 && !c.ending) session.close()
     })
     session.once('close', () => {
       if (c.timer) clearTimeout(c.timer)
@@ -525,7 +526,7 @@ export function createH2(o: H2Options): H2Front {
       }
     },
     closeIdle() {
-      for (const c of conns.values()) if (!c.session.closed) c.session.close()
+      for (const c of conns.values()) if (!c.session.closed && !c.ending) c.session.close()
     },
     cutAll() {
       for (const c of [...conns.values()]) c.session.destroy()

@@ -9,20 +9,32 @@ const external = (): number => process.memoryUsage().arrayBuffers
 t.test('heap care: a young collection after a page frees that page buffer once it is dropped; a full one runs too', async (t) => {
   const heap = heapCare()
   const size = 32 * 2 ** 20
-  let page: Buffer | undefined = Buffer.alloc(size, 1)
-  const held = external()
-  t.ok(held >= size, 'the page buffer is counted while held')
-  t.equal(page.length, size)
-  page = undefined
-  const deadline = Date.now() + 5000
-  let now = held
-  while (Date.now() < deadline) {
-    heap.minor()
-    now = external()
-    if (now <= held - size) break
-    await new Promise((r) => setImmediate(r))
+  // A page's wrapper is young only until it survives two collections; on a busy machine one the
+  // test did not ask for can promote it before it is dropped, and then no young collection frees
+  // it. So a page is allocated and dropped at once, and the whole try is made up to three times.
+  const attempt = async (): Promise<{ held: number; now: number; counted: boolean }> => {
+    const before = external()
+    let page: Buffer | undefined = Buffer.alloc(size, 1)
+    const held = external()
+    const counted = held - before >= page.length
+    page = undefined
+    const deadline = Date.now() + 5000
+    let now = held
+    while (Date.now() < deadline) {
+      heap.minor()
+      now = external()
+      if (now <= held - size) break
+      await new Promise((r) => setImmediate(r))
+    }
+    return { held, now, counted }
   }
-  t.ok(now <= held - size, `released (${held} → ${now} bytes)`)
+  let result = await attempt()
+  for (let i = 1; i < 3 && result.now > result.held - size; i++) {
+    heap.major()
+    result = await attempt()
+  }
+  t.ok(result.counted, 'the page buffer is counted while held')
+  t.ok(result.now <= result.held - size, `released (${result.held} → ${result.now} bytes)`)
   t.doesNotThrow(() => heap.major(), 'a full collection runs')
 })
 

@@ -83,6 +83,13 @@ const passedBeforeResponse = (code: number): boolean => clientResetCode(code) !=
 
 const statusOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) ? String(v[0]) : undefined)
 
+/** Drops a closed upstream stream's listeners (they hold the call's state), keeping an 'error' no-op. */
+function releaseUp(up: ClientHttp2Stream): void {
+  up.removeAllListeners()
+  up.on('error', ignoreError)
+}
+const ignoreError = (): void => undefined
+
 /** One call through a gRPC upstream; never throws (failures become the reply). */
 export function forwardGrpc(f: ForwardRequest): void {
   const started = f.now()
@@ -165,6 +172,9 @@ export function forwardGrpc(f: ForwardRequest): void {
     res.end()
   })
   up.on('close', () => {
+    // a closed stream stays reachable for a while inside node:http2: its listeners, which hold
+    // this call's state, go once it is done (an error no-op stays: 'error' never comes after 'close')
+    setImmediate(releaseUp, up)
     if (ended) return
     const code = up.rstCode ?? constants.NGHTTP2_NO_ERROR
     const reason = `upstream reset the stream (${code})`

@@ -153,11 +153,21 @@ function bodyReader(stream: ServerHttp2Stream): Readable {
       cb(null)
     },
   })
-  stream.on('data', (c: Buffer) => {
+  const onData = (c: Buffer): void => {
     if (!r.push(c)) stream.pause()
+  }
+  const onEnd = (): void => void r.push(null)
+  const onAborted = (): void => void r.destroy(new Error('client reset the stream'))
+  stream.on('data', onData)
+  stream.once('end', onEnd)
+  stream.once('aborted', onAborted)
+  // a closed stream stays reachable for a while inside node:http2: it must not keep the body,
+  // and through the body's listeners the whole request (see forward.ts, the client-close listener)
+  stream.once('close', () => {
+    stream.off('data', onData)
+    stream.off('end', onEnd)
+    stream.off('aborted', onAborted)
   })
-  stream.once('end', () => r.push(null))
-  stream.once('aborted', () => r.destroy(new Error('client reset the stream')))
   return r
 }
 

@@ -9,7 +9,7 @@ import { ticketKeyName, type TicketSecrets } from './ticket-secrets.js'
 import { protocolOptions, type TlsDefaults } from './settings.js'
 
 export { protocolOptions } from './settings.js'
-import { enableStapling } from './stapling.js'
+import { enableStapling, type Stapling } from './stapling.js'
 import { chainLink, compileCrlSet, crlsOf, type ChainLink, type CrlSet } from '../x509/crl.js'
 import { blockDer, pemBlocksOf } from '../x509/pem.js'
 
@@ -168,6 +168,7 @@ class Policy implements TlsPolicy {
   #epoch = 0
   // dropTickets() rounds: part of the ticket keys' scope (objects with client only)
   #round = 0
+  #stapling: Stapling | undefined
   // the server for tickets made with the previous secret, built when such a ticket arrives
   #older: { epoch: number; name: string; server: Server | undefined } | undefined
 
@@ -192,7 +193,7 @@ class Policy implements TlsPolicy {
       try {
         const server = createServer(serverOptions(ssl, this.modRevision, { keyring: deps.keyring, http2: deps.http2, tls: deps.tls, ticketSecret: secrets.current }, this.#round))
         const ocsp = ssl.ocsp_stapling
-        if (ocsp?.enabled) enableStapling(server, ocsp, [ssl.cert, ...(ssl.certs ?? [])], (why) => deps.onStaplingError?.(ssl.id, why))
+        if (ocsp?.enabled) this.#stapling = enableStapling(server, ocsp, [ssl.cert, ...(ssl.certs ?? [])], (why) => deps.onStaplingError?.(ssl.id, why))
         this.#built = server
       } catch (err) {
         this.#built = err instanceof Error ? err : new Error(String(err))
@@ -201,6 +202,8 @@ class Policy implements TlsPolicy {
     }
     const built = this.#built
     if (built instanceof Error) return built
+    // a fetch due (a response ran out, a retry): started off this connection's path
+    this.#stapling?.poke()
     if (this.#epoch !== secrets.epoch) {
       // rotated: new tickets are made with the new secret
       built.setTicketKeys(sessionSecrets(secrets.current, ssl.id, this.modRevision, ticketScope(ssl, this.#round)).ticketKeys)

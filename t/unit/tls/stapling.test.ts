@@ -2,7 +2,7 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { createServer as createTlsServer } from 'node:tls'
 import { enableStapling } from '../../../core/tls/stapling.js'
@@ -35,9 +35,14 @@ t.test('stapling: no staple until fetched, then the cached one within cache_ttl,
   let now = Date.now() + 60_000
   const server = createTlsServer({})
   const errors: string[] = []
-  enableStapling(server, { skip_verify: false, cache_ttl: 60 }, [leaf.cert + ca.self.cert], (why) => errors.push(why), () => now)
+  const stapling = enableStapling(server, { skip_verify: false, cache_ttl: 60 }, [leaf.cert + ca.self.cert], (why) => errors.push(why), () => now)
   const der = (pem: string) => blockDer(pemBlocksOf(pem, 'CERTIFICATE')[0]!) as Buffer
-  const ask = () => new Promise<Buffer | undefined>((resolve) => server.emit('OCSPRequest', der(leaf.cert), der(ca.self.cert), (_e: Error | null, r?: Buffer) => resolve(r)))
+  /** One connection as the policy sees it: poke(), then Node's OCSPRequest if a listener is there (Node asks only then). */
+  const ask = () => new Promise<Buffer | undefined>((resolve) => {
+    stapling.poke()
+    if (!server.emit('OCSPRequest', der(leaf.cert), der(ca.self.cert), (_e: Error | null, r?: Buffer) => resolve(r))) resolve(undefined)
+  })
+  t.equal(server.listenerCount('OCSPRequest'), 0, 'no listener before a response is in: Node does not pause the handshakes for nothing')
 
   // enableStapling fetched at once, from the issuer after the leaf in the PEM
   const deadline = Date.now() + 10_000
@@ -51,7 +56,9 @@ t.test('stapling: no staple until fetched, then the cached one within cache_ttl,
   t.same(await ask(), resp, 'still within cache_ttl (60 s): the cached one, no new fetch')
   t.equal(asked, 1)
   now += 2_000
+  t.equal(server.listenerCount('OCSPRequest'), 1, 'a fresh response: the listener is on')
   t.equal(await ask(), undefined, 'past cache_ttl: no staple this time (never waits for the network)')
+  t.equal(server.listenerCount('OCSPRequest'), 0, 'and the listener is off until the next response is in')
   const again = Date.now() + 10_000
   while (asked < 2 || (await ask()) === undefined) {
     if (Date.now() > again) throw new Error('no second fetch')
@@ -59,4 +66,32 @@ t.test('stapling: no staple until fetched, then the cached one within cache_ttl,
   }
   t.equal(asked, 2, 'a new fetch after cache_ttl')
   t.same(errors, [], 'the responses verified')
+})
+
+t.test('stapling with the responder down: the listener stays off, and one fetch at a time', async (t) => {
+  const held: import('node:net').Socket[] = []
+  const blackhole = createNetServer((s) => held.push(s))
+  await new Promise<void>((r) => blackhole.listen(0, '127.0.0.1', r))
+  t.teardown(() => {
+    for (const s of held) s.destroy()
+    blackhole.close()
+  })
+  const port = (blackhole.address() as AddressInfo).port
+  const ca = new OpensslCa('Stapling Down CA')
+  t.teardown(() => ca.cleanup())
+  const leaf = ca.issue('down.test', ['basicConstraints = CA:FALSE', 'extendedKeyUsage = serverAuth', `authorityInfoAccess = OCSP;URI:http://127.0.0.1:${port}/`])
+  const bare = ca.issue('bare.test', ['basicConstraints = CA:FALSE', 'extendedKeyUsage = serverAuth'])
+  let now = Date.now()
+  const server = createTlsServer({})
+  const errors: string[] = []
+  const stapling = enableStapling(server, { skip_verify: false, cache_ttl: 60 }, [leaf.cert + ca.self.cert, bare.cert], (why) => errors.push(why), () => now)
+  t.match(errors, [/not followed by its issuer/], 'a certificate without its issuer is said so, and not fetched for')
+  const deadline = Date.now() + 10_000
+  while (held.length === 0) {
+    if (Date.now() > deadline) throw new Error('no fetch reached the responder')
+    await new Promise((r) => setImmediate(r))
+  }
+  for (let i = 0; i < 100; i++) stapling.poke()
+  t.equal(server.listenerCount('OCSPRequest'), 0, 'nothing to staple: no listener, so Node never pauses a handshake for it')
+  t.equal(held.length, 1, 'one fetch while it hangs, however many connections poke')
 })

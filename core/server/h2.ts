@@ -173,6 +173,9 @@ function bodyReader(stream: ServerHttp2Stream): Readable {
 
 type HeaderInput = OutgoingHttpHeaders | OutgoingHttpHeader[]
 
+/** Response names HTTP/2 cannot carry (RFC 9113 §8.2.2): dropped from what writeHead is given. */
+const dropped = (lower: string): boolean => CONNECTION_SPECIFIC.has(lower) || lower === 'te' || lower === 'trailer' || lower === 'http2-settings'
+
 /** The response to one stream, written with respond()/write()/end(); trailers when asked for. */
 export class H2Response implements HttpResponse {
   statusCode = 200
@@ -182,7 +185,7 @@ export class H2Response implements HttpResponse {
   readonly #isHead: boolean
   #extra: Record<string, OutgoingHttpHeader> | undefined = undefined
   /** the headers made by writeHead, sent with the first body bytes, the end, or flushHeaders */
-  #head: H2OutHeaders | undefined = undefined
+  #head: H2OutHeaders | string[] | undefined = undefined
   #flushed = false
   #hasBody = true
   #wantTrailers = false
@@ -228,19 +231,36 @@ export class H2Response implements HttpResponse {
   writeHead(status: number, headers?: HeaderInput): this {
     if (this.#head !== undefined) throw Object.assign(new Error('Cannot write headers after they are sent to the client'), { code: 'ERR_HTTP_HEADERS_SENT' })
     this.statusCode = status
-    const out: H2OutHeaders = { ...this.#extra }
-    const put = (name: string, value: OutgoingHttpHeader | undefined): void => {
-      if (value === undefined) return
-      const lower = name.toLowerCase()
-      if (CONNECTION_SPECIFIC.has(lower) || lower === 'te' || lower === 'trailer' || lower === 'http2-settings') return
-      const prev = out[lower]
-      if (prev === undefined || !Array.isArray(headers)) out[lower] = value
-      else out[lower] = [...(Array.isArray(prev) ? prev : [String(prev)]), ...(Array.isArray(value) ? value : [String(value)])]
-    }
-    if (Array.isArray(headers)) for (let i = 0; i + 1 < headers.length; i += 2) put(String(headers[i]), headers[i + 1])
-    else if (headers) for (const k of Object.keys(headers)) put(k, headers[k])
-    out[':status'] = status
     if (status === 204 || status === 304 || this.#isHead) this.#hasBody = false
+    if (Array.isArray(headers)) {
+      // a flat list (the proxied response) stays one: node:http2 takes raw lists, and a repeated
+      // name is sent once per value as it would be from an array value (no object, no merging)
+      const out: string[] = [':status', String(status)]
+      const extra = this.#extra
+      if (extra !== undefined)
+        for (const k of Object.keys(extra)) {
+          const v = extra[k]!
+          if (Array.isArray(v)) for (const x of v) out.push(k, x)
+          else out.push(k, String(v))
+        }
+      for (let i = 0; i + 1 < headers.length; i += 2) {
+        const name = String(headers[i])
+        const value = headers[i + 1]
+        if (value === undefined || dropped(name.toLowerCase())) continue
+        if (Array.isArray(value)) for (const x of value) out.push(name, x)
+        else out.push(name, String(value))
+      }
+      this.#head = out
+      return this
+    }
+    const out: H2OutHeaders = { ...this.#extra }
+    if (headers)
+      for (const k of Object.keys(headers)) {
+        const value = headers[k]
+        const lower = k.toLowerCase()
+        if (value !== undefined && !dropped(lower)) out[lower] = value
+      }
+    out[':status'] = status
     this.#head = out
     return this
   }

@@ -34,8 +34,8 @@ const OLD_REF = '5c4137c'
 /** Row 10's build when bench/results.md names none: the start of session 11. */
 const FALLBACK_PREVIOUS = '658b314'
 const REPS = QUICK ? 1 : 3
-/** Row 10's rounds: its verdict compares the builds' ratio with the round-to-round spread, which needs rounds. */
-const PREV_ROUNDS = QUICK ? 2 : 5
+/** Row 10's rounds: its verdict compares the builds' ratio with the round-to-round spread, which needs rounds (BENCH_PREV_ROUNDS: more, shorter-looking rounds on a busy machine). */
+const PREV_ROUNDS = Number(process.env.BENCH_PREV_ROUNDS ?? 0) || (QUICK ? 2 : 5)
 const KA_SECONDS = QUICK ? 3 : 8
 const HS_SECONDS = QUICK ? 2 : 4
 const BULK = QUICK ? [2_000, 10_000] : [10_000, 100_000]
@@ -469,7 +469,7 @@ const rows = []
 const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '–')
 function record(scenario, server, runs, unit) {
   const m = (k) => median(runs.map((r) => r[k]))
-  const row = { scenario, server, unit, rate: m('rate'), p50: m('p50ms'), p99: m('p99ms'), serverCpu: m('serverCpu'), genCpu: m('genCpu'), errors: runs.reduce((s, r) => s + (r.errors ?? 0), 0), runs: runs.map((r) => r.rate), extra: runs[0]?.extra }
+  const row = { scenario, server, unit, rate: m('rate'), p50: m('p50ms'), p99: m('p99ms'), serverCpu: m('serverCpu'), genCpu: m('genCpu'), errors: runs.reduce((s, r) => s + (r.errors ?? 0), 0), runs: runs.map((r) => r.rate), cpuRuns: runs.map((r) => r.serverCpu), extra: runs[0]?.extra }
   rows.push(row)
   log(`${scenario} ${server}: ${fmt(row.rate)} ${unit} p50 ${fmt(row.p50, 2)} ms p99 ${fmt(row.p99, 2)} ms (runs ${row.runs.map((x) => fmt(x)).join(' / ')}; errors ${row.errors})`)
 }
@@ -607,7 +607,7 @@ async function main() {
   if (ONLY.includes(7)) await compare('7 HTTP/2 over TLS (h2load, no client cert)', h2Servers, 'req/s', (s) => h2load(s, { path: '/' }))
   if (ONLY.includes(8)) await compare('8 gRPC unary over TLS (h2load, grpc upstream)', [gw, nginx], 'calls/s', (s) => h2load(s, { path: '/echo.Echo/Unary', grpc: true }))
   if (gwLog) await compare('9 keep-alive HTTPS (wrk), access log on (the default) and off', [gw, gwLog, nginx], 'req/s', (s) => wrk(s))
-  if (gwPrev) await previousScenario(gw, gwPrev, certs)
+  if (gwPrev) await previousScenario(gw, gwPrev, certs, client)
   for (const g of extraGateways) await stop(g.proc)
   if (ONLY.includes(11)) await crlScenario(gw, etcd, certs, client)
   if (ONLY.includes(12)) await staplingScenario(gw)
@@ -684,15 +684,17 @@ async function propagate(gw, id, cert, sni) {
 /**
  * Scenario 10: this build against the previous one (buildPrevious), both running next to each
  * other on the same etcd, measured in alternation, PREV_ROUNDS rounds: keep-alive (row 1's load),
- * full RSA handshakes (row 3's), and propagation (PUT → both workers serve it, through each
- * gateway's own admin; each round's p99). writeResults compares their ratio with the spread of
- * each build's rounds.
+ * full RSA handshakes without and with a client certificate (row 3's loads), and propagation
+ * (PUT → both workers serve it, through each gateway's own admin; each round's p99). writeResults
+ * compares their ratio with the spread of each build's rounds, and for handshakes the server CPU
+ * per handshake too (on a busy machine the rate moves with what else runs).
  */
-async function previousScenario(gw, gwPrev, certs) {
+async function previousScenario(gw, gwPrev, certs, client) {
   const both = [gw, gwPrev]
   const rounds = (scenario, unit, fn) => compareRounds(scenario, both, unit, PREV_ROUNDS, fn)
   await rounds('10 keep-alive HTTPS (wrk), this build and the previous', 'req/s', (s) => wrk(s))
   await rounds('10 full handshakes, RSA-2048, this build and the previous', 'hs/s', (s) => load(s, 'handshake', { servername: 'rsa.bench', concurrency: 16, seconds: HS_SECONDS }))
+  await rounds('10 full handshakes, RSA-2048, client cert, this build and the previous', 'hs/s', (s) => load(s, 'handshake', { servername: 'rsa-m.bench', concurrency: 16, seconds: HS_SECONDS, ...client }))
   const per = QUICK ? 10 : 20
   const times = new Map(both.map((s) => [s, []]))
   for (let i = 0; i < PREV_ROUNDS; i++) {
@@ -821,7 +823,7 @@ function writeResults(seconds) {
   lines.push('# Benchmark results', '')
   lines.push(`Run ${new Date().toISOString()} of build ${thisBuild()} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ${REPS} run(s) per scenario after a warm-up of every server, medians; ` +
     `1-minute load average during the runs ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} (median ${fmt(median(loads), 1)}); whole bench ${fmt(seconds / 60, 1)} min.`, '')
-  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins or metrics; for the rows with a client certificate, a twin port of the same processes asks for one and has OpenSSL verify it (no DN or fingerprint derived); in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Row 9 runs a second gateway with the access log on (its default; a JSON line per request to a file). Row 10 runs the previous build (by default the one the last committed full run measured; BENCH_OLD_REF) next to this one on the same Node and etcd, ' + PREV_ROUNDS + ' rounds in alternation: keep-alive as row 1, full RSA handshakes as row 3, and propagation through each one\u2019s own admin API (each round\u2019s p99; its runs column); their ratio is within noise when it differs from 1 by no more than the larger round-to-round spread of either build (a round\u2019s largest distance from its build\u2019s median). The Node load generator offers X25519 and P-256 only, as wrk and h2load on Debian’s OpenSSL 3.0 do, so every server does the same key exchange (the gateway would take Node 24’s X25519MLKEM768, nginx there cannot). Row 12 runs full handshakes whose clients send status_request to three ssl objects with the same ECDSA certificate: OCSP stapling off, and on with its responder blackholed (accepts, never answers) or stopped (refuses). Handshake rows (3, 4, 10, 11, 12): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
+  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins or metrics; for the rows with a client certificate, a twin port of the same processes asks for one and has OpenSSL verify it (no DN or fingerprint derived); in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Row 9 runs a second gateway with the access log on (its default; a JSON line per request to a file). Row 10 runs the previous build (by default the one the last committed full run measured; BENCH_OLD_REF) next to this one on the same Node and etcd, ' + PREV_ROUNDS + ' rounds in alternation: keep-alive as row 1, full RSA handshakes without and with a client certificate as row 3, and propagation through each one\u2019s own admin API (each round\u2019s p99; its runs column); their ratio is within noise when it differs from 1 by no more than the larger round-to-round spread of either build (a round\u2019s largest distance from its build\u2019s median); the handshake rows are judged the same way on the server CPU per handshake too (each round\u2019s server CPU over its handshakes), which a busy machine moves less than the rate. The Node load generator offers X25519 and P-256 only, as wrk and h2load on Debian’s OpenSSL 3.0 do, so every server does the same key exchange (the gateway would take Node 24’s X25519MLKEM768, nginx there cannot). Row 12 runs full handshakes whose clients send status_request to three ssl objects with the same ECDSA certificate: OCSP stapling off, and on with its responder blackholed (accepts, never answers) or stopped (refuses). Handshake rows (3, 4, 10, 11, 12): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
   lines.push('| scenario | server | rate | p50 ms | p99 ms | server CPU % | generator CPU % | runs | errors |', '|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const rate = r.unit === 's' ? `${fmt(r.rate, 2)} s start-up, ${fmt(r.rss)} MiB RSS`
@@ -857,19 +859,31 @@ function writeResults(seconds) {
     if (t.nginx) target(`${sc}: ≥ ${t.nginx}× nginx`, ratio(g, n), g.rate >= t.nginx * n.rate)
     else for (const x of rows.filter((x) => x.scenario === sc && x.server.startsWith('gateway'))) target(`${sc}: ${x.server} / nginx`, ratio(x, n), null)
   }
-  // row 10: this build against the previous one; a latency row (ms) compares its rounds' p99, where lower is better
+  // row 10: this build against the previous one; a latency row (ms) compares its rounds' p99, where
+  // lower is better. Handshake rows also compare the server CPU per handshake of each round (ms,
+  // lower is better), which moves less with what else runs on the machine than the rate does:
+  // the row is met when neither is worse beyond its own round-to-round spread.
   const spread = (xs) => Math.max(...xs.map((x) => Math.abs(x / median(xs) - 1)))
+  const judge = (gs, ps, lowerBetter) => {
+    const r = median(gs) / median(ps)
+    const noise = Math.max(spread(gs), spread(ps))
+    const better = lowerBetter ? r < 1 : r > 1
+    const verdict = gs.length < 2 ? 'one round: no spread measured' : Math.abs(r - 1) <= noise ? 'within noise' : better ? 'better beyond noise' : 'worse beyond noise'
+    return { r, noise, verdict, ok: gs.length < 2 ? null : Math.abs(r - 1) <= noise || better }
+  }
+  const perHs = (x) => x.cpuRuns?.map((c, i) => (10 * c) / x.runs[i])
   for (const sc of scenarios.filter((x) => x.startsWith('10 '))) {
     const g = by(sc, 'gateway')
     const p = rows.find((x) => x.scenario === sc && x !== g)
     if (!g || !p) continue
-    const r = median(g.runs) / median(p.runs)
-    const noise = Math.max(spread(g.runs), spread(p.runs))
-    const better = g.unit === 'ms' ? r < 1 : r > 1
-    const verdict = g.runs.length < 2 ? 'one round: no spread measured' : Math.abs(r - 1) <= noise ? 'within noise' : better ? 'better beyond noise' : 'worse beyond noise'
-    target(`${sc}: this build / ${p.server}${g.unit === 'ms' ? ', p99' : ''}, not worse beyond noise`,
-      `${fmt(r, 2)}× (round by round ${g.runs.map((x, i) => `${fmt(x / p.runs[i], 2)}×`).join(' / ')}); round-to-round spread ±${fmt(100 * noise, 1)}%: ${verdict}`,
-      g.runs.length < 2 ? null : Math.abs(r - 1) <= noise || better)
+    const rate = judge(g.runs, p.runs, g.unit === 'ms')
+    const gc = g.unit === 'hs/s' ? perHs(g) : undefined
+    const pc = g.unit === 'hs/s' ? perHs(p) : undefined
+    const cpu = gc && pc ? judge(gc, pc, true) : undefined
+    const cpuText = cpu ? `; server CPU per handshake ${fmt(median(gc), 2)} vs ${fmt(median(pc), 2)} ms, ${fmt(cpu.r, 2)}× (rounds ${gc.map((x) => fmt(x, 2)).join(' / ')} vs ${pc.map((x) => fmt(x, 2)).join(' / ')}), spread ±${fmt(100 * cpu.noise, 1)}%: ${cpu.verdict}` : ''
+    target(`${sc}: this build / ${p.server}${g.unit === 'ms' ? ', p99' : ''}${cpu ? ' and server CPU per handshake' : ''}, not worse beyond noise`,
+      `${fmt(rate.r, 2)}× (round by round ${g.runs.map((x, i) => `${fmt(x / p.runs[i], 2)}×`).join(' / ')}); round-to-round spread ±${fmt(100 * rate.noise, 1)}%: ${rate.verdict}${cpuText}`,
+      rate.ok === null ? null : rate.ok && (cpu?.ok ?? true))
   }
   const crlOff = rows.find((r) => r.scenario.startsWith('11 full') && r.scenario.endsWith('no CRL'))
   const crlOn = rows.find((r) => r.scenario.startsWith('11 full') && r.scenario.endsWith('CRL') && r !== crlOff)

@@ -244,9 +244,10 @@ export class H2Response implements HttpResponse {
           else out.push(k, String(v))
         }
       for (let i = 0; i + 1 < headers.length; i += 2) {
-        const name = String(headers[i])
         const value = headers[i + 1]
-        if (value === undefined || dropped(name.toLowerCase())) continue
+        // HTTP/2 names are lower-case: node:http2 lower-cases them again, and gets the same string back
+        const name = String(headers[i]).toLowerCase()
+        if (value === undefined || dropped(name)) continue
         if (Array.isArray(value)) for (const x of value) out.push(name, x)
         else out.push(name, String(value))
       }

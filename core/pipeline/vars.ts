@@ -63,17 +63,12 @@ function headerVar(headers: IncomingHttpHeaders, suffix: string): string | undef
 
 const HOSTNAME = hostname()
 
-/** Client-certificate forms that need the PEM or dates, computed from the DER on demand. */
+/**
+ * Client-certificate forms that need the PEM or dates, computed from the DER on demand (the
+ * stored fields, fingerprint, serial and DNs, are read through FIXED below).
+ */
 function certVar(c: ClientCert, name: string, nowMs: number): string | undefined {
   switch (name) {
-    case 'ssl_client_fingerprint':
-      return c.fingerprint
-    case 'ssl_client_serial':
-      return c.serial
-    case 'ssl_client_s_dn':
-      return c.subjectDn
-    case 'ssl_client_i_dn':
-      return c.issuerDn
     case 'ssl_client_raw_cert':
       return toPem(c.der)
     case 'ssl_client_escaped_cert':

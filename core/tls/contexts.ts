@@ -115,7 +115,9 @@ export function compileClientRules(ssl: Pick<Ssl, 'client'>): ClientRules | unde
     // the decoder checked the CRLs (parse, signature by a CA of client.ca) before this object got here
     crls = compileCrlSet(crlsOf(ssl.client, ssl.client.crl))
   }
-  return Object.freeze({ ca: ssl.client.ca, depth: ssl.client.depth ?? 1, skip: Object.freeze(skip), crls, crl: ssl.client.crl })
+  // with CRLs, a handshake asks which intermediates the client sent (sentIntermediates)
+  const caPrints = crls ? caFingerprints(ssl.client.ca) : undefined
+  return Object.freeze({ ca: ssl.client.ca, depth: ssl.client.depth ?? 1, skip: Object.freeze(skip), crls, crl: ssl.client.crl, caPrints })
 }
 
 /** Node's options for an object's policy server; throws when a key cannot be decrypted. */
@@ -303,28 +305,31 @@ export function chainLinksOf(leaf: DetailedPeerCertificate): ChainLink[] {
   return out
 }
 
-const caPrints = new WeakMap<ClientRules, ReadonlySet<string>>()
+/** Node's `fingerprint256` of each certificate of a `client.ca` PEM. */
+function caFingerprints(ca: string): ReadonlySet<string> {
+  const set = new Set<string>()
+  for (const b of pemBlocksOf(ca, 'CERTIFICATE')) {
+    const der = blockDer(b)
+    if (!Buffer.isBuffer(der)) continue
+    try {
+      set.add(new X509Certificate(der).fingerprint256)
+    } catch {
+      // the decoder checked client.ca; a block that does not parse adds nothing
+    }
+  }
+  return set
+}
+
+const NO_PRINTS: ReadonlySet<string> = new Set()
 
 /**
  * Whether a verified chain (`getPeerCertificate(true)` of a full handshake) holds an intermediate
  * that is not one of the object's `client.ca` certificates: one only the client sent, which a
- * resumed session will not have (its chain is the leaf plus what the CA store adds).
+ * resumed session will not have (its chain is the leaf plus what the CA store adds). Asked of
+ * objects with CRLs, whose compiled rules carry the CA fingerprints (compileClientRules).
  */
 export function sentIntermediates(leaf: DetailedPeerCertificate, rules: ClientRules): boolean {
-  let prints = caPrints.get(rules)
-  if (!prints) {
-    const set = new Set<string>()
-    for (const b of pemBlocksOf(rules.ca, 'CERTIFICATE')) {
-      const der = blockDer(b)
-      if (!Buffer.isBuffer(der)) continue
-      try {
-        set.add(new X509Certificate(der).fingerprint256)
-      } catch {
-        // the decoder checked client.ca; a block that does not parse adds nothing
-      }
-    }
-    caPrints.set(rules, (prints = set))
-  }
+  const prints = rules.caPrints ?? NO_PRINTS
   const seen = new Set<DetailedPeerCertificate>([leaf])
   for (let cur = leaf.issuerCertificate; cur && !seen.has(cur); cur = cur.issuerCertificate) {
     seen.add(cur)

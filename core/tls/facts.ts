@@ -41,6 +41,8 @@ export interface ClientRules {
   readonly crls?: CrlSet | undefined
   /** `client.crl` as PEM (mtls-auth falls back to it with `client.ca`) */
   readonly crl?: string | undefined
+  /** with `crls`: Node's `fingerprint256` of each `client.ca` certificate (core/tls/contexts.ts sentIntermediates) */
+  readonly caPrints?: ReadonlySet<string> | undefined
 }
 
 const bySocket = new WeakMap<object, TlsFacts>()

@@ -78,8 +78,8 @@ interface Compiled {
   readonly method: string | undefined
   readonly real: boolean
   readonly add: readonly [string, Template][]
-  /** name, its lowercase form (made once here, not per request) and the value templates */
-  readonly set: readonly [string, string, readonly Template[]][]
+  /** the header name lower-cased (once here, not per request) and its value templates */
+  readonly set: readonly [string, readonly Template[]][]
   readonly remove: readonly string[]
 }
 
@@ -91,14 +91,14 @@ const escapeSeparator = (v: string): string => v.replace(/\?/g, '%3F')
 function compileProxyRewrite(conf: Conf): Compiled {
   const h = conf.headers as Readonly<Record<string, unknown>> | undefined
   let add: [string, Template][] = []
-  let set: [string, string, Template[]][] = []
+  let set: [string, Template[]][] = []
   let remove: string[] = []
   if (h && isNewForm(h)) {
     for (const [name, v] of Object.entries((h['add'] ?? {}) as Record<string, HeaderValues>)) for (const t of valuesOf(v)) add.push([name, t])
-    set = Object.entries((h['set'] ?? {}) as Record<string, HeaderValues>).map(([name, v]) => [name, name.toLowerCase(), valuesOf(v)])
+    set = Object.entries((h['set'] ?? {}) as Record<string, HeaderValues>).map(([name, v]) => [name.toLowerCase(), valuesOf(v)])
     remove = ((h['remove'] ?? []) as string[]).map((n) => n.toLowerCase())
   } else if (h) {
-    set = Object.entries(h as Record<string, string | number>).map(([name, v]) => [name, name.toLowerCase(), valuesOf(v)])
+    set = Object.entries(h as Record<string, string | number>).map(([name, v]) => [name.toLowerCase(), valuesOf(v)])
   }
   return {
     uri: conf.uri !== undefined ? compileTemplate(conf.uri, { escape: escapeSeparator }) : undefined,
@@ -179,7 +179,7 @@ function runProxyRewrite(c: Compiled, ctx: RequestContext): undefined {
     const v = t(varOf, captures)
     if (v !== '') u.addHeaders.push([name, v])
   }
-  for (const [, lower, ts] of c.set) {
+  for (const [lower, ts] of c.set) {
     if (u.addHeaders.length > 0) removeAdded(u, lower)
     u.removeHeaders.delete(lower)
     // ngx.req.set_header with an empty value removes the header (an absent $ssl_client_* sets nothing)

@@ -66,6 +66,8 @@ t.test('gRPC through the gateway', async (t) => {
   })
   const downPort = await freePort()
   await put('routes/down', { uri: '/echo.Echo/*', hosts: ['down.open.test'], upstream: { scheme: 'grpc', type: 'roundrobin', nodes: { [`127.0.0.1:${downPort}`]: 1 } } })
+  // one node up, one down: a call picked to the down one goes on to the other (grpc_next_upstream error)
+  await put('routes/half', { uri: '/echo.Echo/*', hosts: ['half.open.test'], upstream: { scheme: 'grpc', type: 'roundrobin', nodes: { [`127.0.0.1:${downPort}`]: 1, [`127.0.0.1:${plain.port}`]: 1 } } })
   await put('routes/reset', { uri: '/echo.Echo/*', hosts: ['reset.open.test'], upstream: { scheme: 'grpc', type: 'roundrobin', nodes: { [`127.0.0.1:${(resetter.address() as AddressInfo).port}`]: 1 } } })
 
   const { Client } = echoPackage()
@@ -133,6 +135,34 @@ t.test('gRPC through the gateway', async (t) => {
   t.test('an upstream that is down gives UNAVAILABLE', async (t) => {
     const r = await unary(clientFor('down.open.test'), { text: 'x', n: 0 })
     t.equal(r.err?.code, grpc.status.UNAVAILABLE)
+  })
+
+  t.test('a node that is down is skipped: every call, streaming ones with their messages, reaches the node that is up', async (t) => {
+    const c = clientFor('half.open.test')
+    const before = plain.seen.length
+    // round robin alternates the two nodes: two calls of each kind in a row meet the down node with both
+    const clientStream = (i: number): Promise<{ msg?: Msg; err?: grpc.ServiceError }> =>
+      new Promise((resolve) => {
+        const call = c['ClientStream']!((err: grpc.ServiceError | null, msg?: Msg) => resolve({ ...(msg ? { msg } : {}), ...(err ? { err } : {}) })) as grpc.ClientWritableStream<Msg>
+        for (const x of ['a', `b${i}`]) call.write({ text: x, n: 0 })
+        call.end()
+      })
+    for (let i = 0; i < 3; i++) {
+      for (const j of [0, 1]) {
+        const u = await unary(c, { text: `u${i}${j}`, n: 0 })
+        t.same(u.msg, { text: `u${i}${j}`, n: 1 }, `unary call ${i}.${j} answered (${u.err?.details ?? 'ok'})`)
+      }
+      for (const j of [0, 1]) {
+        const cs = await clientStream(i)
+        t.same(cs.msg, { text: `a,b${i}`, n: 2 }, `client-streaming call ${i}.${j}: its messages reached the node that is up (${cs.err?.details ?? 'ok'})`)
+      }
+    }
+    t.equal(plain.seen.length - before, 12, 'the node that is up saw every call once')
+    const log = await eventually(
+      async () => (await readFile(gw.accessLog, 'utf8')).split('\n').map((l) => (l ? (JSON.parse(l) as Record<string, unknown>) : {})).filter((l) => l['route_id'] === 'half'),
+      (ls) => ls.length >= 12,
+    )
+    t.ok(log.every((l) => l['upstream'] === `127.0.0.1:${plain.port}` && l['status'] === 200), 'the access log names the node that answered')
   })
 
   t.test('an upstream reset reaches the client', async (t) => {

@@ -71,6 +71,10 @@ export function createPools(o: { readonly ca?: Buffer } = {}): Pools {
           : {}),
         settings: { enablePush: false },
       })
+      // every call made while the session connects waits for 'connect' (core/proxy/grpc.ts reads
+      // its body then): a burst of calls is not a listener leak, and Node's warning would be a
+      // non-JSON line on the gateway's stderr
+      s.setMaxListeners(0)
       const timer = setTimeout(() => s.destroy(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' })), po.connectTimeoutMs)
       s.once('connect', () => clearTimeout(timer))
       s.on('error', () => forget(key, s))

@@ -68,6 +68,8 @@ t.test('gRPC through the gateway', async (t) => {
   await put('routes/down', { uri: '/echo.Echo/*', hosts: ['down.open.test'], upstream: { scheme: 'grpc', type: 'roundrobin', nodes: { [`127.0.0.1:${downPort}`]: 1 } } })
   // one node up, one down: a call picked to the down one goes on to the other (grpc_next_upstream error)
   await put('routes/half', { uri: '/echo.Echo/*', hosts: ['half.open.test'], upstream: { scheme: 'grpc', type: 'roundrobin', nodes: { [`127.0.0.1:${downPort}`]: 1, [`127.0.0.1:${plain.port}`]: 1 } } })
+  const burst = await startGrpcEcho(t)
+  await put('routes/burst', { uri: '/echo.Echo/*', hosts: ['burst.open.test'], upstream: { scheme: 'grpc', type: 'roundrobin', nodes: { [`127.0.0.1:${burst.port}`]: 1 } } })
   await put('routes/reset', { uri: '/echo.Echo/*', hosts: ['reset.open.test'], upstream: { scheme: 'grpc', type: 'roundrobin', nodes: { [`127.0.0.1:${(resetter.address() as AddressInfo).port}`]: 1 } } })
 
   const { Client } = echoPackage()
@@ -163,6 +165,15 @@ t.test('gRPC through the gateway', async (t) => {
       (ls) => ls.length >= 12,
     )
     t.ok(log.every((l) => l['upstream'] === `127.0.0.1:${plain.port}` && l['status'] === 200), 'the access log names the node that answered')
+  })
+
+  t.test('a burst of calls while the upstream session connects: every call answered, no warning in the log', async (t) => {
+    // one client connection, so one worker: all 40 calls wait for that worker's first session to the node
+    const c = clientFor('burst.open.test')
+    const rs = await Promise.all(Array.from({ length: 40 }, (_, i) => unary(c, { text: `b${i}`, n: 0 })))
+    t.equal(rs.filter((r, i) => r.msg?.text === `b${i}`).length, 40, `every call answered (${rs.find((r) => r.err)?.err?.details ?? 'ok'})`)
+    t.equal(burst.seen.length, 40, 'the node saw each call once')
+    t.notMatch(gw.stderr(), /MaxListenersExceeded|memory leak/, 'no listener-leak warning on stderr')
   })
 
   t.test('an upstream reset reaches the client', async (t) => {

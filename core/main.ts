@@ -136,12 +136,12 @@ export async function runWorker(): Promise<void> {
   let plain: PlainListeners | undefined
   // this worker's slot in the connection-balance table, and its way to hand a TLS connection over
   const balance = workerSlot(process.env)
-  const handOver = (kind: ConnectionKind, socket: Socket, hello: Buffer): boolean => {
+  const handOver = (kind: ConnectionKind, socket: Socket, hello: Buffer, weight: number): boolean => {
     if (!process.connected || !process.send) return false
     // a callback, so that a failed send is no 'error' event on process; on success the socket
     // object is left alone (its handle went with the message, and destroying it would count its
     // close twice in the listener's connection count)
-    process.send({ type: 'handover', kind, hello: hello.toString('base64') } satisfies WorkerMessage, socket, { keepOpen: false }, (err: Error | null) => {
+    process.send({ type: 'handover', kind, hello: hello.toString('base64'), weight } satisfies WorkerMessage, socket, { keepOpen: false }, (err: Error | null) => {
       if (err) socket.destroy()
     })
     return true
@@ -158,8 +158,8 @@ export async function runWorker(): Promise<void> {
     off()
   }
   try {
-    plain = await startHttpListeners(config, server, { serve: (s) => fast.serve(s), ...(balance ? { balance: { balance, handOver: (s: Socket) => handOver('http', s, Buffer.alloc(0)) } } : {}) })
-    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, serveHttp: (s) => (h2 && s.alpnProtocol === 'h2' ? h2.serve(s) : fast.serve(s)), ...(balance ? { balance, handOver: (s: Socket, hello: Buffer) => handOver('tls', s, hello) } : {}) })
+    plain = await startHttpListeners(config, server, { serve: (s) => fast.serve(s), ...(balance ? { balance: { balance, handOver: (s: Socket) => handOver('http', s, Buffer.alloc(0), 1) } } : {}) })
+    if (config.apisix.ssl.enable) tlsFront = await startTlsFront({ config, httpServer: server, current: store.current, log, observe: ops, serveHttp: (s) => (h2 && s.alpnProtocol === 'h2' ? h2.serve(s) : fast.serve(s)), ...(balance ? { balance, handOver: (s: Socket, hello: Buffer, weight: number) => handOver('tls', s, hello, weight) } : {}) })
   } catch (err) {
     send({ type: 'fatal', message: (err as Error).message })
     return
@@ -169,7 +169,7 @@ export async function runWorker(): Promise<void> {
     const socket = handle as Socket | undefined
     if (!socket) return
     if (!draining && m.kind === 'http' && plain) plain.adopt(socket)
-    else if (!draining && m.kind === 'tls' && tlsFront) tlsFront.adopt(socket, Buffer.from(m.hello, 'base64'))
+    else if (!draining && m.kind === 'tls' && tlsFront) tlsFront.adopt(socket, Buffer.from(m.hello, 'base64'), m.weight)
     else socket.destroy()
   })
   send({ type: 'listening' })

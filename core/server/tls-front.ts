@@ -6,7 +6,7 @@ import type { Logger } from '../log.js'
 import type { Generation } from '../generation/generation.js'
 import type { ClientCert } from '../plugins/types.js'
 import { parseClientHello, MAX_HELLO_BYTES, type ClientHello } from '../tls/client-hello.js'
-import type { BalanceSlot } from './worker-balance.js'
+import { H2_WEIGHT, type BalanceSlot } from './worker-balance.js'
 import { chainLinksOf, intermediatesIn, resumedIntermediates, sentIntermediates, type TlsPolicy } from '../tls/contexts.js'
 import { checkRevocation, type ChainLink, type RevocationError } from '../x509/crl.js'
 import { buildClientCertFacts, clientCertOf, clientVerdict, reasonCategory, type CertFailureReason } from '../x509/cert.js'
@@ -31,8 +31,8 @@ export interface TlsObserver {
 export interface TlsFront {
   /** stops accepting new connections (open ones belong to the HTTP server) */
   close(): void
-  /** serves a connection another worker handed over with the ClientHello it read (core/server/worker-balance.ts) */
-  adopt(socket: Socket, hello: Buffer): void
+  /** serves a connection another worker handed over with the ClientHello it read and its weight (core/server/worker-balance.ts) */
+  adopt(socket: Socket, hello: Buffer, weight: number): void
 }
 
 /** A fatal TLS alert record (TLS 1.2 record version, two-byte alert). */
@@ -89,8 +89,8 @@ export async function startTlsFront(o: {
   helloTimeoutMs?: number
   /** this worker's connection counts, shared with the others (core/server/worker-balance.ts) */
   balance?: BalanceSlot
-  /** hands a connection and the ClientHello read from it to the primary; false when it cannot */
-  handOver?: (socket: Socket, hello: Buffer) => boolean
+  /** hands a connection, the ClientHello read from it and its weight to the primary; false when it cannot */
+  handOver?: (socket: Socket, hello: Buffer, weight: number) => boolean
   /** serves a verified connection's HTTP (default: the HTTP server's 'connection') */
   serveHttp?: (socket: TLSSocket) => void
 }): Promise<TlsFront> {
@@ -225,6 +225,9 @@ export async function startTlsFront(o: {
 
   const balance = o.balance
   const handOver = o.handOver
+  // a ClientHello offering h2 gets it (chooseAlpn): such a connection weighs more in the balance
+  const h2 = o.config.apisix.enable_http2
+  const weightOf = (hello: ClientHello): number => (h2 && hello.alpn?.includes('h2') ? H2_WEIGHT : 1)
 
   const onSocket = (socket: Socket): void => {
     socket.on('error', ignore)
@@ -250,7 +253,10 @@ export async function startTlsFront(o: {
         return
       }
       // this worker holds clearly more connections than another: that one serves this client
-      if (balance && handOver && balance.handOverIfBusy(socket, (s) => handOver(s, buf))) return
+      if (balance) {
+        balance.weigh(socket, weightOf(r))
+        if (handOver && balance.handOverIfBusy(socket, (s, weight) => handOver(s, buf, weight))) return
+      }
       serve(socket, buf, r)
     }
     socket.on('data', onData)
@@ -271,11 +277,11 @@ export async function startTlsFront(o: {
     close() {
       for (const s of servers) s.close()
     },
-    adopt(socket, hello) {
+    adopt(socket, hello, weight) {
       const r = parseClientHello(hello)
       socket.on('error', ignore)
       socket.setNoDelay(true)
-      balance?.adopt(socket)
+      balance?.adopt(socket, weight)
       if (r.state !== 'ok') {
         socket.destroy()
         return

@@ -12,7 +12,14 @@
  * read (the bytes travel in the message; a TLS client sends nothing more before the server
  * answers), a plain HTTP one before anything is read (core/server/listeners.ts).
  *
- * One slot per worker, five Int32 fields, each written by one process only:
+ * Counts are weights: a connection weighs 1, except one whose ClientHello offers h2 on a gateway
+ * with HTTP/2 on (the ALPN then chooses h2), which weighs H2_WEIGHT from the moment its
+ * ClientHello is read: it may carry up to 128 streams at once where an HTTP/1.1 connection carries
+ * one. Without the weight, bench row 7's 16 HTTP/2 connections (8 streams each) ended 10/6 between
+ * 2 workers (MIN_GAP) in 7 of 12 tries, and the busier worker's streams waited longer (its
+ * in-worker stream p50 1.5× the other's).
+ *
+ * One slot per worker, five Int32 fields (weights), each written by one process only:
  *   own      connections the worker holds (−1: not serving: starting, draining or dead)  worker
  *   sent     connections it handed to the primary (monotonic)                              worker
  *   adopted  connections it took from the primary (monotonic)                              worker
@@ -31,6 +38,8 @@ export const SLOT_BYTES = 20
 export const TABLE_FD = 4
 /** Below this gap between a worker and the least-loaded one, nothing is handed over. */
 export const MIN_GAP = 4
+/** What an HTTP/2 connection weighs in the table (an HTTP/1.1 or plain one: 1). */
+export const H2_WEIGHT = 8
 
 export interface Slot {
   readonly own: number
@@ -53,12 +62,14 @@ export function decodeTable(buf: Buffer, n: number): Slot[] {
 export const loadOf = (s: Slot): number => s.own + Math.max(0, s.routed - s.adopted)
 
 /**
- * Whether worker `self` should hand its next connection over: it holds more than the least-loaded
- * other serving worker (counting its own hand-overs still on the way to the primary as theirs)
- * by more than MIN_GAP and an eighth of the two together (32 connections end no worse than
- * 18/14). One worker alone keeps everything.
+ * Whether worker `self` should hand over its next connection, of weight `weight` (counted in its
+ * `own` already): it holds more than the least-loaded other serving worker (counting its own
+ * hand-overs still on the way to the primary as theirs) by more than MIN_GAP, the connection's
+ * weight (moving it must narrow the gap, not mirror it) and a sixteenth of the two together
+ * (32 HTTP/1.1 connections end no worse than 18/14, 1,000 no worse than 531/469, 16 HTTP/2 ones
+ * 8/8). One worker alone keeps everything.
  */
-export function shouldHandOver(table: readonly Slot[], self: number): boolean {
+export function shouldHandOver(table: readonly Slot[], self: number, weight = 1): boolean {
   const me = table[self]
   if (me === undefined || me.own < 0) return false
   let min = Infinity
@@ -68,7 +79,7 @@ export function shouldHandOver(table: readonly Slot[], self: number): boolean {
   }
   if (min === Infinity) return false
   min += Math.max(0, me.sent - me.received)
-  return me.own - min > Math.max(MIN_GAP, (me.own + min) / 8)
+  return me.own - min > Math.max(MIN_GAP, weight, (me.own + min) / 16)
 }
 
 /** Where the primary sends a connection worker `from` handed over: the least-loaded other serving worker, else back. */
@@ -118,12 +129,12 @@ export class BalanceTable {
     writeSync(this.fd, b, 0, SLOT_BYTES, slot * SLOT_BYTES)
   }
 
-  /** Picks the worker for a connection `from` handed over and counts it as on its way there. */
-  route(from: number): number {
+  /** Picks the worker for a connection `from` handed over (of `weight`) and counts it as on its way there. */
+  route(from: number, weight = 1): number {
     readSync(this.fd, this.buf, 0, this.buf.length, 0)
     const to = routeTarget(decodeTable(this.buf, this.n), from)
-    this.received[from] = (this.received[from] ?? 0) + 1
-    this.routed[to] = (this.routed[to] ?? 0) + 1
+    this.received[from] = (this.received[from] ?? 0) + weight
+    this.routed[to] = (this.routed[to] ?? 0) + weight
     this.writePrimary(from)
     if (to !== from) this.writePrimary(to)
     return to
@@ -151,11 +162,19 @@ export class BalanceSlot {
   private readonly slot: number
   private readonly table: Buffer
   private readonly mine = Buffer.alloc(12)
+  /** the weight of each counted connection that weighs more than 1 */
+  private readonly weights = new WeakMap<Socket, number>()
+  /** the 'close' listener of every counted connection (an emitter runs a listener with itself as `this`) */
+  private readonly onClose: (this: Socket) => void
 
   constructor(fd: number, slot: number, n: number) {
     this.fd = fd
     this.slot = slot
     this.table = Buffer.alloc(n * SLOT_BYTES)
+    const self = this
+    this.onClose = function (this: Socket): void {
+      self.closed(this)
+    }
   }
 
   /** Serving starts (listening) or stops (draining): others route to it only while it serves. */
@@ -164,47 +183,66 @@ export class BalanceSlot {
     this.write()
   }
 
-  /** Counts a connection accepted here until it closes. */
+  /** Counts a connection accepted here (weight 1 until `weigh`) until it closes. */
   track(socket: Socket): void {
     this.own++
     this.write()
     socket.once('close', this.onClose)
   }
 
-  /** Counts a connection another worker handed over, until it closes. */
-  adopt(socket: Socket): void {
-    this.own++
-    this.adopted++
+  /** A tracked or adopted connection turns out to weigh `weight` (an HTTP/2 ClientHello): counted so from now on. */
+  weigh(socket: Socket, weight: number): void {
+    const was = this.weightOf(socket)
+    if (weight === was) return
+    if (weight === 1) this.weights.delete(socket)
+    else this.weights.set(socket, weight)
+    this.own += weight - was
+    this.write()
+  }
+
+  /** Counts a connection of `weight` another worker handed over, until it closes. */
+  adopt(socket: Socket, weight = 1): void {
+    if (weight !== 1) this.weights.set(socket, weight)
+    this.own += weight
+    this.adopted += weight
     this.write()
     socket.once('close', this.onClose)
   }
 
   /**
    * Hands a tracked connection over when this worker holds clearly more than another: its handle
-   * stops reading here, and `send` passes it to the primary (false when the primary is gone: the
-   * connection is closed, the client reconnects to a worker that stays). True when it went.
+   * stops reading here, and `send` passes it (with its weight) to the primary (false when the
+   * primary is gone: the connection is closed, the client reconnects to a worker that stays).
+   * True when it went.
    */
-  handOverIfBusy(socket: Socket, send: (socket: Socket) => boolean): boolean {
-    if (!this.shouldHandOver()) return false
+  handOverIfBusy(socket: Socket, send: (socket: Socket, weight: number) => boolean): boolean {
+    const weight = this.weightOf(socket)
+    if (!this.shouldHandOver(weight)) return false
     socket.off('close', this.onClose)
-    this.own--
-    this.sent++
+    this.weights.delete(socket)
+    this.own -= weight
+    this.sent += weight
     this.write()
     stopReading(socket)
-    if (!send(socket)) socket.destroy()
+    if (!send(socket, weight)) socket.destroy()
     return true
   }
 
-  private readonly onClose = (): void => {
-    this.own--
+  private weightOf(socket: Socket): number {
+    return this.weights.get(socket) ?? 1
+  }
+
+  private closed(socket: Socket): void {
+    this.own -= this.weightOf(socket)
+    this.weights.delete(socket)
     this.write()
   }
 
-  shouldHandOver(): boolean {
+  shouldHandOver(weight = 1): boolean {
     if (!this.serving) return false
     readSync(this.fd, this.table, 0, this.table.length, 0)
     const slots = decodeTable(this.table, this.table.length / SLOT_BYTES)
-    return shouldHandOver(slots, this.slot)
+    return shouldHandOver(slots, this.slot, weight)
   }
 
   private write(): void {

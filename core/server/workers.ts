@@ -19,8 +19,8 @@ export type WorkerMessage =
   | { readonly type: 'fatal'; readonly message: string }
   | { readonly type: 'drained' }
   | { readonly type: 'reply'; readonly id: number; readonly data: unknown }
-  /** a connection (the handle) goes to another worker; `hello`: what was read of it (a TLS ClientHello), base64 */
-  | { readonly type: 'handover'; readonly kind: ConnectionKind; readonly hello: string }
+  /** a connection (the handle) goes to another worker; `hello`: what was read of it (a TLS ClientHello), base64; `weight`: its weight in the balance table */
+  | { readonly type: 'handover'; readonly kind: ConnectionKind; readonly hello: string; readonly weight: number }
 
 /** Messages the primary sends to a worker. */
 export type PrimaryMessage =
@@ -30,8 +30,8 @@ export type PrimaryMessage =
   | { readonly type: 'tickets'; readonly secrets: string }
   /** reopen the access log by name (log rotation) */
   | { readonly type: 'reopen' }
-  /** serve this connection (the handle) another worker handed over; `kind` and `hello` as in 'handover' */
-  | { readonly type: 'adopt'; readonly kind: ConnectionKind; readonly hello: string }
+  /** serve this connection (the handle) another worker handed over; `kind`, `hello` and `weight` as in 'handover' */
+  | { readonly type: 'adopt'; readonly kind: ConnectionKind; readonly hello: string; readonly weight: number }
 
 export interface Workers {
   readonly count: number
@@ -87,15 +87,16 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
 
   /** the worker serving each balance-table slot */
   const bySlot: (Worker | undefined)[] = new Array<Worker | undefined>(n).fill(undefined)
-  const handOver = (from: number, m: { kind: ConnectionKind; hello: string }, handle: unknown): void => {
+  const handOver = (from: number, m: { kind: ConnectionKind; hello: string; weight: number }, handle: unknown): void => {
     const socket = handle as Socket | undefined
     if (!socket) return
     // Node made it a reading socket: nothing is read here (what the worker read came in the message)
     stopReading(socket)
-    const to = bySlot[table.route(from)]
+    const weight = Number.isInteger(m.weight) && m.weight > 0 ? m.weight : 1
+    const to = bySlot[table.route(from, weight)]
     if (!to?.isConnected()) return void socket.destroy()
     // the callback (also on failure) releases the primary's socket object; the handle went along
-    to.send({ type: 'adopt', kind: m.kind, hello: m.hello } satisfies PrimaryMessage, socket, { keepOpen: false }, () => socket.destroy())
+    to.send({ type: 'adopt', kind: m.kind, hello: m.hello, weight } satisfies PrimaryMessage, socket, { keepOpen: false }, () => socket.destroy())
   }
   /**
    * Forks the worker for balance-table `slot`. `replacing`: it replaces one that died, and

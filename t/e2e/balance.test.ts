@@ -8,6 +8,7 @@ import { eventually } from '../lib/eventually.js'
 import { childrenOf } from '../lib/proc-tree.js'
 import { connectionOwners } from '../lib/sock-owner.js'
 import { oneConnection, type OneConnection } from '../lib/one-conn.js'
+import { connect as h2connect, type ClientHttp2Session } from 'node:http2'
 
 const PLAIN = 'bal.test'
 const MTLS = 'mbal.test'
@@ -95,6 +96,47 @@ t.test('connections a worker accepted in a burst are shared with the other worke
       t.same(again.filter((r) => r !== true), [], 'a second request on every connection is answered too')
     })
   }
+
+  t.test('HTTP/2: 16 connections one worker accepted alone end 8/8 (each may carry many streams)', async (t) => {
+    const [busy, stopped] = workers as [number, number]
+    process.kill(stopped, 'SIGSTOP')
+    let resumed = false
+    const cont = (): void => {
+      if (!resumed) process.kill(stopped, 'SIGCONT')
+      resumed = true
+    }
+    t.teardown(cont)
+    const N = 16
+    const sessions: ClientHttp2Session[] = Array.from({ length: N }, () => {
+      const s = h2connect(`https://127.0.0.1:${gw.https}`, { servername: PLAIN, ca: pki.ca.cert })
+      s.on('error', () => undefined)
+      return s
+    })
+    t.teardown(() => sessions.forEach((s) => s.destroy()))
+    /** GET /h2/<i> on session i: its status and the path the echo saw */
+    const get = (i: number): Promise<string> => new Promise((resolve) => {
+      const req = sessions[i]!.request({ ':path': `/h2/${i}` })
+      let status = 0
+      let body = ''
+      req.on('response', (h) => (status = Number(h[':status'])))
+      req.setEncoding('utf8')
+      req.on('data', (d: string) => (body += d))
+      req.on('end', () => resolve(`${status} ${status === 200 ? (JSON.parse(body) as { url: string }).url : body.slice(0, 80)}`))
+      req.on('error', (err) => resolve(`error ${err.message}`))
+      req.end()
+    })
+    const results = sessions.map((_, i) => get(i))
+    const held = (): number => connectionOwners([busy, gw.pid], gw.https).size
+    await eventually(held, (n) => n >= N, { timeoutMs: 20_000, describe: () => `${held()} of ${N} accepted` })
+    cont()
+    t.same(await Promise.all(results), sessions.map((_, i) => `200 /h2/${i}`), `all ${N} HTTP/2 connections answered with their own path`)
+    const owners = connectionOwners(workers, gw.https)
+    const ports = sessions.map((s) => s.socket.localPort)
+    const count = (w: number): number => ports.filter((p) => p !== undefined && owners.get(p) === w).length
+    t.equal(count(busy) + count(stopped), N, `every connection is held by one of the workers (${count(busy)} + ${count(stopped)})`)
+    t.ok(Math.abs(count(busy) - count(stopped)) <= 1, `the workers hold ${count(busy)} and ${count(stopped)}: within one (an HTTP/2 connection weighs more than MIN_GAP; up to 10/6 before)`)
+    t.same(await Promise.all(sessions.map((_, i) => get(i))), sessions.map((_, i) => `200 /h2/${i}`), 'a second stream on every connection is answered too')
+  })
 
   t.test('bursts with both workers running: every request on every connection is answered', async (t) => {
     // hand-overs go both ways while other connections open and close; a byte of a handed-over

@@ -36,6 +36,8 @@ const FALLBACK_PREVIOUS = '658b314'
 const REPS = QUICK ? 1 : 3
 /** Row 10's rounds: its verdict compares the builds' ratio with the round-to-round spread, which needs rounds (BENCH_PREV_ROUNDS: more, shorter-looking rounds on a busy machine). */
 const PREV_ROUNDS = Number(process.env.BENCH_PREV_ROUNDS ?? 0) || (QUICK ? 2 : 5)
+/** Row 10's lines (BENCH_PREV_LINES=ka,h2,hs,prop, default all): keep-alive, HTTP/2, the handshake pair, propagation. */
+const PREV_LINES = new Set((process.env.BENCH_PREV_LINES ?? 'ka,h2,hs,prop').split(','))
 const KA_SECONDS = QUICK ? 3 : 8
 const HS_SECONDS = QUICK ? 2 : 4
 const BULK = QUICK ? [2_000, 10_000] : [10_000, 100_000]
@@ -221,6 +223,8 @@ http { access_log off; keepalive_requests 1000000; keepalive_timeout 300s; ssl_p
   await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'nginx front')
   return { name: 'nginx', port, pid: p.pid, proc: p }
 }
+/** BENCH_PROF=DIR: V8 CPU profiles of the gateways and the Node references (cluster workers inherit the flags). */
+const profArgs = () => (process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : [])
 /** The plain-Node reference's name in the tables. */
 const REF = 'node reference'
 /**
@@ -229,13 +233,13 @@ const REF = 'node reference'
  * for one and verifies it: the reference of the client-certificate rows.
  */
 async function startNodeRef(port, up, mtlsPort) {
-  const p = start(process.execPath, [join(ROOT, 't', 'bench', 'node-ref.mjs'), JSON.stringify({ port, upstream: up, dir, mtlsPort })])
+  const p = start(process.execPath, [...profArgs(), join(ROOT, 't', 'bench', 'node-ref.mjs'), JSON.stringify({ port, upstream: up, dir, mtlsPort })])
   await until(() => handshakeOnce(port, 'rsa.bench'), 10000, 'node reference')
   return { name: REF, port, pid: p.pid, proc: p, noClientCert: true, mtls: { name: REF, port: mtlsPort, pid: p.pid, proc: p } }
 }
 /** The plain node:http2 reference (t/bench/node-h2-ref.mjs): the HTTP/2 row's reference, under the same name. */
 async function startNodeH2Ref(port, up) {
-  const p = start(process.execPath, [join(ROOT, 't', 'bench', 'node-h2-ref.mjs'), JSON.stringify({ port, upstream: up, dir })])
+  const p = start(process.execPath, [...profArgs(), join(ROOT, 't', 'bench', 'node-h2-ref.mjs'), JSON.stringify({ port, upstream: up, dir })])
   await until(() => handshakeOnce(port, 'localhost'), 10000, 'node:http2 reference')
   return { name: REF, port, pid: p.pid, proc: p, noClientCert: true }
 }
@@ -310,7 +314,7 @@ async function startGateway(etcdUrl, ports, probeSni, o = {}) {
   const file = join(dir, `${slug}.yaml`)
   writeFileSync(file, JSON.stringify(c, null, 1))
   const t0 = performance.now()
-  const p = start(o.node ?? process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), ...(process.env.BENCH_PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] : []), '--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks', join(o.root ?? ROOT, 'bin', 'apisix'), 'start', '-c', file], { cwd: dir })
+  const p = start(o.node ?? process.execPath, [...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : []), ...profArgs(), '--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks', join(o.root ?? ROOT, 'bin', 'apisix'), 'start', '-c', file], { cwd: dir })
   let streak = 0
   await until(
     async () => {
@@ -582,7 +586,7 @@ async function main() {
   }
   const hold = argv.find((a) => a.startsWith('--hold='))
   if (hold) {
-    log(`holding ${hold.slice(7)} s: gateway ${gw.port} (pid ${gw.pid}), nginx ${nginx.port}, haproxy ${haproxy.port}, node reference ${ref.port} (pid ${ref.pid}), node:http2 reference ${h2ref.port} (pid ${h2ref.pid}), upstream ${up}, dir ${dir}`)
+    log(`holding ${hold.slice(7)} s: gateway ${gw.port} (pid ${gw.pid}), nginx ${nginx.port}, haproxy ${haproxy.port}, node reference ${ref.port} (pid ${ref.pid}), node:http2 reference ${h2ref.port} (pid ${h2ref.pid}), ${extraGateways.map((g) => `${g.name} ${g.port} (pid ${g.pid}), `).join('')}upstream ${up}, dir ${dir}`)
     await sleep(Number(hold.slice(7)) * 1000)
   }
 
@@ -684,7 +688,7 @@ async function propagate(gw, id, cert, sni) {
 /**
  * Scenario 10: this build against the previous one (buildPrevious), both running next to each
  * other on the same etcd, measured in alternation, PREV_ROUNDS rounds: keep-alive (row 1's load),
- * full RSA handshakes without and with a client certificate (row 3's loads), and propagation
+ * HTTP/2 (row 7's), full RSA handshakes without and with a client certificate (row 3's loads), and propagation
  * (PUT → both workers serve it, through each gateway's own admin; each round's p99). writeResults
  * compares their ratio with the spread of each build's rounds, and for handshakes the server CPU
  * per handshake too (on a busy machine the rate moves with what else runs).
@@ -692,9 +696,17 @@ async function propagate(gw, id, cert, sni) {
 async function previousScenario(gw, gwPrev, certs, client) {
   const both = [gw, gwPrev]
   const rounds = (scenario, unit, fn) => compareRounds(scenario, both, unit, PREV_ROUNDS, fn)
-  await rounds('10 keep-alive HTTPS (wrk), this build and the previous', 'req/s', (s) => wrk(s))
-  await rounds('10 full handshakes, RSA-2048, this build and the previous', 'hs/s', (s) => load(s, 'handshake', { servername: 'rsa.bench', concurrency: 16, seconds: HS_SECONDS }))
-  await rounds('10 full handshakes, RSA-2048, client cert, this build and the previous', 'hs/s', (s) => load(s, 'handshake', { servername: 'rsa-m.bench', concurrency: 16, seconds: HS_SECONDS, ...client }))
+  if (PREV_LINES.has('ka')) await rounds('10 keep-alive HTTPS (wrk), this build and the previous', 'req/s', (s) => wrk(s))
+  if (PREV_LINES.has('h2')) {
+    // --quick has no warm-up: a cold first round would measure V8's optimising, not the build
+    if (QUICK) for (const s of both) await runChild('h2load', ['-t1', '-c16', '-m8', '-D2', `https://localhost:${s.port}/`])
+    await rounds('10 HTTP/2 over TLS (h2load), this build and the previous', 'req/s', (s) => h2load(s, { path: '/' }))
+  }
+  if (PREV_LINES.has('hs')) {
+    await rounds('10 full handshakes, RSA-2048, this build and the previous', 'hs/s', (s) => load(s, 'handshake', { servername: 'rsa.bench', concurrency: 16, seconds: HS_SECONDS }))
+    await rounds('10 full handshakes, RSA-2048, client cert, this build and the previous', 'hs/s', (s) => load(s, 'handshake', { servername: 'rsa-m.bench', concurrency: 16, seconds: HS_SECONDS, ...client }))
+  }
+  if (!PREV_LINES.has('prop')) return
   const per = QUICK ? 10 : 20
   const times = new Map(both.map((s) => [s, []]))
   for (let i = 0; i < PREV_ROUNDS; i++) {
@@ -823,7 +835,7 @@ function writeResults(seconds) {
   lines.push('# Benchmark results', '')
   lines.push(`Run ${new Date().toISOString()} of build ${thisBuild()} on ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), Node ${process.version}; ${REPS} run(s) per scenario after a warm-up of every server, medians; ` +
     `1-minute load average during the runs ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)} (median ${fmt(median(loads), 1)}); whole bench ${fmt(seconds / 60, 1)} min.`, '')
-  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins or metrics; for the rows with a client certificate, a twin port of the same processes asks for one and has OpenSSL verify it (no DN or fingerprint derived); in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Row 9 runs a second gateway with the access log on (its default; a JSON line per request to a file). Row 10 runs the previous build (by default the one the last committed full run measured; BENCH_OLD_REF) next to this one on the same Node and etcd, ' + PREV_ROUNDS + ' rounds in alternation: keep-alive as row 1, full RSA handshakes without and with a client certificate as row 3, and propagation through each one\u2019s own admin API (each round\u2019s p99; its runs column); their ratio is within noise when it differs from 1 by no more than the larger round-to-round spread of either build (a round\u2019s largest distance from its build\u2019s median); the handshake rows are judged the same way on the server CPU per handshake too (each round\u2019s server CPU over its handshakes), which a busy machine moves less than the rate. The Node load generator offers X25519 and P-256 only, as wrk and h2load on Debian’s OpenSSL 3.0 do, so every server does the same key exchange (the gateway would take Node 24’s X25519MLKEM768, nginx there cannot). Row 12 runs full handshakes whose clients send status_request to three ssl objects with the same ECDSA certificate: OCSP stapling off, and on with its responder blackholed (accepts, never answers) or stopped (refuses). Handshake rows (3, 4, 10, 11, 12): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
+  lines.push('Gateway and nginx with 2 workers, HAProxy with 2 threads, access logs off, all proxying one nginx `return 200` upstream over keep-alive. The node reference (t/bench/node-ref.mjs) is the plainest Node proxy: 2 cluster workers, node:https with an SNI callback, undici dispatch(); no routing, plugins or metrics; for the rows with a client certificate, a twin port of the same processes asks for one and has OpenSSL verify it (no DN or fingerprint derived); in row 7 (HTTP/2, h2load: 16 connections × 8 streams) the reference is its node:http2 counterpart (t/bench/node-h2-ref.mjs: 2 cluster workers, http2.createSecureServer, undici dispatch() to the HTTP/1.1 upstream) and nginx listens with `http2`; row 8 sends unary gRPC calls (an empty message) through the gateway\u2019s `scheme: grpc` upstream and nginx\u2019s `grpc_pass` to t/bench/grpc-upstream.mjs, a bare node:http2 gRPC answerer. CPU columns: percent of one core (server process tree / load generator). Row 9 runs a second gateway with the access log on (its default; a JSON line per request to a file). Row 10 runs the previous build (by default the one the last committed full run measured; BENCH_OLD_REF) next to this one on the same Node and etcd, ' + PREV_ROUNDS + ' rounds in alternation: keep-alive as row 1, HTTP/2 as row 7, full RSA handshakes without and with a client certificate as row 3, and propagation through each one\u2019s own admin API (each round\u2019s p99; its runs column); their ratio is within noise when it differs from 1 by no more than the larger round-to-round spread of either build (a round\u2019s largest distance from its build\u2019s median); the rate rows are judged the same way on the server CPU per handshake or request too (each round\u2019s server CPU over its handshakes or requests), which a busy machine moves less than the rate. The Node load generator offers X25519 and P-256 only, as wrk and h2load on Debian’s OpenSSL 3.0 do, so every server does the same key exchange (the gateway would take Node 24’s X25519MLKEM768, nginx there cannot). Row 12 runs full handshakes whose clients send status_request to three ssl objects with the same ECDSA certificate: OCSP stapling off, and on with its responder blackholed (accepts, never answers) or stopped (refuses). Handshake rows (3, 4, 10, 11, 12): each connection completes its handshake on both sides (the client\u2019s Finished, and its certificate when it has one, reach the server) and closes with close_notify, without an HTTP request.', '')
   lines.push('| scenario | server | rate | p50 ms | p99 ms | server CPU % | generator CPU % | runs | errors |', '|---|---|---|---|---|---|---|---|---|')
   for (const r of rows) {
     const rate = r.unit === 's' ? `${fmt(r.rate, 2)} s start-up, ${fmt(r.rss)} MiB RSS`
@@ -860,8 +872,8 @@ function writeResults(seconds) {
     else for (const x of rows.filter((x) => x.scenario === sc && x.server.startsWith('gateway'))) target(`${sc}: ${x.server} / nginx`, ratio(x, n), null)
   }
   // row 10: this build against the previous one; a latency row (ms) compares its rounds' p99, where
-  // lower is better. Handshake rows also compare the server CPU per handshake of each round (ms,
-  // lower is better), which moves less with what else runs on the machine than the rate does:
+  // lower is better. Rate rows also compare the server CPU per handshake or request of each round
+  // (lower is better), which moves less with what else runs on the machine than the rate does:
   // the row is met when neither is worse beyond its own round-to-round spread.
   const spread = (xs) => Math.max(...xs.map((x) => Math.abs(x / median(xs) - 1)))
   const judge = (gs, ps, lowerBetter) => {
@@ -871,17 +883,21 @@ function writeResults(seconds) {
     const verdict = gs.length < 2 ? 'one round: no spread measured' : Math.abs(r - 1) <= noise ? 'within noise' : better ? 'better beyond noise' : 'worse beyond noise'
     return { r, noise, verdict, ok: gs.length < 2 ? null : Math.abs(r - 1) <= noise || better }
   }
-  const perHs = (x) => x.cpuRuns?.map((c, i) => (10 * c) / x.runs[i])
+  // server CPU per handshake in ms, per request in µs (percent of a core over the rate)
+  const PER = { 'hs/s': { what: 'handshake', scale: 10, unit: 'ms', digits: 2 }, 'req/s': { what: 'request', scale: 1e4, unit: 'µs', digits: 1 } }
+  const perUnit = (x, k) => x.cpuRuns?.map((c, i) => (k.scale * c) / x.runs[i])
   for (const sc of scenarios.filter((x) => x.startsWith('10 '))) {
     const g = by(sc, 'gateway')
     const p = rows.find((x) => x.scenario === sc && x !== g)
     if (!g || !p) continue
     const rate = judge(g.runs, p.runs, g.unit === 'ms')
-    const gc = g.unit === 'hs/s' ? perHs(g) : undefined
-    const pc = g.unit === 'hs/s' ? perHs(p) : undefined
+    const k = PER[g.unit]
+    const gc = k ? perUnit(g, k) : undefined
+    const pc = k ? perUnit(p, k) : undefined
     const cpu = gc && pc ? judge(gc, pc, true) : undefined
-    const cpuText = cpu ? `; server CPU per handshake ${fmt(median(gc), 2)} vs ${fmt(median(pc), 2)} ms, ${fmt(cpu.r, 2)}× (rounds ${gc.map((x) => fmt(x, 2)).join(' / ')} vs ${pc.map((x) => fmt(x, 2)).join(' / ')}), spread ±${fmt(100 * cpu.noise, 1)}%: ${cpu.verdict}` : ''
-    target(`${sc}: this build / ${p.server}${g.unit === 'ms' ? ', p99' : ''}${cpu ? ' and server CPU per handshake' : ''}, not worse beyond noise`,
+    const d = k?.digits
+    const cpuText = cpu ? `; server CPU per ${k.what} ${fmt(median(gc), d)} vs ${fmt(median(pc), d)} ${k.unit}, ${fmt(cpu.r, 2)}× (rounds ${gc.map((x) => fmt(x, d)).join(' / ')} vs ${pc.map((x) => fmt(x, d)).join(' / ')}), spread ±${fmt(100 * cpu.noise, 1)}%: ${cpu.verdict}` : ''
+    target(`${sc}: this build / ${p.server}${g.unit === 'ms' ? ', p99' : ''}${cpu ? ` and server CPU per ${k.what}` : ''}, not worse beyond noise`,
       `${fmt(rate.r, 2)}× (round by round ${g.runs.map((x, i) => `${fmt(x / p.runs[i], 2)}×`).join(' / ')}); round-to-round spread ±${fmt(100 * rate.noise, 1)}%: ${rate.verdict}${cpuText}`,
       rate.ok === null ? null : rate.ok && (cpu?.ok ?? true))
   }

@@ -100,9 +100,10 @@ export async function runWorker(): Promise<void> {
     clientBodyTimeoutMs: nginxTimeMs(config.nginx_config.http.client_body_timeout),
     sendTimeoutMs: nginxTimeMs(config.nginx_config.http.send_timeout),
   })
+  const done = (): void => void inflight--
   const onRequest = (req: RequestHead, res: HttpResponse): void => {
     inflight++
-    res.once('close', () => inflight--)
+    res.once('close', done)
     handle(req, res)
   }
   const server = createHttpServer(onRequest)

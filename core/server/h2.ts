@@ -192,11 +192,27 @@ export class H2Response implements HttpResponse {
   #trailers: H2OutHeaders | undefined = undefined
 
   readonly #onStall: (() => void) | undefined
+  /**
+   * 'close' listeners (the pipeline's and the proxy's): called from the one 'close' listener the
+   * HTTP/2 front puts on the stream (`streamClosed`), instead of each being an EventEmitter
+   * `once()` on the stream (a wrapper, a bound function and a removal per listener per request);
+   * null once the stream closed (a later listener is never called, as on a closed stream)
+   */
+  #closeListeners: (() => void)[] | null = []
 
   constructor(stream: ServerHttp2Stream, isHead: boolean, onStall?: () => void) {
     this.stream = stream
     this.#isHead = isHead
     this.#onStall = onStall
+  }
+
+  /** The stream closed: the close listeners run once, in the order they were added, and are dropped. */
+  streamClosed(): void {
+    const listeners = this.#closeListeners
+    // dropped first: node:http2 keeps a closed stream reachable for a while, and with it this
+    // response (the stream's listener closes over it), but never what the listeners close over
+    this.#closeListeners = null
+    if (listeners !== null) for (const l of listeners) l()
   }
 
   get headersSent(): boolean {
@@ -331,13 +347,16 @@ export class H2Response implements HttpResponse {
     if (resetStream(this.stream, code) !== undefined && !this.stream.destroyed) this.stream.destroy(new Error(`reset (${code})`))
   }
 
+  /** 'close' fires once (streamClosed); 'drain' and 'finish' are the stream's own. */
   on(event: 'close' | 'drain' | 'finish', listener: () => void): this {
-    this.stream.on(event, listener)
+    if (event === 'close') this.#closeListeners?.push(listener)
+    else this.stream.on(event, listener)
     return this
   }
 
   once(event: 'close' | 'drain' | 'finish', listener: () => void): this {
-    this.stream.once(event, listener)
+    if (event === 'close') this.#closeListeners?.push(listener)
+    else this.stream.once(event, listener)
     return this
   }
 }
@@ -537,9 +556,15 @@ export function createH2(o: H2Options): H2Front {
     const id = stream.id ?? 0
     if (id > c.maxDelivered) c.maxDelivered = id
     c.streams.add(stream)
-    stream.once('close', () => c.streams.delete(stream))
     const req = new H2Request(stream, headers, c.socket)
-    o.handler(req, new H2Response(stream, req.method === 'HEAD', c.onStall))
+    const res = new H2Response(stream, req.method === 'HEAD', c.onStall)
+    // the stream's one 'close' listener ('close' is emitted once: on(), no once() wrapper); what
+    // it closes over stays reachable with the closed stream, and holds no request state once run
+    stream.on('close', () => {
+      c.streams.delete(stream)
+      res.streamClosed()
+    })
+    o.handler(req, res)
   })
 
   return {

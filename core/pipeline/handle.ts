@@ -9,7 +9,7 @@ import { mtlsGate } from '../tls/mtls-gate.js'
 import { liveFacts } from '../tls/revocation.js'
 import { runChains } from '../plugins/chain.js'
 import type { Step, UpstreamRequest } from '../plugins/types.js'
-import { finishUpstreamHeaders, forwardableHeaders, upstreamHostFor, type HeaderPairs } from '../proxy/headers.js'
+import { finishUpstreamHeaders, forwardableHeaders, upstreamHostFor, type HeaderList } from '../proxy/headers.js'
 import { forward, type ForwardFields, type ForwardRequest, type ForwardResult, type UpgradeSocket } from '../proxy/forward.js'
 import type { Pools } from '../proxy/pools.js'
 import { hashKeyOf, type PlanNode, type UpstreamPlan } from '../proxy/upstream-plan.js'
@@ -63,15 +63,18 @@ function hostCount(raw: readonly string[]): number {
 }
 
 /** The client's headers after the plugins' edits: removed and set names dropped, set values, then added ones. */
-function applyEdits(pairs: HeaderPairs, u: UpstreamRequest): HeaderPairs {
-  if (u.setHeaders.size === 0 && u.addHeaders.length === 0 && u.removeHeaders.size === 0) return pairs
-  const out: HeaderPairs = []
-  for (const p of pairs) {
-    const lower = p[0].toLowerCase()
-    if (!u.removeHeaders.has(lower) && !u.setHeaders.has(lower)) out.push(p)
+function applyEdits(list: HeaderList, u: UpstreamRequest): HeaderList {
+  if (u.setHeaders.size === 0 && u.addHeaders.length === 0 && u.removeHeaders.size === 0) return list
+  const out: string[] = []
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const lower = list[i]!.toLowerCase()
+    if (!u.removeHeaders.has(lower) && !u.setHeaders.has(lower)) out.push(list[i]!, list[i + 1]!)
   }
-  for (const [name, v] of u.setHeaders) for (const x of Array.isArray(v) ? v : [v]) out.push([name, x])
-  for (const [name, v] of u.addHeaders) out.push([name, v])
+  for (const [name, v] of u.setHeaders) {
+    if (Array.isArray(v)) for (const x of v) out.push(name, x)
+    else out.push(name, v)
+  }
+  for (const [name, v] of u.addHeaders) out.push(name, v)
   return out
 }
 
@@ -85,7 +88,7 @@ class Exchange implements ForwardRequest {
   readonly #d: HandlerDeps
   readonly #ctx: Context
   readonly #route: RouteEntry
-  readonly #pairs: HeaderPairs
+  readonly #headers: HeaderList
   readonly #hostHeader: string
   readonly #startMs: number
 
@@ -106,7 +109,7 @@ class Exchange implements ForwardRequest {
     this.#d = d
     this.#ctx = ctx
     this.#route = route
-    this.#pairs = applyEdits(fw.pairs, ctx.upstream)
+    this.#headers = applyEdits(fw.list, ctx.upstream)
     this.#hostHeader = hostHeader
     this.#startMs = startMs
   }
@@ -115,7 +118,7 @@ class Exchange implements ForwardRequest {
     const ctx = this.#ctx
     const plan = this.plan
     const hostHeader = this.#hostHeader
-    return finishUpstreamHeaders(this.#pairs, {
+    return finishUpstreamHeaders(this.#headers, {
       upstreamHost: upstreamHostFor({
         passHost: plan.passHost,
         upstreamHost: plan.upstreamHost,

@@ -5,11 +5,13 @@
  * 1. `forwardableHeaders(req.rawHeaders)`: the client's headers minus hop-by-hop ones, computed
  *    from the client's own `Connection` header. Plugins (proxy-rewrite) then add/set/remove on
  *    the result, so a client cannot strip a header the gateway sets by naming it in Connection.
- * 2. `finishUpstreamHeaders(pairs, facts)`: Host per pass_host, X-Real-IP, X-Forwarded-*.
+ * 2. `finishUpstreamHeaders(list, facts)`: Host per pass_host, X-Real-IP, X-Forwarded-*.
+ *
+ * Lists are flat (`[name, value, …]`, as Node's rawHeaders and undici take them): no pair arrays.
  */
 
-/** Header name/value pairs in order, names as the client spelled them. */
-export type HeaderPairs = [name: string, value: string][]
+/** Header names and values in order, flat (`[name, value, name, value, …]`), names as the client spelled them. */
+export type HeaderList = readonly string[]
 
 /** Always hop-by-hop (RFC 9110 §7.6.1, plus Proxy-Connection and HTTP2-Settings); Expect is answered by us. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings', 'expect'])
@@ -43,37 +45,42 @@ function connectionTokens(values: readonly string[]): ReadonlySet<string> {
 
 /** The client's headers to forward, and the Upgrade token when a WebSocket upgrade is allowed. */
 export interface Forwardable {
-  readonly pairs: HeaderPairs
+  /** the client's list itself when nothing is dropped (the common case: no copy); never to be changed */
+  readonly list: HeaderList
   /** The client's `Upgrade` value when `websocket` was allowed and asked for; undici sends it itself. */
   readonly upgrade: string | undefined
 }
 
 /**
- * Splits Node's `rawHeaders` into forwardable pairs: drops hop-by-hop headers and every header
- * the client's `Connection` names. `websocket` (route `enable_websocket`) keeps the Upgrade token.
+ * Node's `rawHeaders` (flat) without hop-by-hop headers and every header the client's `Connection`
+ * names. `websocket` (route `enable_websocket`) keeps the Upgrade token. A request with none of
+ * them (nearly all: HTTP/2 has no Connection header, HTTP/1.1 clients seldom send more than
+ * keep-alive) gets its own list back, not a copy.
  */
 export function forwardableHeaders(rawHeaders: readonly string[], websocket: boolean): Forwardable {
-  // one pass lower-cases each name once; the Connection tokens are only parsed when one was sent
-  const n = rawHeaders.length >> 1
-  const lowers: string[] = new Array<string>(n)
+  // the first pass only looks; the Connection tokens are only parsed when one was sent, and the
+  // names lower-cased again only when something is dropped
   let conn: string[] | undefined
   let upgrade: string | undefined
-  for (let i = 0; i < n; i++) {
-    const lower = rawHeaders[2 * i]!.toLowerCase()
-    lowers[i] = lower
-    if (lower === 'connection') (conn ??= []).push(rawHeaders[2 * i + 1]!)
-    else if (lower === 'upgrade' && upgrade === undefined) upgrade = rawHeaders[2 * i + 1]
+  let hop = false
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i]!.toLowerCase()
+    if (!HOP_BY_HOP.has(lower)) continue
+    hop = true
+    if (lower === 'connection') (conn ??= []).push(rawHeaders[i + 1]!)
+    else if (lower === 'upgrade' && upgrade === undefined) upgrade = rawHeaders[i + 1]
   }
+  if (!hop) return { list: rawHeaders, upgrade: undefined }
   const listed = conn === undefined ? undefined : connectionTokens(conn)
-  const pairs: HeaderPairs = []
-  for (let i = 0; i < n; i++) {
-    const lower = lowers[i]!
+  const list: string[] = []
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const lower = rawHeaders[i]!.toLowerCase()
     if (HOP_BY_HOP.has(lower) || (listed !== undefined && listed.has(lower))) continue
-    pairs.push([rawHeaders[2 * i]!, rawHeaders[2 * i + 1]!])
+    list.push(rawHeaders[i]!, rawHeaders[i + 1]!)
   }
   // an upgrade counts only when Connection says so (RFC 9110 §7.8)
   const asked = upgrade !== undefined && listed !== undefined && listed.has('upgrade')
-  return { pairs, upgrade: websocket && asked ? upgrade : undefined }
+  return { list, upgrade: websocket && asked ? upgrade : undefined }
 }
 
 /** Facts about the request and the chosen node that the upstream headers carry. */
@@ -113,25 +120,25 @@ function hostPort(h: string): string | undefined {
  * gateway-owned names, then X-Real-IP, X-Forwarded-For (`$proxy_add_x_forwarded_for`),
  * X-Forwarded-Proto, -Host and -Port as APISIX's nginx template sets them.
  */
-export function finishUpstreamHeaders(pairs: HeaderPairs, f: ForwardFacts): string[] {
+export function finishUpstreamHeaders(list: HeaderList, f: ForwardFacts): string[] {
   const out: string[] = ['Host', f.upstreamHost]
   // the client's own forwarding headers, read in the same pass (names lower-cased once)
   let xff: string | undefined
   let proto: string | undefined
   let fhost: string | undefined
   let fport: string | undefined
-  for (let i = 0; i < pairs.length; i++) {
-    const p = pairs[i]!
-    const name = p[0]
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const name = list[i]!
+    const value = list[i + 1]!
     const lower = name.toLowerCase()
     if (!GATEWAY_OWNED.has(lower)) {
-      out.push(name, p[1])
+      out.push(name, value)
       continue
     }
-    if (lower === 'x-forwarded-for') xff = xff === undefined ? p[1] : `${xff}, ${p[1]}`
-    else if (lower === 'x-forwarded-proto') proto ??= p[1]
-    else if (lower === 'x-forwarded-host') fhost ??= p[1]
-    else if (lower === 'x-forwarded-port') fport ??= p[1]
+    if (lower === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`
+    else if (lower === 'x-forwarded-proto') proto ??= value
+    else if (lower === 'x-forwarded-host') fhost ??= value
+    else if (lower === 'x-forwarded-port') fport ??= value
   }
   const hostHeader = f.hostHeader || f.host
   const trusted = f.trustedPeer === true

@@ -26,12 +26,15 @@ import { startTlsFront, type TlsFront } from './server/tls-front.js'
 import { workerSlot } from './server/worker-balance.js'
 import { startOps } from './ops/worker.js'
 import { heapCare } from './ops/heap.js'
+import { pinTickShape } from './runtime/node-internals.js'
 import { createClientCertSource } from './pipeline/client-cert-source.js'
 
 const send = sendToPrimary
 
 /** The data-plane entry of one worker: store → listeners → ready; drains on the primary's word. */
 export async function runWorker(): Promise<void> {
+  // before start-up's config load and schema compilation crowd V8's plain-object root map
+  pinTickShape()
   const missing = missingRegexpFlags(process.execArgv)
   if (missing.length > 0) {
     send({ type: 'fatal', message: `data-plane worker started without ${missing.join(' ')}: a backtracking regexp could hold it for hours` })

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process'
 import { Duplex } from 'node:stream'
 import { connect as tlsConnect, createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import { connect as h2Connect, createServer as createH2Server } from 'node:http2'
-import { exposeGc, handleQueuedBytes, interceptBindingErrors, nodeConnectionListener, readInto, resetStream, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
+import { exposeGc, handleQueuedBytes, interceptBindingErrors, nodeConnectionListener, pinTickShape, pinnedTickKeys, readInto, resetStream, responseOnSocket, stopReading } from '../../../core/runtime/node-internals.js'
 import { issue, makeCa } from '../../lib/certs.js'
 import { BalanceTable, TABLE_FD } from '../../../core/server/worker-balance.js'
 import { eventually } from '../../lib/eventually.js'
@@ -207,4 +207,12 @@ t.test("an HTTP/2 stream reset with a code and nothing before it (the kHandle's 
   t.equal(why, undefined, `the stream has a kHandle with rstStream() (if not: ${why}; upstream resets reach gRPC clients as INTERNAL_ERROR)`)
   t.equal(req.rstCode, 7, 'the client sees RST_STREAM with the code given')
   t.notOk(ended, 'and no END_STREAM before it')
+})
+
+t.test("a nextTick queue entry is the running resource of its callback (core/main.ts keeps one so V8 keeps nextTick's hidden classes)", async (t) => {
+  pinTickShape()
+  await new Promise<void>((r) => process.nextTick(r))
+  const keys = pinnedTickKeys()
+  t.ok(keys, 'a TickObject was kept (if not: executionAsyncResource() inside a nextTick callback no longer returns its queue entry)')
+  t.same(keys, ['async_id_symbol', 'trigger_async_id_symbol', 'kAsyncContextFrame', 'callback', 'args'], "the entry has nextTick's literal's keys, in order (if not: Node changed the TickObject and the pin keeps another shape)")
 })

@@ -92,7 +92,7 @@ const CLIENT_CLOSED = 499
 export function factsOfRecord(r: RequestRecord, tls: TlsFacts | undefined, nowMs: number): RequestFacts {
   const cert = r.ctx?.clientCert ?? tls?.clientCert
   const up = r.upstream
-  return {
+  const facts: { -readonly [K in keyof RequestFacts]: RequestFacts[K] } = {
     startMs: r.startMs,
     remoteAddr: r.ctx?.remoteAddr ?? r.req.socket.remoteAddress ?? '',
     method: r.req.method ?? '',
@@ -109,6 +109,8 @@ export function factsOfRecord(r: RequestRecord, tls: TlsFacts | undefined, nowMs
     clientSerial: cert?.serial ?? null,
     consumer: r.ctx?.consumer?.username ?? null,
     httpVersion: r.req.httpVersion === '2.0' ? '2' : (r.req.httpVersion ?? '1.1'),
-    ...(r.route?.upstream?.grpc ? { grpcStatus: up?.grpcStatus ?? null } : {}),
   }
+  // set, not spread into the literal: a spread copies through the runtime on every request
+  if (r.route?.upstream?.grpc) facts.grpcStatus = up?.grpcStatus ?? null
+  return facts
 }

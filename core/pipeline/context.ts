@@ -29,6 +29,42 @@ export interface ContextInit {
 /** `::ffff:1.2.3.4` → `1.2.3.4` (nginx shows IPv4 clients of a dual-stack socket that way). */
 const plainAddr = (a: string | undefined): string => (a === undefined ? '' : a.startsWith('::ffff:') && a.includes('.') ? a.slice(7) : a)
 
+/**
+ * The upstream request as plugins edit it. Its header edits are made on first use: most requests
+ * meet no plugin that edits headers, and the proxy asks `edited` before reading them.
+ */
+export class UpstreamEdits implements UpstreamRequest {
+  method: string
+  uri: string
+  host: string | undefined = undefined
+  #set: Map<string, string | string[]> | undefined = undefined
+  #add: Array<[string, string]> | undefined = undefined
+  #remove: Set<string> | undefined
+
+  constructor(method: string, uri: string, remove: Set<string> | undefined) {
+    this.method = method
+    this.uri = uri
+    this.#remove = remove
+  }
+
+  get setHeaders(): Map<string, string | string[]> {
+    return (this.#set ??= new Map())
+  }
+
+  get addHeaders(): Array<[string, string]> {
+    return (this.#add ??= [])
+  }
+
+  get removeHeaders(): Set<string> {
+    return (this.#remove ??= new Set())
+  }
+
+  /** Whether any header edit is in place (without making the collections). */
+  get edited(): boolean {
+    return (this.#set?.size ?? 0) > 0 || (this.#add?.length ?? 0) > 0 || (this.#remove?.size ?? 0) > 0
+  }
+}
+
 /** One request's context. */
 export class Context implements RequestContext, VarSource {
   readonly method: string
@@ -85,15 +121,12 @@ export class Context implements RequestContext, VarSource {
     this.nowMs = i.nowMs
     this.#byCert = i.consumerByCertSha256
     this.#tls = i.tls
-    this.upstream = {
-      method: this.method,
-      uri: this.rawTarget.startsWith('/') ? this.rawTarget : i.query ? `${i.rawPath}?${i.query}` : i.rawPath,
-      host: undefined,
-      setHeaders: new Map(),
-      addHeaders: [],
+    this.upstream = new UpstreamEdits(
+      this.method,
+      this.rawTarget.startsWith('/') ? this.rawTarget : i.query ? `${i.rawPath}?${i.query}` : i.rawPath,
       // headers an untrusted peer may not send never reach the upstream
-      removeHeaders: new Set(i.cert?.strip),
-    }
+      i.cert !== undefined && i.cert.strip.length > 0 ? new Set(i.cert.strip) : undefined,
+    )
   }
 
   get consumerName(): string | undefined {

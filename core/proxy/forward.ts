@@ -277,8 +277,9 @@ class Forwarding implements Dispatcher.DispatchHandler {
   onResponseStart(controller: Dispatcher.DispatchController, status: number): void {
     if (status < 200) return // 1xx: Node answered Expect itself; other interim responses are not relayed
     this.headersMs = this.f.now()
-    // the raw list keeps the upstream's names, order and repeated fields (the parsed object does not)
-    this.f.res.writeHead(status, responseHeaderList(rawHeadersOf(controller), status))
+    // the raw list keeps the upstream's names, order and repeated fields (the parsed object does
+    // not); HTTP/2 takes its names lower-cased
+    this.f.res.writeHead(status, responseHeaderList(rawHeadersOf(controller), status, this.f.req.httpVersion === '2.0'))
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

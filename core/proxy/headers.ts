@@ -202,30 +202,29 @@ const RESPONSE_DROPPED = new Set([...RESPONSE_HOP_BY_HOP, 'server'])
 /**
  * undici's raw response headers (`[name, value, …]` as Buffers) → the flat list for
  * `res.writeHead`: hop-by-hop and Connection-listed names dropped, order and repeats kept,
- * bytes kept as latin1 (what Node writes back out).
+ * bytes kept as latin1 (what Node writes back out). `lowerNames`: names lower-cased (HTTP/2,
+ * whose node:http2 would lower-case each one again), else as the upstream spelled them.
  */
-export function responseHeaderList(raw: readonly (Buffer | string)[], upstreamStatus: number): string[] {
-  const n = raw.length >> 1
-  // names are converted and lower-cased once; Connection's tokens only parsed when one was sent
-  const names: string[] = new Array<string>(n)
-  const lowers: string[] = new Array<string>(n)
+export function responseHeaderList(raw: readonly (Buffer | string)[], upstreamStatus: number, lowerNames = false): string[] {
+  // one pass: each name converted and lower-cased once; a Connection header's tokens are parsed
+  // after it, and the list walked again only when they name a header that is not hop-by-hop
+  // anyway (never for `keep-alive` or `close`)
+  const out: string[] = []
   let listed: string[] | undefined
-  for (let i = 0; i < n; i++) {
-    const name = raw[2 * i]!.toString('latin1')
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1')
     const lower = name.toLowerCase()
-    names[i] = name
-    lowers[i] = lower
-    if (lower === 'connection') (listed ??= []).push(raw[2 * i + 1]!.toString('latin1'))
+    if (lower === 'connection') (listed ??= []).push(raw[i + 1]!.toString('latin1'))
+    else if (!RESPONSE_DROPPED.has(lower)) out.push(lowerNames ? lower : name, raw[i + 1]!.toString('latin1'))
   }
   const drop = listed === undefined ? undefined : connectionTokens(listed)
-  const out: string[] = []
-  for (let i = 0; i < n; i++) {
-    const lower = lowers[i]!
-    if (RESPONSE_DROPPED.has(lower) || (drop !== undefined && drop.has(lower))) continue
-    out.push(names[i]!, raw[2 * i + 1]!.toString('latin1'))
+  let kept = out
+  if (drop !== undefined && [...drop].some((t) => !RESPONSE_DROPPED.has(t))) {
+    kept = []
+    for (let i = 0; i + 1 < out.length; i += 2) if (!drop.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!)
   }
-  out.push('Server', 'APISIX')
+  kept.push(lowerNames ? 'server' : 'Server', 'APISIX')
   // APISIX adds the upstream's status when it is a 5xx (spec §9.2)
-  if (upstreamStatus >= 500) out.push('X-APISIX-Upstream-Status', String(upstreamStatus))
-  return out
+  if (upstreamStatus >= 500) kept.push(lowerNames ? 'x-apisix-upstream-status' : 'X-APISIX-Upstream-Status', String(upstreamStatus))
+  return kept
 }

@@ -127,4 +127,13 @@ t.test('responseHeaderList: hop-by-hop, Connection-listed and Server dropped; or
   const raw = ['Connection', 'x-hop', 'X-Hop', '1', 'Set-Cookie', 'a=1', 'Keep-Alive', 'timeout=5', 'Set-Cookie', 'b=2', 'Server', 'up', 'Transfer-Encoding', 'chunked'].map((s) => Buffer.from(s))
   t.same(responseHeaderList(raw, 200), ['Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'Server', 'APISIX'])
   t.same(responseHeaderList([], 502), ['Server', 'APISIX', 'X-APISIX-Upstream-Status', '502'])
+  const late = ['X-Hop', '1', 'Content-Type', 'text/plain', 'Connection', 'keep-alive, X-Hop'].map((s) => Buffer.from(s))
+  t.same(responseHeaderList(late, 200), ['Content-Type', 'text/plain', 'Server', 'APISIX'], 'a name listed by a Connection header after it is dropped too')
+  const plain = ['Content-Type', 'text/plain', 'Connection', 'keep-alive', 'Content-Length', '3'].map((s) => Buffer.from(s))
+  t.same(responseHeaderList(plain, 200), ['Content-Type', 'text/plain', 'Content-Length', '3', 'Server', 'APISIX'])
+})
+
+t.test('responseHeaderList for HTTP/2: the same list with lower-cased names', async (t) => {
+  const raw = ['Content-Type', 'text/plain', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2'].map((s) => Buffer.from(s))
+  t.same(responseHeaderList(raw, 503, true), ['content-type', 'text/plain', 'set-cookie', 'a=1', 'set-cookie', 'b=2', 'server', 'APISIX', 'x-apisix-upstream-status', '503'])
 })

@@ -8,7 +8,9 @@
 // no npm package. Options: --quick (short runs, one repetition, no warm-up), --only=1,2,5
 // (scenarios), --hold=S (keep the servers up S seconds before the scenarios, to measure by hand);
 // BENCH_PROF=DIR writes the gateway processes' V8 CPU profiles there; BENCH_NODE_ARGS adds Node
-// flags to the gateway (its workers inherit them), to compare V8 settings. Row 10 (this build
+// flags to the gateway (its workers inherit them), to compare V8 settings; with
+// BENCH_NODE_ARGS="--import $PWD/t/bench/worker-probe.mjs" and BENCH_PROBE=DIR the workers record
+// what their HTTP/2 streams' latency is made of (GC, run-queue waits; see that file). Row 10 (this build
 // against the previous one) builds BENCH_OLD_REF (default: the build of the last full run, named
 // in bench/results.md) in a temp dir (git archive, its npm packages, tsc) with the same Node, and
 // runs it next to this one; BENCH_OLD_NODE=/usr/bin/node runs it on another Node instead (then

@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startEtcd } from '../lib/etcd.js'
 import { startGateway } from '../lib/gateway.js'
 import { adminOf } from '../lib/admin.js'
@@ -65,17 +65,22 @@ t.test('connections a worker accepted in a burst are shared with the other worke
     return bad.length === 0 && workers.every((w) => by.some((o, i) => o === w && i % 2 === 0) && by.some((o, i) => o === w && i % 2 === 1))
   }, (ok) => ok, { timeoutMs: 20_000, describe: () => lastWarm })
 
+  /** Stops one worker (the kernel can then give every new connection to the other one only); `cont` resumes it (teardown too). */
+  const stopOne = (t: Test): { busy: number; stopped: number; cont: () => void } => {
+    const [busy, stopped] = workers as [number, number]
+    process.kill(stopped, 'SIGSTOP')
+    let resumed = false
+    const cont = (): void => {
+      if (!resumed) process.kill(stopped, 'SIGCONT')
+      resumed = true
+    }
+    t.teardown(cont)
+    return { busy, stopped, cont }
+  }
+
   for (const kind of ['tls', 'http'] as const) {
     t.test(`${kind === 'tls' ? 'TLS (half with a client certificate)' : 'plain HTTP'}: a burst one worker accepted alone is shared with the other`, async (t) => {
-      // one worker is stopped: the kernel can give every new connection to the other one only
-      const [busy, stopped] = workers as [number, number]
-      process.kill(stopped, 'SIGSTOP')
-      let resumed = false
-      const cont = (): void => {
-        if (!resumed) process.kill(stopped, 'SIGCONT')
-        resumed = true
-      }
-      t.teardown(cont)
+      const { busy, stopped, cont } = stopOne(t)
       const burst = Array.from({ length: BURST }, (_, i) => open(kind, i))
       t.teardown(() => Promise.all(burst.map((c) => c.client.destroy())))
       const results = burst.map((c, i) => check(kind, c, i))
@@ -98,14 +103,7 @@ t.test('connections a worker accepted in a burst are shared with the other worke
   }
 
   t.test('HTTP/2: 16 connections one worker accepted alone end 8/8 (each may carry many streams)', async (t) => {
-    const [busy, stopped] = workers as [number, number]
-    process.kill(stopped, 'SIGSTOP')
-    let resumed = false
-    const cont = (): void => {
-      if (!resumed) process.kill(stopped, 'SIGCONT')
-      resumed = true
-    }
-    t.teardown(cont)
+    const { busy, stopped, cont } = stopOne(t)
     const N = 16
     const sessions: ClientHttp2Session[] = Array.from({ length: N }, () => {
       const s = h2connect(`https://127.0.0.1:${gw.https}`, { servername: PLAIN, ca: pki.ca.cert })

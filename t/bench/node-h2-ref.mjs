@@ -1,6 +1,10 @@
 // The bench's plain-Node HTTP/2 reference (scenario 7): the least a Node HTTP/2 proxy does, so
 // the gateway's HTTP/2 figures can be read against what node:http2 and undici cost by themselves.
-// node:cluster with 2 workers (SCHED_NONE, as the gateway runs them), one
+// node:cluster with 2 workers; the primary accepts and hands the connections to them in turn, so
+// h2load's 16 long-lived connections split 8/8 as the gateway's balance table splits them (with
+// SCHED_NONE the kernel gave them 1/15 or 6/10 in many runs and the reference's rounds swung from
+// 8.9k to 24.2k req/s: its median measured the split, not node:http2; cluster's SCHED_RR hands a
+// burst to whichever worker answers first: 5/11 and 7/9 seen). One
 // http2.createSecureServer per worker with the RSA certificate (ALPN h2), each stream sent
 // upstream over HTTP/1.1 through one undici Pool with dispatch() into the stream. No routing,
 // plugins, client certificates, timeouts, metrics or logs.
@@ -9,15 +13,21 @@
 import cluster from 'node:cluster'
 import { createSecureServer } from 'node:http2'
 import { readFileSync } from 'node:fs'
+import { createServer as createNetServer } from 'node:net'
 import { Pool } from 'undici'
 
 const o = JSON.parse(process.argv[2] ?? '{}')
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
 
 if (cluster.isPrimary) {
-  cluster.schedulingPolicy = cluster.SCHED_NONE
   const workers = [cluster.fork(), cluster.fork()]
+  let next = 0
+  // the sockets are paused until a worker's TLS server takes them: no byte is read here
+  const front = createNetServer({ pauseOnConnect: true }, (socket) => workers[next++ % workers.length].send('conn', socket))
+  let ready = 0
+  for (const w of workers) w.once('message', () => ++ready === workers.length && front.listen(o.port, '127.0.0.1'))
   process.on('SIGTERM', () => {
+    front.close()
     let left = workers.length
     for (const w of workers) {
       w.once('exit', () => --left === 0 && process.exit(0))
@@ -33,7 +43,8 @@ if (cluster.isPrimary) {
     for (const name of Object.keys(h)) if (name[0] !== ':' && !HOP.has(name)) headers.push(name, String(h[name]))
     pool.dispatch({ path: String(h[':path']), method: String(h[':method']), headers }, new Relay(stream))
   })
-  server.listen(o.port, '127.0.0.1')
+  process.on('message', (m, socket) => m === 'conn' && socket && server.emit('connection', socket))
+  process.send('ready')
   process.on('SIGTERM', () => process.exit(0))
 }
 

@@ -48,6 +48,15 @@ export interface Workers {
 /** V8 flags every worker runs with (DESIGN.md §4): a backtracking regexp falls back to the linear-time engine. */
 export const REGEXP_FLAGS = ['--enable-experimental-regexp-engine', '--enable-experimental-regexp-engine-on-excessive-backtracks'] as const
 
+/**
+ * V8 flags for the workers' heap (docs/runtime-node24.md, "allocation-site pretenuring"): V8's
+ * allocation-site pretenuring decides at some scavenges that a site's objects should be born in
+ * the old space; an HTTP/2 proxy's per-request objects, alive across a scavenge only while their
+ * stream is, then die in the old space. Measured on a 1-worker gateway under h2load (fresh starts
+ * alternating): promotion 0.71-0.73 against 0.69-1.36 MB per scavenge, CPU per request 0.84x.
+ */
+export const HEAP_FLAGS = ['--no-allocation-site-pretenuring'] as const
+
 /** The regexp flags missing from a process's execArgv. */
 export const missingRegexpFlags = (execArgv: readonly string[]): string[] => REGEXP_FLAGS.filter((f) => !execArgv.includes(f))
 
@@ -72,7 +81,7 @@ export async function startWorkers(o: { config: LocalConfig; configFile: string;
   cluster.setupPrimary({
     exec: fileURLToPath(new URL('../worker-entry.js', import.meta.url)),
     // the flags even when the primary runs without them (`node dist/bin/cli.js start`)
-    execArgv: [...process.execArgv, ...missingRegexpFlags(process.execArgv)],
+    execArgv: [...process.execArgv, ...missingRegexpFlags(process.execArgv), ...HEAP_FLAGS.filter((f) => !process.execArgv.includes(f))],
     stdio,
   })
   let secrets = firstSecrets(o.ticketSecret)

@@ -138,6 +138,7 @@ t.test('ReDoS: skip_mtls_uri_regex, route vars and proxy-rewrite regex_uri', asy
     for (const w of workers) {
       const argv = cmdline(w)
       t.ok(argv.includes('--enable-experimental-regexp-engine') && argv.includes('--enable-experimental-regexp-engine-on-excessive-backtracks'), `worker ${w} runs with both flags`)
+      t.ok(argv.includes('--no-allocation-site-pretenuring'), `worker ${w} runs with the heap flag (HEAP_FLAGS)`)
     }
     const r = await timed(() => httpsGet(`/${EVIL}`, { ...tls, port: c.https }))
     t.equal(r.status, 400, 'evil URI → 400')

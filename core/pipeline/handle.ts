@@ -64,7 +64,7 @@ function hostCount(raw: readonly string[]): number {
 
 /** The client's headers after the plugins' edits: removed and set names dropped, set values, then added ones. */
 function applyEdits(list: HeaderList, u: UpstreamRequest): HeaderList {
-  if (u.edited === false || (u.edited === undefined && u.setHeaders.size === 0 && u.addHeaders.length === 0 && u.removeHeaders.size === 0)) return list
+  if (!u.edited) return list
   const out: string[] = []
   for (let i = 0; i + 1 < list.length; i += 2) {
     const lower = list[i]!.toLowerCase()

@@ -50,8 +50,8 @@ export interface UpstreamRequest {
   readonly setHeaders: Map<string, string | string[]>
   readonly addHeaders: Array<[string, string]>
   readonly removeHeaders: Set<string>
-  /** whether any header edit is in place; absent: read the three collections */
-  readonly edited?: boolean
+  /** whether any header edit is in place (read without making the three collections) */
+  readonly edited: boolean
 }
 
 /** The view of a request that plugins may use (their only channel, DESIGN.md §2.6). */

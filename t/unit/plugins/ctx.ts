@@ -1,5 +1,6 @@
 // Test helper (not a test): a hand-built RequestContext and ClientCert for plugin unit tests.
 import type { ClientCert, RequestContext } from '../../../core/plugins/types.js'
+import { UpstreamEdits } from '../../../core/pipeline/context.js'
 import { buildClientCertFacts } from '../../../core/x509/cert.js'
 import type { Issued } from '../../lib/certs.js'
 
@@ -40,7 +41,7 @@ export function makeCtx(o: Partial<Omit<RequestContext, 'consumer'>> & { owners?
     sslClientCrls: undefined,
     varOf: () => undefined,
     consumer: undefined,
-    upstream: { method: 'GET', uri: '/', host: undefined, setHeaders: new Map(), addHeaders: [], removeHeaders: new Set() },
+    upstream: new UpstreamEdits('GET', '/', undefined),
     consumerByCertSha256: (sha) => owners[sha],
     nowMs: Date.now(),
     ...o,

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { escapeUpstreamUri, proxyRewrite } from '../../../core/plugins/proxy-rewrite.js'
 import type { RequestContext } from '../../../core/plugins/types.js'
+import { UpstreamEdits } from '../../../core/pipeline/context.js'
 
 t.test('proxy-rewrite: the upstream URI is escaped as nginx escapes a URI', async (t) => {
   const cases: [string, boolean, string][] = [
@@ -18,7 +19,7 @@ const ctxFor = (uri: string, query: string, vars: Record<string, string> = {}): 
     uri,
     query,
     varOf: (n: string) => vars[n],
-    upstream: { method: 'GET', uri: `${uri}?${query}`, host: undefined, setHeaders: new Map(), addHeaders: [], removeHeaders: new Set() },
+    upstream: new UpstreamEdits('GET', `${uri}?${query}`, undefined),
   }) as unknown as RequestContext
 
 t.test('proxy-rewrite: uri template, regex_uri, host, method and header edits on the upstream request', async (t) => {
